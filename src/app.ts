@@ -1,0 +1,196 @@
+import Koa from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from './config/index.ts';
+import { resolveSecretsKey } from './config/secrets-key.ts';
+import { type Database, openDatabase } from './db/database.ts';
+import { migrate } from './db/migrator.ts';
+import { createClientRepository } from './db/repositories/clients.ts';
+import { createOidcPayloadRepository } from './db/repositories/oidc-payloads.ts';
+import { createResourceRepository } from './db/repositories/resources.ts';
+import { createSigningKeyRepository } from './db/repositories/signing-keys.ts';
+import { AppError } from './errors.ts';
+import { createAdminRouter } from './http/admin/router.ts';
+import { createHealthRouter } from './http/health.ts';
+import { ADMIN_SCOPES } from './http/middleware/admin-auth.ts';
+import { errorHandler } from './http/middleware/errors.ts';
+import { requestContext } from './http/middleware/request-context.ts';
+import type { Logger } from './logger.ts';
+import { createAdapterFactory } from './oidc/adapter.ts';
+import { createProvider } from './oidc/provider.ts';
+import { createAccessTokenService } from './services/access-tokens.ts';
+import { createCacheBus } from './services/cache.ts';
+import { createClientService } from './services/clients.ts';
+import { createKeyService, type Keystore } from './services/keys.ts';
+import { createResourceService } from './services/resources.ts';
+import { deriveKeys } from './services/secrets.ts';
+
+export interface App {
+  readonly koa: Koa;
+  readonly issuer: string;
+  readonly db: Database;
+  provider(): Provider;
+  close(): Promise<void>;
+}
+
+/** Admin tokens are short-lived: five minutes. */
+const ADMIN_TOKEN_TTL = 300;
+
+/** Opens the database, applies migrations and signing keys, and wires the services (no side effects beyond those). */
+export async function openCore(config: Config, log: Logger) {
+  const secrets = deriveKeys(resolveSecretsKey(config, log));
+  const db = await openDatabase(config, log);
+  try {
+    await migrate(db, log);
+    const keys = createKeyService({
+      repo: createSigningKeyRepository(db.prisma),
+      encryptionKey: secrets.keyEncryption,
+      log,
+    });
+    await keys.ensure();
+    return { db, secrets, keys };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
+/** The composition root: database -> repositories -> services -> provider -> Koa. */
+export async function createApp(config: Config, issuer: string, log: Logger): Promise<App> {
+  const { db, secrets, keys } = await openCore(config, log);
+  const payloads = createOidcPayloadRepository(db.prisma);
+  const bus = createCacheBus(db);
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await bus.start();
+    let keystore: Keystore = await keys.load();
+    const adminAudience = `${issuer}/admin`;
+
+    let provider: Provider | undefined;
+    const current = () => {
+      if (!provider) throw new Error('provider not ready');
+      return provider;
+    };
+
+    const resources = createResourceService({
+      repo: createResourceRepository(db.prisma),
+      bus,
+      builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL },
+    });
+    const clients = createClientService({
+      repo: createClientRepository(db.prisma),
+      bus,
+      secretKey: secrets.clientSecretHmac,
+      log,
+      async validate(metadata) {
+        try {
+          await current().Client.validate(metadata as never);
+        } catch (err) {
+          const e = err as { error?: string; error_description?: string };
+          if (e.error === 'invalid_client_metadata' || e.error === 'invalid_redirect_uri') {
+            throw new AppError(e.error, 400, e.error_description ?? e.error);
+          }
+          throw err;
+        }
+      },
+    });
+    const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
+    const adapter = createAdapterFactory({ payloads, clients });
+
+    const build = () =>
+      createProvider({
+        issuer,
+        keystore,
+        cookieKeys: secrets.cookieKeys,
+        clients,
+        resources,
+        accessTokens,
+        adapter,
+        trustProxy: config.trustProxy,
+        log,
+      });
+    provider = build();
+    let providerHandler = provider.callback();
+
+    if (config.adminClient) {
+      await clients.bootstrap(config.adminClient.id, config.adminClient.secret, {
+        metadata: {
+          client_name: 'Admin API client',
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+        allowedResources: { [adminAudience]: [...ADMIN_SCOPES] },
+        firstParty: true,
+      });
+    }
+
+    // another instance (or the CLI) rotated the keys: sign with the new ones from now on
+    bus.subscribe((event) => {
+      if (event !== 'all' && event.topic !== 'keys') return;
+      keys
+        .load()
+        .then((loaded) => {
+          if (JSON.stringify(loaded.keys) === JSON.stringify(keystore.keys)) return;
+          keystore = loaded;
+          provider = build();
+          providerHandler = provider.callback();
+          log.info({ kids: loaded.keys.map((k) => k.kid) }, 'signing keys reloaded');
+        })
+        .catch((err: unknown) => log.error({ err }, 'reloading signing keys failed'));
+    });
+
+    const purge = async () => {
+      try {
+        let removed = 0;
+        for (let batch = await payloads.purgeExpired(new Date(), 1000); batch > 0; ) {
+          removed += batch;
+          batch = batch === 1000 ? await payloads.purgeExpired(new Date(), 1000) : 0;
+        }
+        const keysRemoved = await keys.deleteExpired();
+        if (removed || keysRemoved) log.debug({ removed, keysRemoved }, 'expired rows purged');
+      } catch (err) {
+        log.warn({ err }, 'purge of expired rows failed');
+      }
+    };
+    timers.push(setInterval(purge, config.purgeIntervalSeconds * 1000).unref());
+
+    const koa = new Koa();
+    koa.proxy = config.trustProxy;
+    koa.keys = [...secrets.cookieKeys];
+    koa.silent = true;
+    koa.use(requestContext(log));
+
+    const health = createHealthRouter(() => db.ping());
+    koa.use(health.routes());
+
+    const admin = createAdminRouter({ audience: adminAudience, accessTokens, clients, resources });
+    koa.use(async (ctx, next) => {
+      if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return errorHandler(ctx, next);
+      return next();
+    });
+    koa.use(admin.routes());
+    koa.use(admin.allowedMethods({ throw: true }));
+
+    // everything else is oidc-provider's: discovery, authorization, token, jwks, ...
+    koa.use(async (ctx) => {
+      ctx.respond = false;
+      await providerHandler(ctx.req, ctx.res);
+    });
+
+    return {
+      koa,
+      issuer,
+      db,
+      provider: current,
+      async close() {
+        for (const timer of timers) clearInterval(timer);
+        await db.close();
+      },
+    };
+  } catch (err) {
+    for (const timer of timers) clearInterval(timer);
+    await db.close();
+    throw err;
+  }
+}

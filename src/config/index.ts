@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+/** Thrown when the environment is invalid; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const absoluteUrl = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      const url = URL.parse(v);
+      return url !== null && protocols.includes(url.protocol);
+    },
+    `must be an absolute ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL`,
+  );
+
+const EnvSchema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'], { error: 'must be development, production or test' })
+    .default('development'),
+  PORT: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(3000),
+  HOST: optionalString,
+  ISSUER: optionalString.pipe(absoluteUrl(['http:', 'https:']).optional()),
+  DATABASE_URL: optionalString.pipe(absoluteUrl(['postgres:', 'postgresql:']).optional()),
+  DATA_DIR: z.string().min(1, 'must not be empty').default('./.data'),
+  REDIS_URL: optionalString.pipe(absoluteUrl(['redis:', 'rediss:']).optional()),
+  ADMIN_CLIENT_ID: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -')
+      .optional(),
+  ),
+  ADMIN_CLIENT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  SECRETS_KEY: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  TLS_CERT_FILE: optionalString,
+  TLS_KEY_FILE: optionalString,
+  TLS_CLIENT_CA_FILE: optionalString,
+  TRUST_PROXY: bool.default(false),
+  /** seconds between sweeps of expired protocol artifacts */
+  PURGE_INTERVAL: z.coerce.number({ error: 'must be a number' }).int().min(1).max(86_400).default(300),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  /** undefined until the port is known when ISSUER is not set (PORT=0) */
+  readonly issuer: string | undefined;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly adminClient: { readonly id: string; readonly secret: string } | undefined;
+  /** undefined in development until generated into DATA_DIR (see secrets-key.ts) */
+  readonly secretsKey: string | undefined;
+  readonly logLevel: string;
+  readonly tls:
+    | { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined }
+    | undefined;
+  readonly trustProxy: boolean;
+  readonly purgeIntervalSeconds: number;
+}
+
+const isLocalHost = (hostname: string) =>
+  hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '127.0.0.1' || hostname === '[::1]';
+
+/**
+ * Parses the environment once. Nothing else in the program reads `process.env`.
+ * @throws ConfigError with one line naming the variable and what is wrong with it
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`${name}: ${issue?.message ?? 'invalid'}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+
+  if ((e.ADMIN_CLIENT_ID === undefined) !== (e.ADMIN_CLIENT_SECRET === undefined)) {
+    throw new ConfigError('ADMIN_CLIENT_SECRET: ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together');
+  }
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  }
+  if (e.TLS_CLIENT_CA_FILE !== undefined && e.TLS_CERT_FILE === undefined) {
+    throw new ConfigError('TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE');
+  }
+
+  let issuer = e.ISSUER?.replace(/\/+$/, '');
+  if (issuer !== undefined) {
+    const url = new URL(issuer);
+    if (url.search || url.hash) throw new ConfigError('ISSUER: must not have a query or fragment');
+    if (production && url.protocol === 'http:' && !isLocalHost(url.hostname)) {
+      throw new ConfigError('ISSUER: must be https in production (http is allowed only on localhost)');
+    }
+  } else if (e.PORT !== 0) {
+    issuer = `http://localhost:${e.PORT}`;
+  }
+  if (production) {
+    if (e.SECRETS_KEY === undefined) throw new ConfigError('SECRETS_KEY: required when NODE_ENV=production');
+    if (e.ISSUER === undefined) throw new ConfigError('ISSUER: required when NODE_ENV=production');
+  }
+
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    issuer,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    adminClient:
+      e.ADMIN_CLIENT_ID !== undefined && e.ADMIN_CLIENT_SECRET !== undefined
+        ? Object.freeze({ id: e.ADMIN_CLIENT_ID, secret: e.ADMIN_CLIENT_SECRET })
+        : undefined,
+    secretsKey: e.SECRETS_KEY,
+    logLevel: e.LOG_LEVEL,
+    tls:
+      e.TLS_CERT_FILE !== undefined && e.TLS_KEY_FILE !== undefined
+        ? Object.freeze({ certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, clientCaFile: e.TLS_CLIENT_CA_FILE })
+        : undefined,
+    trustProxy: e.TRUST_PROXY,
+    purgeIntervalSeconds: e.PURGE_INTERVAL,
+  });
+}

@@ -1,0 +1,88 @@
+import type { Prisma, PrismaClient } from '../generated/client.ts';
+import { isUniqueViolation } from './errors.ts';
+
+export interface ClientRecord {
+  id: string;
+  name: string | null;
+  metadata: Record<string, unknown>;
+  secretHash: string | null;
+  allowedResources: Record<string, string[]>;
+  firstParty: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ClientWrite = Omit<ClientRecord, 'createdAt' | 'updatedAt'>;
+
+export interface ClientRepository {
+  find(id: string): Promise<ClientRecord | undefined>;
+  list(options: { after?: string | undefined; limit: number }): Promise<ClientRecord[]>;
+  /** @returns false when the id is taken */
+  create(client: ClientWrite): Promise<ClientRecord | false>;
+  update(id: string, changes: Partial<Omit<ClientWrite, 'id'>>): Promise<ClientRecord | undefined>;
+  delete(id: string): Promise<boolean>;
+}
+
+const toRecord = (row: {
+  id: string;
+  name: string | null;
+  metadata: Prisma.JsonValue;
+  secretHash: string | null;
+  allowedResources: Prisma.JsonValue;
+  firstParty: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}): ClientRecord => ({
+  ...row,
+  metadata: row.metadata as Record<string, unknown>,
+  allowedResources: row.allowedResources as Record<string, string[]>,
+});
+
+export function createClientRepository(prisma: PrismaClient): ClientRepository {
+  return {
+    async find(id) {
+      const row = await prisma.client.findUnique({ where: { id } });
+      return row ? toRecord(row) : undefined;
+    },
+    async list({ after, limit }) {
+      const rows = await prisma.client.findMany({
+        where: after === undefined ? {} : { id: { gt: after } },
+        orderBy: { id: 'asc' },
+        take: limit,
+      });
+      return rows.map(toRecord);
+    },
+    async create(client) {
+      try {
+        return toRecord(
+          await prisma.client.create({
+            data: {
+              ...client,
+              metadata: client.metadata as Prisma.InputJsonObject,
+              allowedResources: client.allowedResources as Prisma.InputJsonObject,
+            },
+          }),
+        );
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+    async update(id, changes) {
+      const { metadata, allowedResources, ...rest } = changes;
+      const result = await prisma.client.updateManyAndReturn({
+        where: { id },
+        data: {
+          ...rest,
+          ...(metadata === undefined ? {} : { metadata: metadata as Prisma.InputJsonObject }),
+          ...(allowedResources === undefined ? {} : { allowedResources: allowedResources as Prisma.InputJsonObject }),
+        },
+      });
+      return result[0] ? toRecord(result[0]) : undefined;
+    },
+    async delete(id) {
+      const { count } = await prisma.client.deleteMany({ where: { id } });
+      return count > 0;
+    },
+  };
+}

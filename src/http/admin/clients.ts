@@ -1,0 +1,102 @@
+import type Router from '@koa/router';
+import type { ClientRecord } from '../../db/repositories/clients.ts';
+import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
+import { requireScope } from '../middleware/admin-auth.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { ClientPatch, type ClientPatchBody, Cursor, IdParams, NewClient } from './schemas.ts';
+
+function view(client: ClientRecord, secret?: string) {
+  return {
+    client_id: client.id,
+    ...client.metadata,
+    allowedResources: client.allowedResources,
+    first_party: client.firstParty,
+    created_at: client.createdAt.toISOString(),
+    updated_at: client.updatedAt.toISOString(),
+    ...(secret === undefined ? {} : { client_secret: secret }),
+  };
+}
+
+const withSecret = ({ client, secret }: ClientWithSecret) => view(client, secret);
+
+/** Splits the body into RFC 7591 metadata and our own fields. */
+function split(body: ClientPatchBody) {
+  const { allowedResources, first_party, ...metadata } = body as ClientPatchBody & { client_id?: string };
+  delete (metadata as { client_id?: string }).client_id;
+  return { metadata: metadata as ClientMetadata, allowedResources, firstParty: first_party };
+}
+
+/** A service (no redirect URIs) gets client_credentials; an application, the code flow. */
+function withDefaults(metadata: ClientMetadata): ClientMetadata {
+  const interactive = (metadata.redirect_uris ?? []).length > 0;
+  const grant_types =
+    metadata.grant_types ?? (interactive ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  return {
+    application_type: 'web',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [],
+    ...metadata,
+    grant_types,
+    response_types:
+      (metadata.response_types as string[] | undefined) ?? (grant_types.includes('authorization_code') ? ['code'] : []),
+  };
+}
+
+export function clientRoutes(router: Router, clients: ClientService): void {
+  router.post('/clients', requireScope('clients:write'), guard({ body: NewClient }), async (ctx) => {
+    const { body } = guarded(ctx, { body: NewClient });
+    const { metadata, allowedResources, firstParty } = split(body);
+    const created = await clients.register({
+      client_id: body.client_id,
+      metadata: withDefaults(metadata),
+      allowedResources: allowedResources ?? {},
+      firstParty: firstParty ?? false,
+    });
+    ctx.status = 201;
+    ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = withSecret(created);
+  });
+
+  router.get('/clients', requireScope('clients:read'), guard({ query: Cursor }), async (ctx) => {
+    const { query } = guarded(ctx, { query: Cursor });
+    const page = await clients.list({ after: query.after, limit: query.limit });
+    ctx.body = { data: page.map((c) => view(c)), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+  });
+
+  router.get('/clients/:id', requireScope('clients:read'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    ctx.body = view(await clients.get(params.id));
+  });
+
+  router.patch(
+    '/clients/:id',
+    requireScope('clients:write'),
+    guard({ params: IdParams, body: ClientPatch }),
+    async (ctx) => {
+      const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
+      const current = await clients.get(params.id);
+      const { metadata, allowedResources, firstParty } = split(body);
+      const changed = await clients.update(params.id, {
+        metadata:
+          Object.keys(metadata).length > 0 ? withDefaults({ ...current.metadata, ...metadata }) : current.metadata,
+        ...(allowedResources === undefined ? {} : { allowedResources }),
+        ...(firstParty === undefined ? {} : { firstParty }),
+      });
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = withSecret(changed);
+    },
+  );
+
+  router.delete('/clients/:id', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    await clients.delete(params.id);
+    ctx.status = 204;
+  });
+
+  router.post('/clients/:id/secret', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = withSecret(await clients.rotateSecret(params.id));
+  });
+}

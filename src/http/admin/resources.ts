@@ -1,0 +1,53 @@
+import type Router from '@koa/router';
+import type { ResourceRecord } from '../../db/repositories/resources.ts';
+import type { ResourceService } from '../../services/resources.ts';
+import { requireScope } from '../middleware/admin-auth.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { Cursor, IdParams, NewResource, ResourcePatch } from './schemas.ts';
+
+const view = (r: ResourceRecord) => ({
+  id: r.id,
+  identifier: r.identifier,
+  name: r.name,
+  scopes: r.scopes,
+  accessTokenTtl: r.accessTokenTtl,
+  created_at: r.createdAt.toISOString(),
+  updated_at: r.updatedAt.toISOString(),
+});
+
+export function resourceRoutes(router: Router, resources: ResourceService): void {
+  router.post('/resources', requireScope('resources:write'), guard({ body: NewResource }), async (ctx) => {
+    const { body } = guarded(ctx, { body: NewResource });
+    const created = await resources.create(body);
+    ctx.status = 201;
+    ctx.set('Location', `/admin/resources/${created.id}`);
+    ctx.body = view(created);
+  });
+
+  router.get('/resources', requireScope('resources:read'), guard({ query: Cursor }), async (ctx) => {
+    const { query } = guarded(ctx, { query: Cursor });
+    const page = await resources.list({ after: query.after, limit: query.limit });
+    ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+  });
+
+  router.get('/resources/:id', requireScope('resources:read'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    ctx.body = view(await resources.get(params.id));
+  });
+
+  router.patch(
+    '/resources/:id',
+    requireScope('resources:write'),
+    guard({ params: IdParams, body: ResourcePatch }),
+    async (ctx) => {
+      const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });
+      ctx.body = view(await resources.update(params.id, body));
+    },
+  );
+
+  router.delete('/resources/:id', requireScope('resources:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    await resources.delete(params.id);
+    ctx.status = 204;
+  });
+}

@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { redirectUriProblem } from '../../services/redirect-uri-policy.ts';
+
+export const Cursor = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: z.string().min(1).max(256).optional(),
+});
+
+export const IdParams = z.object({ id: z.string().min(1).max(256) });
+
+const httpsUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => URL.parse(v)?.protocol === 'https:', 'must be an https URL');
+
+const scopeToken = z
+  .string()
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'must be a scope token (RFC 6749 §3.3: no spaces or quotes)');
+
+const scopeList = z
+  .array(scopeToken)
+  .max(200)
+  .refine((list) => new Set(list).size === list.length, 'must not list a scope twice');
+
+const resourceIdentifier = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    const url = URL.parse(v);
+    return (
+      url !== null &&
+      !v.includes('#') &&
+      (url.protocol === 'https:' || url.protocol === 'http:' || url.protocol === 'urn:')
+    );
+  }, 'must be an absolute URI without a fragment (RFC 8707 §2)');
+
+export const NewResource = z.strictObject({
+  identifier: resourceIdentifier,
+  name: z.string().trim().min(1).max(200),
+  scopes: scopeList.default([]),
+  accessTokenTtl: z.number().int().min(60).max(86_400).default(300),
+});
+
+export const ResourcePatch = z
+  .strictObject({
+    name: NewResource.shape.name.optional(),
+    scopes: scopeList.optional(),
+    accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+
+const uriList = z.array(z.string().max(2048)).max(20);
+
+/** RFC 7591 client metadata that this server accepts, plus our own fields. */
+const clientFields = {
+  client_name: z.string().trim().min(1).max(200),
+  application_type: z.enum(['web', 'native']),
+  redirect_uris: uriList,
+  post_logout_redirect_uris: uriList,
+  grant_types: z
+    .array(z.enum(GRANT_TYPES, { error: `must be one of ${GRANT_TYPES.join(', ')} (no implicit or password grant)` }))
+    .min(1)
+    .max(3),
+  response_types: z.array(z.enum(['code'], { error: 'must be code (no implicit flow)' })).max(1),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS),
+  scope: z.string().max(2000),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }),
+  jwks_uri: httpsUrl,
+  id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  client_uri: httpsUrl,
+  logo_uri: httpsUrl,
+  policy_uri: httpsUrl,
+  tos_uri: httpsUrl,
+  contacts: z.array(z.email().max(320)).max(10),
+  default_max_age: z.number().int().min(0).max(31_536_000),
+  require_auth_time: z.boolean(),
+  allowedResources: z
+    .record(resourceIdentifier, scopeList)
+    .refine((v) => Object.keys(v).length <= 100, 'at most 100 resources'),
+  first_party: z.boolean(),
+};
+
+type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };
+const optionalFields = Object.fromEntries(
+  Object.entries(clientFields).map(([key, schema]) => [key, schema.optional()]),
+) as ClientShape;
+
+function checkUris(
+  value: {
+    application_type?: 'web' | 'native' | undefined;
+    redirect_uris?: string[] | undefined;
+    post_logout_redirect_uris?: string[] | undefined;
+  },
+  ctx: z.RefinementCtx,
+) {
+  const type = value.application_type ?? 'web';
+  for (const field of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
+    for (const [i, uri] of (value[field] ?? []).entries()) {
+      const problem = redirectUriProblem(uri, type);
+      if (problem) ctx.addIssue({ code: 'custom', path: [field, i], message: problem });
+    }
+  }
+}
+
+export const NewClient = z
+  .strictObject({
+    client_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -')
+      .optional(),
+    ...optionalFields,
+  })
+  .superRefine(checkUris);
+
+export const ClientPatch = z
+  .strictObject(optionalFields)
+  .superRefine(checkUris)
+  .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
+
+export type NewClientBody = z.infer<typeof NewClient>;
+export type ClientPatchBody = z.infer<typeof ClientPatch>;

@@ -1,0 +1,60 @@
+import type { Context, Next } from 'koa';
+import { AppError } from '../../errors.ts';
+import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
+
+/** The admin API's scopes: `admin` grants everything; `x:write` includes `x:read`. */
+export const ADMIN_SCOPES = [
+  'admin',
+  'clients:read',
+  'clients:write',
+  'resources:read',
+  'resources:write',
+  'users:read',
+  'users:write',
+  'roles:read',
+  'roles:write',
+  'events:read',
+  'keys:write',
+] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
+
+const REASONS = {
+  malformed: 'the access token is malformed',
+  invalid: 'the access token is invalid',
+  expired: 'the access token expired',
+  revoked: 'the access token was revoked',
+  wrong_audience: 'the access token is not for this API',
+} as const;
+
+/**
+ * The admin API is a resource server of this issuer (audience `<ISSUER>/admin`): it checks our
+ * own JWT access tokens locally, with the keys in memory, and their revocation.
+ */
+export function adminAuth(tokens: AccessTokenService, audience: string) {
+  return async function authenticate(ctx: Context, next: Next): Promise<void> {
+    const header = ctx.get('authorization');
+    const match = /^Bearer ([\w.~+/-]+=*)$/i.exec(header);
+    if (!match?.[1]) throw new AppError('invalid_token', 401, 'a Bearer access token is required');
+    const result = await tokens.verify(match[1], { audience });
+    if (!result.ok) throw new AppError('invalid_token', 401, REASONS[result.reason]);
+    ctx.state.token = result.claims;
+    await next();
+  };
+}
+
+export function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
+  const granted = new Set((claims.scope ?? '').split(' '));
+  if (granted.has('admin') || granted.has(needed)) return true;
+  return needed.endsWith(':read') && granted.has(needed.replace(/:read$/, ':write'));
+}
+
+export function requireScope(needed: AdminScope) {
+  return async function scoped(ctx: Context, next: Next): Promise<void> {
+    const claims = ctx.state.token as AccessTokenClaims | undefined;
+    if (!claims || !hasScope(claims, needed)) {
+      ctx.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${needed}"`);
+      throw new AppError('insufficient_scope', 403, `this needs the scope ${needed}`);
+    }
+    await next();
+  };
+}

@@ -1,0 +1,64 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import type { ClientService } from '../services/clients.ts';
+
+/**
+ * oidc-provider's storage. Clients come from the clients table through the client service's
+ * cache (one truth for the admin API and the provider, no round trip per token request);
+ * every other model is a row in the one JSONB table. Clients are written only by the admin API.
+ */
+export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; clients: ClientService }) {
+  const { payloads, clients } = deps;
+
+  class ClientAdapter implements Adapter {
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      return (await clients.resolve(id))?.providerMetadata as AdapterPayload | undefined;
+    }
+    async upsert(): Promise<void> {
+      throw new Error('clients are managed through the admin API');
+    }
+    async findByUserCode(): Promise<undefined> {
+      return undefined;
+    }
+    async findByUid(): Promise<undefined> {
+      return undefined;
+    }
+    async consume(): Promise<void> {}
+    async destroy(): Promise<void> {
+      throw new Error('clients are managed through the admin API');
+    }
+    async revokeByGrantId(): Promise<void> {}
+  }
+
+  class PayloadAdapter implements Adapter {
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      await payloads.upsert(this.model, id, payload as Record<string, unknown>, expiresIn);
+    }
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      return (await payloads.find(this.model, id)) as AdapterPayload | undefined;
+    }
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return (await payloads.findBy(this.model, 'userCode', userCode)) as AdapterPayload | undefined;
+    }
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return (await payloads.findBy(this.model, 'uid', uid)) as AdapterPayload | undefined;
+    }
+    async consume(id: string): Promise<void> {
+      await payloads.consume(this.model, id);
+    }
+    async destroy(id: string): Promise<void> {
+      await payloads.destroy(this.model, id);
+    }
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await payloads.revokeByGrantId(grantId);
+    }
+  }
+
+  return function adapterFor(model: string): Adapter {
+    return model === 'Client' ? new ClientAdapter() : new PayloadAdapter(model);
+  };
+}

@@ -1,0 +1,160 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { AccessTokenService } from '../services/access-tokens.ts';
+import type { ClientService } from '../services/clients.ts';
+import type { Keystore } from '../services/keys.ts';
+import type { ResourceService } from '../services/resources.ts';
+import type { createAdapterFactory } from './adapter.ts';
+import { jwtAccessTokenSupport } from './jwt-access-tokens.ts';
+import { createResourceIndicators } from './resource-indicators.ts';
+
+export interface ProviderDeps {
+  issuer: string;
+  keystore: Keystore;
+  cookieKeys: readonly string[];
+  clients: ClientService;
+  resources: ResourceService;
+  accessTokens: AccessTokenService;
+  adapter: ReturnType<typeof createAdapterFactory>;
+  trustProxy: boolean;
+  log: Logger;
+  /** the sign-in pages and accounts, added by the browser sign-in slice */
+  findAccount?: Configuration['findAccount'];
+  pages?: Pick<Configuration, 'renderError'> & {
+    logoutSource?: NonNullable<NonNullable<Configuration['features']>['rpInitiatedLogout']>['logoutSource'];
+    postLogoutSuccessSource?: NonNullable<
+      NonNullable<Configuration['features']>['rpInitiatedLogout']
+    >['postLogoutSuccessSource'];
+  };
+}
+
+/** Asymmetric algorithms only: client secrets are stored hashed, so no HMAC key exists to share. */
+const ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { issuer, clients, resources, log } = deps;
+  const indicators = createResourceIndicators({ clients, resources });
+
+  const configuration: Configuration = {
+    adapter: deps.adapter,
+    jwks: { keys: deps.keystore.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: [...deps.cookieKeys],
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    // RFC 9700 §2.1.2: no implicit flow; §2.4: no password grant (oidc-provider has none)
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1: PKCE for every client, S256 only (the only method oidc-provider 9 offers)
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ASYMMETRIC,
+      requestObjectSigningAlgValues: ASYMMETRIC,
+      idTokenSigningAlgValues: ASYMMETRIC,
+      userinfoSigningAlgValues: ASYMMETRIC,
+      introspectionSigningAlgValues: ASYMMETRIC,
+      authorizationSigningAlgValues: ASYMMETRIC,
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    extraClientMetadata: {
+      // first_party: the admin marks the client as ours, so its consent screen may be skipped
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new AppError('invalid_client_metadata', 400, 'first_party must be a boolean');
+        }
+      },
+    },
+    // the redirect_uri parameter is always required: no guessing, even with one registered
+    allowOmittingSingleRegisteredRedirectUri: false,
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
+      email: ['email', 'email_verified'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+    },
+    // the feature types are a union @types/oidc-provider cannot narrow here; the values follow its docs
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // a public client may introspect only its own tokens; confidential clients (APIs) any
+        allowedPolicy: async (ctx, client, token) =>
+          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+      },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: a client may revoke only the tokens issued to it
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: indicators.defaultResource,
+        getResourceServerInfo: indicators.getResourceServerInfo,
+        useGrantedResource: async () => true,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        ...(deps.pages?.logoutSource ? { logoutSource: deps.pages.logoutSource } : {}),
+        ...(deps.pages?.postLogoutSuccessSource ? { postLogoutSuccessSource: deps.pages.postLogoutSuccessSource } : {}),
+      },
+      userinfo: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+    } as Configuration['features'],
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
+      AuthorizationCode: 60,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
+      IdToken: 3600,
+      Interaction: 3600,
+      Grant: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      RefreshToken: (ctx, token, client) => {
+        // a public browser client's rotated refresh token never outlives the first one
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        if (
+          rotated &&
+          client.applicationType === 'web' &&
+          client.clientAuthMethod === 'none' &&
+          !token.isSenderConstrained()
+        ) {
+          return rotated.remainingTTL;
+        }
+        return 14 * 24 * 3600;
+      },
+    },
+    // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
+    rotateRefreshToken: () => true,
+    findAccount: deps.findAccount ?? (async () => undefined),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    ...(deps.pages?.renderError ? { renderError: deps.pages.renderError } : {}),
+  };
+
+  const provider = new Provider(issuer, configuration);
+  provider.proxy = deps.trustProxy;
+
+  // Client secrets are stored only as a keyed hash: verify the presented secret against it.
+  const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): unknown } };
+  ClientClass.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual) {
+    return clients.verifySecret(actual, this.clientSecret);
+  };
+
+  provider.use(jwtAccessTokenSupport(deps.accessTokens));
+
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    log.error({ err, route: ctx.oidc?.route }, 'provider error');
+  });
+  return provider;
+}

@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
+import { AppError, conflict, notFound } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { type CacheBus, TtlCache } from './cache.ts';
+import { generateClientSecret, hashClientSecret, verifyClientSecret } from './secrets.ts';
+
+/** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */
+export type ClientMetadata = Record<string, unknown> & {
+  token_endpoint_auth_method?: string;
+  grant_types?: string[];
+  redirect_uris?: string[];
+};
+
+export interface NewClient {
+  client_id?: string | undefined;
+  metadata: ClientMetadata;
+  allowedResources: Record<string, string[]>;
+  firstParty: boolean;
+}
+
+export interface ClientChanges {
+  metadata?: ClientMetadata;
+  allowedResources?: Record<string, string[]>;
+  firstParty?: boolean;
+}
+
+export interface ClientWithSecret {
+  client: ClientRecord;
+  /** the plaintext secret: returned this once, never stored */
+  secret: string | undefined;
+}
+
+/** The client as oidc-provider sees it, plus what our token rules need. */
+export interface CachedClient {
+  readonly providerMetadata: Readonly<Record<string, unknown>>;
+  readonly allowedResources: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface ClientService {
+  register(input: NewClient): Promise<ClientWithSecret>;
+  get(id: string): Promise<ClientRecord>;
+  list(options: { after?: string | undefined; limit: number }): Promise<ClientRecord[]>;
+  update(id: string, changes: ClientChanges): Promise<ClientWithSecret>;
+  delete(id: string): Promise<void>;
+  rotateSecret(id: string): Promise<ClientWithSecret>;
+  /** creates or updates a confidential client with a secret chosen by the operator (ADMIN_CLIENT_*) */
+  bootstrap(id: string, secret: string, input: Omit<NewClient, 'client_id'>): Promise<void>;
+  /** cached: no database round trip on the token hot path */
+  resolve(id: string): Promise<CachedClient | undefined>;
+  verifySecret(presented: unknown, storedHash: unknown): boolean;
+}
+
+export const isPublic = (metadata: ClientMetadata) => metadata.token_endpoint_auth_method === 'none';
+
+/** Only these methods authenticate with the client secret. */
+const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
+const needsSecret = (metadata: ClientMetadata) =>
+  SECRET_METHODS.has(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
+
+export function createClientService(deps: {
+  repo: ClientRepository;
+  bus: CacheBus;
+  secretKey: Buffer;
+  /** oidc-provider's own validation of the full metadata; throws a 400 AppError */
+  validate: (metadata: Record<string, unknown>) => Promise<void>;
+  log: Logger;
+}): ClientService {
+  const { repo, bus, secretKey, validate, log } = deps;
+  const cache = new TtlCache<CachedClient | null>({ ttlMs: 60_000, max: 10_000 });
+  bus.subscribe((event) => {
+    if (event === 'all') cache.invalidateAll();
+    else if (event.topic === 'client') {
+      if (event.key === undefined) cache.invalidateAll();
+      else cache.invalidate(event.key);
+    }
+  });
+  const changed = (id: string) => bus.publish({ topic: 'client', key: id });
+
+  const providerMetadata = (id: string, metadata: ClientMetadata, secretHash: string | null, firstParty: boolean) => ({
+    ...metadata,
+    client_id: id,
+    // the hash stands in the secret's place; Client#compareClientSecret is replaced to verify against it
+    ...(secretHash === null ? {} : { client_secret: secretHash }),
+    first_party: firstParty,
+  });
+
+  const checked = async (id: string, metadata: ClientMetadata, firstParty: boolean) => {
+    // a placeholder secret: oidc-provider insists on one for confidential clients
+    await validate(providerMetadata(id, metadata, needsSecret(metadata) ? 'x'.repeat(43) : null, firstParty));
+  };
+
+  const get = async (id: string) => {
+    const found = await repo.find(id);
+    if (!found) throw notFound('client');
+    return found;
+  };
+
+  return {
+    async register(input) {
+      const id = input.client_id ?? randomBytes(16).toString('base64url');
+      await checked(id, input.metadata, input.firstParty);
+      const secret = needsSecret(input.metadata) ? generateClientSecret() : undefined;
+      const created = await repo.create({
+        id,
+        name: typeof input.metadata.client_name === 'string' ? input.metadata.client_name : null,
+        metadata: input.metadata,
+        secretHash: secret === undefined ? null : hashClientSecret(secret, secretKey),
+        allowedResources: input.allowedResources,
+        firstParty: input.firstParty,
+      });
+      if (created === false) throw conflict(`a client with client_id ${id} exists`);
+      await changed(id);
+      return { client: created, secret };
+    },
+    get,
+    list: (options) => repo.list(options),
+    async update(id, changes) {
+      const current = await get(id);
+      const metadata = changes.metadata ?? current.metadata;
+      const firstParty = changes.firstParty ?? current.firstParty;
+      await checked(id, metadata, firstParty);
+      // a public client that becomes confidential gets a secret; one that becomes public loses it
+      let secret: string | undefined;
+      let secretHash = current.secretHash;
+      if (!needsSecret(metadata)) secretHash = null;
+      else if (secretHash === null) {
+        secret = generateClientSecret();
+        secretHash = hashClientSecret(secret, secretKey);
+      }
+      const updated = await repo.update(id, {
+        metadata,
+        name: typeof metadata.client_name === 'string' ? metadata.client_name : null,
+        secretHash,
+        firstParty,
+        ...(changes.allowedResources === undefined ? {} : { allowedResources: changes.allowedResources }),
+      });
+      if (!updated) throw notFound('client');
+      await changed(id);
+      return { client: updated, secret };
+    },
+    async delete(id) {
+      if (!(await repo.delete(id))) throw notFound('client');
+      await changed(id);
+    },
+    async rotateSecret(id) {
+      const current = await get(id);
+      if (!needsSecret(current.metadata)) {
+        throw new AppError('invalid_request', 400, 'this client does not authenticate with a client secret');
+      }
+      const secret = generateClientSecret();
+      const updated = await repo.update(id, { secretHash: hashClientSecret(secret, secretKey) });
+      if (!updated) throw notFound('client');
+      await changed(id);
+      return { client: updated, secret };
+    },
+    async bootstrap(id, secret, input) {
+      await checked(id, input.metadata, input.firstParty);
+      const fields = {
+        name: typeof input.metadata.client_name === 'string' ? input.metadata.client_name : null,
+        metadata: input.metadata,
+        secretHash: hashClientSecret(secret, secretKey),
+        allowedResources: input.allowedResources,
+        firstParty: input.firstParty,
+      };
+      const updated = await repo.update(id, fields);
+      if (!updated && (await repo.create({ id, ...fields })) === false) {
+        // another instance created it at the same moment; ours is the same configuration
+        await repo.update(id, fields);
+      }
+      log.info({ clientId: id }, updated ? 'admin client updated' : 'admin client created');
+      await changed(id);
+    },
+    async resolve(id) {
+      const found = await cache.getOrLoad(id, async () => {
+        const row = await repo.find(id);
+        if (!row) return null;
+        return Object.freeze({
+          providerMetadata: Object.freeze(providerMetadata(row.id, row.metadata, row.secretHash, row.firstParty)),
+          allowedResources: Object.freeze(row.allowedResources),
+        });
+      });
+      return found ?? undefined;
+    },
+    verifySecret(presented, storedHash) {
+      return verifyClientSecret(presented, typeof storedHash === 'string' ? storedHash : undefined, secretKey);
+    },
+  };
+}

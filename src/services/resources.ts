@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import type { ResourceRecord, ResourceRepository } from '../db/repositories/resources.ts';
+import { conflict, notFound } from '../errors.ts';
+import { type CacheBus, TtlCache } from './cache.ts';
+
+export interface NewResource {
+  identifier: string;
+  name: string;
+  scopes: string[];
+  accessTokenTtl: number;
+}
+
+export type ResourceChanges = Partial<Omit<NewResource, 'identifier'>>;
+
+/** What the token endpoint needs to know about an API. */
+export interface ResourceServer {
+  identifier: string;
+  scopes: readonly string[];
+  accessTokenTtl: number;
+}
+
+export interface ResourceService {
+  create(input: NewResource): Promise<ResourceRecord>;
+  get(id: string): Promise<ResourceRecord>;
+  list(options: { after?: string | undefined; limit: number }): Promise<ResourceRecord[]>;
+  update(id: string, changes: ResourceChanges): Promise<ResourceRecord>;
+  delete(id: string): Promise<void>;
+  /** cached: no database round trip on the token hot path */
+  resolve(identifier: string): Promise<ResourceServer | undefined>;
+}
+
+export function createResourceService(deps: {
+  repo: ResourceRepository;
+  bus: CacheBus;
+  /** the admin API's own resource: built in, never stored, never editable */
+  builtIn: ResourceServer;
+}): ResourceService {
+  const { repo, bus, builtIn } = deps;
+  // null marks "no such API" so that unknown identifiers are not looked up on every request
+  const cache = new TtlCache<ResourceServer | null>({ ttlMs: 60_000, max: 10_000 });
+  bus.subscribe((event) => {
+    if (event === 'all') cache.invalidateAll();
+    else if (event.topic === 'resource') {
+      if (event.key === undefined) cache.invalidateAll();
+      else cache.invalidate(event.key);
+    }
+  });
+  const changed = (identifier: string) => bus.publish({ topic: 'resource', key: identifier });
+
+  const get = async (id: string) => {
+    const found = await repo.find(id);
+    if (!found) throw notFound('resource');
+    return found;
+  };
+
+  return {
+    async create(input) {
+      if (input.identifier === builtIn.identifier)
+        throw conflict(`${builtIn.identifier} is reserved for the admin API`);
+      const created = await repo.create({ id: `rs_${randomBytes(12).toString('base64url')}`, ...input });
+      if (created === false) throw conflict(`a resource with identifier ${input.identifier} exists`);
+      await changed(created.identifier);
+      return created;
+    },
+    get,
+    list: (options) => repo.list(options),
+    async update(id, changes) {
+      const updated = await repo.update(id, changes);
+      if (!updated) throw notFound('resource');
+      await changed(updated.identifier);
+      return updated;
+    },
+    async delete(id) {
+      const deleted = await repo.delete(id);
+      if (!deleted) throw notFound('resource');
+      await changed(deleted.identifier);
+    },
+    async resolve(identifier) {
+      if (identifier === builtIn.identifier) return builtIn;
+      const found = await cache.getOrLoad(identifier, async () => {
+        const row = await repo.findByIdentifier(identifier);
+        return row
+          ? { identifier: row.identifier, scopes: Object.freeze([...row.scopes]), accessTokenTtl: row.accessTokenTtl }
+          : null;
+      });
+      return found ?? undefined;
+    },
+  };
+}
