@@ -17,17 +17,23 @@ import { requestContext } from './http/middleware/request-context.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
-import { createAccessTokenService } from './services/access-tokens.ts';
+import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { createCacheBus } from './services/cache.ts';
-import { createClientService } from './services/clients.ts';
-import { createKeyService, type Keystore } from './services/keys.ts';
-import { createResourceService } from './services/resources.ts';
+import { type ClientService, createClientService } from './services/clients.ts';
+import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
+import { createResourceService, type ResourceService } from './services/resources.ts';
 import { deriveKeys } from './services/secrets.ts';
 
 export interface App {
   readonly koa: Koa;
   readonly issuer: string;
   readonly db: Database;
+  readonly services: {
+    readonly clients: ClientService;
+    readonly resources: ResourceService;
+    readonly keys: KeyService;
+    readonly accessTokens: AccessTokenService;
+  };
   provider(): Provider;
   close(): Promise<void>;
 }
@@ -182,6 +188,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       koa,
       issuer,
       db,
+      services: { clients, resources, keys, accessTokens },
       provider: current,
       async close() {
         for (const timer of timers) clearInterval(timer);

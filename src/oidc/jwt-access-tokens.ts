@@ -3,56 +3,69 @@ import { type AccessTokenService, looksLikeJwt } from '../services/access-tokens
 
 type Next = () => Promise<unknown>;
 
+const isUnsupportedTokenType = (value: unknown) =>
+  (value as { error?: unknown } | undefined)?.error === 'unsupported_token_type';
+
 /**
- * oidc-provider does not store JWT access tokens, so its introspection answers `active: false`
- * for them and its revocation cannot find them. This runs after its handlers on those two
- * routes (the caller is already authenticated there) and answers for our own JWTs.
+ * oidc-provider does not store JWT access tokens and refuses them at introspection and
+ * revocation (`unsupported_token_type`), after it has authenticated the caller. This runs
+ * around those two routes and answers for our own JWTs instead: RFC 7662 and RFC 7009.
  */
 export function jwtAccessTokenSupport(tokens: AccessTokenService) {
   return async function jwtAccessTokens(ctx: KoaContextWithOIDC, next: Next) {
-    await next();
-    const route = ctx.oidc?.route;
-    if ((route !== 'introspection' && route !== 'revocation') || ctx.status !== 200) return;
-    const value = ctx.oidc.params?.token;
-    if (!looksLikeJwt(value)) return;
-    const caller = ctx.oidc.client;
-    if (!caller) return;
-
-    if (route === 'introspection') {
-      const body = ctx.body as { active?: boolean } | undefined;
-      if (body?.active !== false) return;
-      const result = await tokens.verify(value);
-      if (!result.ok) return;
-      const { claims } = result;
-      // the same policy as for opaque tokens: public clients see only their own tokens
-      if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
-      ctx.body = {
-        active: true,
-        iss: claims.iss,
-        sub: claims.sub,
-        aud: claims.aud,
-        client_id: claims.client_id,
-        scope: claims.scope,
-        exp: claims.exp,
-        iat: claims.iat,
-        jti: claims.jti,
-        token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
-        ...(claims.cnf ? { cnf: claims.cnf } : {}),
-      };
-      return;
+    try {
+      await next();
+    } catch (err) {
+      if (!isUnsupportedTokenType(err) || !handles(ctx)) throw err;
+      return answer(ctx, tokens);
     }
-
-    const result = await tokens.verify(value);
-    if (!result.ok) return; // RFC 7009 §2.2: an invalid or expired token needs no revoking
-    if (result.claims.client_id !== caller.clientId) {
-      // written here: this runs outside the route's own error handler
-      ctx.status = 400;
-      ctx.body = {
-        error: 'invalid_request',
-        error_description: 'client is not authorized to revoke the presented token',
-      };
-      return;
-    }
-    await tokens.revoke(result.claims);
+    if (ctx.status === 400 && isUnsupportedTokenType(ctx.body) && handles(ctx)) await answer(ctx, tokens);
   };
+}
+
+function handles(ctx: KoaContextWithOIDC): boolean {
+  const route = ctx.oidc?.route;
+  return (route === 'introspection' || route === 'revocation') && ctx.oidc.client !== undefined;
+}
+
+async function answer(ctx: KoaContextWithOIDC, tokens: AccessTokenService): Promise<void> {
+  const caller = ctx.oidc.client;
+  const value = ctx.oidc.params?.token;
+  const result = looksLikeJwt(value) && caller ? await tokens.verify(value) : undefined;
+  ctx.status = 200;
+  ctx.set('Cache-Control', 'no-store');
+
+  if (ctx.oidc.route === 'introspection') {
+    ctx.type = 'application/json';
+    ctx.body = { active: false };
+    if (!result?.ok || !caller) return;
+    const { claims } = result;
+    // the same policy as for opaque tokens: a public client sees only its own tokens
+    if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
+    ctx.body = {
+      active: true,
+      iss: claims.iss,
+      sub: claims.sub,
+      aud: claims.aud,
+      client_id: claims.client_id,
+      scope: claims.scope,
+      exp: claims.exp,
+      iat: claims.iat,
+      jti: claims.jti,
+      token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
+      ...(claims.cnf ? { cnf: claims.cnf } : {}),
+    };
+    return;
+  }
+
+  ctx.body = '';
+  // RFC 7009 §2.2: an invalid or expired token needs no revoking, and the answer is still 200
+  if (!result?.ok || !caller) return;
+  if (result.claims.client_id !== caller.clientId) {
+    ctx.status = 400;
+    ctx.type = 'application/json';
+    ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
+    return;
+  }
+  await tokens.revoke(result.claims);
 }
