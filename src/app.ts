@@ -170,13 +170,25 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const health = createHealthRouter(() => db.ping());
     koa.use(health.routes());
 
-    const admin = createAdminRouter({ audience: adminAudience, accessTokens, clients, resources });
+    const admin = createAdminRouter({
+      audience: adminAudience,
+      accessTokens,
+      clients,
+      resources,
+      keys: {
+        list: async () => (await keys.load()).keys,
+        async rotate() {
+          const kids = await keys.rotate();
+          await bus.publish({ topic: 'keys' });
+          return kids;
+        },
+      },
+    });
     koa.use(async (ctx, next) => {
       if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return errorHandler(ctx, next);
       return next();
     });
     koa.use(admin.routes());
-    koa.use(admin.allowedMethods({ throw: true }));
 
     // everything else is oidc-provider's: discovery, authorization, token, jwks, ...
     koa.use(async (ctx) => {

@@ -16,7 +16,7 @@ export function discover(server: TestServer, clientId: string, secret?: string):
 
 /** Verifies an access token the way a resource server would: signature from /jwks, typ, iss, aud. */
 export async function verifyAccessToken(server: TestServer, token: string, audience: string) {
-  const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+  const jwks = createRemoteJWKSet(new URL(`${server.url}/jwks`));
   const { payload, protectedHeader } = await jwtVerify<JWTPayload & Record<string, unknown>>(token, jwks, {
     issuer: server.issuer,
     audience,

@@ -22,7 +22,12 @@ export interface TestServer {
   /** a token for the admin API with the given scope (default `admin`) */
   adminToken(scope?: string): Promise<string>;
   /** calls the admin API with an `admin` token; `body` is sent as JSON */
-  admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string): Promise<JsonResponse<T>>;
+  admin<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<JsonResponse<T>>;
   /** POST /token with Basic client authentication */
   token(clientId: string, secret: string, params: Record<string, string>): Promise<JsonResponse>;
   close(): Promise<void>;

@@ -143,7 +143,10 @@ describe('service tokens (client credentials)', () => {
     const rotated = await server.admin<{ client_secret: string }>('POST', `/clients/${svc.client_id}/secret`);
     assert.equal(rotated.status, 200);
     assert.notEqual(rotated.body.client_secret, svc.client_secret);
-    const old = await server.token(svc.client_id, svc.client_secret, { grant_type: 'client_credentials', resource: API });
+    const old = await server.token(svc.client_id, svc.client_secret, {
+      grant_type: 'client_credentials',
+      resource: API,
+    });
     assert.equal(old.status, 401);
     assert.equal(old.body.error, 'invalid_client');
     const fresh = await server.token(svc.client_id, rotated.body.client_secret, {

@@ -14,6 +14,7 @@ export const ADMIN_SCOPES = [
   'roles:read',
   'roles:write',
   'events:read',
+  'keys:read',
   'keys:write',
 ] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];
