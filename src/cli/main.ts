@@ -87,7 +87,10 @@ async function main(argv: string[]): Promise<void> {
     for (const entry of values.resource ?? []) {
       const at = entry.lastIndexOf('=');
       if (at <= 0) fail(`--resource takes IDENTIFIER=scope,scope (got ${entry})`);
-      allowedResources[entry.slice(0, at)] = entry.slice(at + 1).split(',').filter(Boolean);
+      allowedResources[entry.slice(0, at)] = entry
+        .slice(at + 1)
+        .split(',')
+        .filter(Boolean);
     }
     const redirectUris = values['redirect-uri'] ?? [];
     const app = await createApp(config, issuer, log);

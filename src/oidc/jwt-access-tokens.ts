@@ -64,7 +64,10 @@ async function answer(ctx: KoaContextWithOIDC, tokens: AccessTokenService): Prom
   if (result.claims.client_id !== caller.clientId) {
     ctx.status = 400;
     ctx.type = 'application/json';
-    ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
+    ctx.body = {
+      error: 'invalid_request',
+      error_description: 'client is not authorized to revoke the presented token',
+    };
     return;
   }
   await tokens.revoke(result.claims);
