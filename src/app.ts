@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/index.ts';
@@ -8,19 +9,26 @@ import { createClientRepository } from './db/repositories/clients.ts';
 import { createOidcPayloadRepository } from './db/repositories/oidc-payloads.ts';
 import { createResourceRepository } from './db/repositories/resources.ts';
 import { createSigningKeyRepository } from './db/repositories/signing-keys.ts';
+import { createUserRepository } from './db/repositories/users.ts';
 import { AppError } from './errors.ts';
 import { createAdminRouter } from './http/admin/router.ts';
 import { createHealthRouter } from './http/health.ts';
+import { createInteractionRouter } from './http/interaction/router.ts';
 import { ADMIN_SCOPES } from './http/middleware/admin-auth.ts';
+import { createCsrf } from './http/middleware/csrf.ts';
 import { errorHandler } from './http/middleware/errors.ts';
 import { requestContext } from './http/middleware/request-context.ts';
+import { securityHeaders, serveStatic } from './http/middleware/security-headers.ts';
+import { createPages } from './http/pages.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { createProvider } from './oidc/provider.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
+import { type AccountService, createAccountService } from './services/accounts.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
+import { createPasswordService } from './services/passwords.ts';
 import { createResourceService, type ResourceService } from './services/resources.ts';
 import { deriveKeys } from './services/secrets.ts';
 
@@ -33,10 +41,13 @@ export interface App {
     readonly resources: ResourceService;
     readonly keys: KeyService;
     readonly accessTokens: AccessTokenService;
+    readonly accounts: AccountService;
   };
   provider(): Provider;
   close(): Promise<void>;
 }
+
+const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -101,6 +112,12 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     });
     const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
     const adapter = createAdapterFactory({ payloads, clients });
+    // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
+    const passwords = createPasswordService(
+      config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
+    );
+    const accounts = createAccountService({ users: createUserRepository(db.prisma), passwords, log });
+    const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
 
     const build = () =>
       createProvider({
@@ -113,6 +130,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         adapter,
         trustProxy: config.trustProxy,
         log,
+        findAccount: (_ctx, sub) => accounts.findAccount(sub),
+        pages,
       });
     provider = build();
     let providerHandler = provider.callback();
@@ -166,6 +185,9 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     koa.keys = [...secrets.cookieKeys];
     koa.silent = true;
     koa.use(requestContext(log));
+    // before everything: oidc-provider adds its form_post script hash to the CSP it finds set
+    koa.use(securityHeaders());
+    koa.use(serveStatic({ root: `${VIEWS_DIR}/static` }));
 
     const health = createHealthRouter(() => db.ping());
     koa.use(health.routes());
@@ -190,6 +212,10 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     });
     koa.use(admin.routes());
 
+    koa.use(
+      createInteractionRouter({ provider: current, accounts, pages, csrf: createCsrf(secrets.csrf), log }).routes(),
+    );
+
     // everything else is oidc-provider's: discovery, authorization, token, jwks, ...
     koa.use(async (ctx) => {
       ctx.respond = false;
@@ -200,7 +226,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       koa,
       issuer,
       db,
-      services: { clients, resources, keys, accessTokens },
+      services: { clients, resources, keys, accessTokens, accounts },
       provider: current,
       async close() {
         for (const timer of timers) clearInterval(timer);

@@ -88,7 +88,11 @@ export function createClientService(deps: {
   const checked = async (id: string, metadata: ClientMetadata, firstParty: boolean) => {
     // a public client has nothing to authenticate with: client credentials would be anyone's
     if (isPublic(metadata) && metadata.grant_types?.includes('client_credentials')) {
-      throw new AppError('invalid_client_metadata', 400, 'client_credentials needs a confidential client (not token_endpoint_auth_method none)');
+      throw new AppError(
+        'invalid_client_metadata',
+        400,
+        'client_credentials needs a confidential client (not token_endpoint_auth_method none)',
+      );
     }
     // a placeholder secret: oidc-provider insists on one for confidential clients
     await validate(providerMetadata(id, metadata, needsSecret(metadata) ? 'x'.repeat(43) : null, firstParty));

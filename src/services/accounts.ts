@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from '../db/repositories/users.ts';
+import type { Logger } from '../logger.ts';
+import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+
+/** Usernames compare case-insensitively and by compatibility form: "Ａlice" and "alice" are one name. */
+export const normalizeUsername = (username: string): string => username.normalize('NFKC').toLowerCase();
+export const normalizeEmail = (email: string): string => email.trim().toLowerCase();
+
+const optionalText = (max: number) => z.string().trim().min(1).max(max).nullish();
+
+const Username = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  // no control characters or whitespace inside: names are typed on sign-in pages and shown in logs
+  .regex(/^[^\p{C}\s]+$/u, 'must not contain spaces or control characters')
+  // an @ would let a username shadow another user's email address at sign-in
+  .refine((v) => !v.includes('@'), 'must not contain @ (sign in by email works without it)');
+
+export const RegisterInput = z.strictObject({
+  username: Username,
+  email: z.email('must be an email address').max(254).nullish(),
+  emailVerified: z.boolean().optional(),
+  password: z.string().nullish(),
+  name: optionalText(200),
+  givenName: optionalText(200),
+  familyName: optionalText(200),
+  status: z.enum(['active', 'disabled']).optional(),
+});
+export type RegisterInput = z.input<typeof RegisterInput>;
+
+export const UpdateInput = RegisterInput.partial();
+export type UpdateInput = z.input<typeof UpdateInput>;
+
+/** A user as the outside sees it: never the password hash. */
+export interface PublicUser {
+  id: string;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  status: 'active' | 'disabled';
+  hasPassword: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  lastSignInAt: Date | null;
+}
+
+export const toPublicUser = ({ passwordHash, usernameNormalized: _, ...user }: UserRecord): PublicUser => ({
+  ...user,
+  hasPassword: passwordHash !== null,
+});
+
+/** Why a write was refused. `invalid_input` and policy codes are 400, conflicts 409, `not_found` 404. */
+export type AccountErrorCode = 'invalid_input' | PasswordPolicyCode | UserConflict | 'not_found';
+
+export type AccountWriteResult =
+  | { ok: true; user: PublicUser }
+  | { ok: false; code: AccountErrorCode; message: string; field?: string };
+
+export type AuthenticationResult =
+  | { ok: true; user: PublicUser }
+  /** the caller shows the same words for both reasons */
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' };
+
+/** Who is asking, for the log. */
+export interface SignInContext {
+  ip?: string;
+  clientId?: string;
+}
+
+/** oidc-provider's Account: `findAccount` in the provider configuration returns this. */
+export interface OidcAccount {
+  accountId: string;
+  claims(use: string, scope: string): Promise<OidcClaims>;
+  [key: string]: unknown;
+}
+export interface OidcClaims {
+  sub: string;
+  [claim: string]: unknown;
+}
+
+export interface AccountService {
+  register(input: unknown): Promise<AccountWriteResult>;
+  update(id: string, input: unknown): Promise<AccountWriteResult>;
+  get(id: string): Promise<PublicUser | undefined>;
+  list(options?: { limit?: number; after?: string }): Promise<{ users: PublicUser[]; next: string | undefined }>;
+  remove(id: string): Promise<boolean>;
+  /**
+   * Checks a username (or email) and password. An unknown user, a wrong password and a
+   * disabled account cost one argon2 verification each, so timing tells them apart no more than words do.
+   */
+  authenticate(username: string, password: string, ctx?: SignInContext): Promise<AuthenticationResult>;
+  /** For oidc-provider: undefined for a missing or disabled user, which ends their sessions and tokens. */
+  findAccount(sub: string): Promise<OidcAccount | undefined>;
+}
+
+const SCOPE_CLAIMS = {
+  profile: (u: UserRecord) => ({
+    name: u.name ?? undefined,
+    given_name: u.givenName ?? undefined,
+    family_name: u.familyName ?? undefined,
+    preferred_username: u.username,
+    updated_at: Math.floor(u.updatedAt.getTime() / 1000),
+  }),
+  email: (u: UserRecord) => (u.email === null ? {} : { email: u.email, email_verified: u.emailVerified }),
+} as const;
+
+/** OIDC Core §5.4: the standard claims each scope asks for; undefined values are left out. */
+export function claimsFor(user: UserRecord, scope: string): OidcClaims {
+  const claims: OidcClaims = { sub: user.id };
+  const scopes = new Set(scope.split(' '));
+  for (const [name, pick] of Object.entries(SCOPE_CLAIMS)) {
+    if (!scopes.has(name)) continue;
+    for (const [claim, value] of Object.entries(pick(user))) {
+      if (value !== undefined) claims[claim] = value;
+    }
+  }
+  return claims;
+}
+
+const invalid = (error: z.ZodError): AccountWriteResult => {
+  const issue = error.issues[0];
+  const field = issue?.path.join('.') || undefined;
+  return {
+    ok: false,
+    code: 'invalid_input',
+    message: field ? `${field}: ${issue?.message ?? 'invalid'}` : (issue?.message ?? 'invalid input'),
+    ...(field ? { field } : {}),
+  };
+};
+
+const CONFLICT_MESSAGES: Record<UserConflict, string> = {
+  username_taken: 'This username is already taken.',
+  email_taken: 'This email address is already in use.',
+};
+
+export function createAccountService(deps: {
+  users: UserRepository;
+  passwords: PasswordService;
+  log: Logger;
+}): AccountService {
+  const { users, passwords, log } = deps;
+
+  const written = (result: Awaited<ReturnType<UserRepository['create']>>): AccountWriteResult => {
+    if (result.ok) return { ok: true, user: toPublicUser(result.user) };
+    if (result.error === 'not_found') return { ok: false, code: 'not_found', message: 'No such user.' };
+    return {
+      ok: false,
+      code: result.error,
+      message: CONFLICT_MESSAGES[result.error],
+      field: result.error === 'email_taken' ? 'email' : 'username',
+    };
+  };
+
+  const passwordHash = async (
+    password: string,
+    identifiers: { username: string; email: string | null | undefined },
+  ): Promise<{ ok: true; hash: string } | { ok: false; result: AccountWriteResult }> => {
+    const policy = passwords.check(password, identifiers);
+    if (!policy.ok)
+      return { ok: false, result: { ok: false, code: policy.code, message: policy.message, field: 'password' } };
+    return { ok: true, hash: await passwords.hash(password) };
+  };
+
+  return {
+    async register(input) {
+      const parsed = RegisterInput.safeParse(input);
+      if (!parsed.success) return invalid(parsed.error);
+      const { password, email, ...rest } = parsed.data;
+      const normalizedEmail = email ? normalizeEmail(email) : null;
+      let hash: string | null = null;
+      if (password !== undefined && password !== null) {
+        const h = await passwordHash(password, { username: rest.username, email: normalizedEmail });
+        if (!h.ok) return h.result;
+        hash = h.hash;
+      }
+      const result = written(
+        await users.create({
+          ...rest,
+          id: randomUUID(),
+          usernameNormalized: normalizeUsername(rest.username),
+          email: normalizedEmail,
+          passwordHash: hash,
+        }),
+      );
+      if (result.ok) log.info({ event: 'user.created', userId: result.user.id }, 'user created');
+      return result;
+    },
+
+    async update(id, input) {
+      const parsed = UpdateInput.safeParse(input);
+      if (!parsed.success) return invalid(parsed.error);
+      const current = await users.findById(id);
+      if (!current) return { ok: false, code: 'not_found', message: 'No such user.' };
+      const { password, email, username, ...rest } = parsed.data;
+      const changes: UserChanges = { ...rest };
+      if (username !== undefined) {
+        changes.username = username;
+        changes.usernameNormalized = normalizeUsername(username);
+      }
+      if (email !== undefined) {
+        changes.email = email === null ? null : normalizeEmail(email);
+        // a new address has not been verified, unless the caller says so in the same request
+        if (changes.email !== current.email && rest.emailVerified === undefined) changes.emailVerified = false;
+      }
+      if (password !== undefined) {
+        if (password === null) {
+          changes.passwordHash = null;
+        } else {
+          const h = await passwordHash(password, {
+            username: changes.username ?? current.username,
+            email: changes.email === undefined ? current.email : changes.email,
+          });
+          if (!h.ok) return h.result;
+          changes.passwordHash = h.hash;
+        }
+      }
+      const result = written(await users.update(id, changes));
+      if (result.ok) log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
+      return result;
+    },
+
+    get: async (id) => {
+      const user = await users.findById(id);
+      return user && toPublicUser(user);
+    },
+
+    async list(options) {
+      const page: UserPage = await users.list(options);
+      return { users: page.users.map(toPublicUser), next: page.next };
+    },
+
+    async remove(id) {
+      const removed = await users.delete(id);
+      if (removed) log.info({ event: 'user.deleted', userId: id }, 'user deleted');
+      return removed;
+    },
+
+    async authenticate(username, password, ctx = {}) {
+      const login = username.trim();
+      const user = login === '' ? undefined : await users.findByLogin(normalizeUsername(login), normalizeEmail(login));
+      // Always exactly one argon2 verification: against the user's hash, or the dummy one
+      // when there is no user or no password (DESIGN §6: timing says nothing about existence).
+      const check = await passwords.verify(user?.passwordHash, password);
+      if (!user || !check.ok) {
+        log.info({ event: 'signin.failed', reason: 'invalid_credentials', userId: user?.id, ...ctx }, 'sign-in failed');
+        return { ok: false, reason: 'invalid_credentials' };
+      }
+      if (user.status !== 'active') {
+        log.info({ event: 'signin.failed', reason: 'disabled', userId: user.id, ...ctx }, 'sign-in failed');
+        return { ok: false, reason: 'disabled' };
+      }
+      const at = new Date();
+      if (check.needsRehash) {
+        // the parameters changed since this hash was made: upgrade it while we hold the password
+        try {
+          await users.update(user.id, { passwordHash: await passwords.hash(password) });
+          log.info({ userId: user.id }, 'password rehashed with current parameters');
+        } catch (err) {
+          log.warn({ err, userId: user.id }, 'password rehash failed; the old hash stays valid');
+        }
+      }
+      await users.recordSignIn(user.id, at);
+      log.info({ event: 'signin.succeeded', userId: user.id, ...ctx }, 'sign-in succeeded');
+      return { ok: true, user: toPublicUser({ ...user, lastSignInAt: at }) };
+    },
+
+    async findAccount(sub) {
+      const user = await users.findById(sub);
+      if (user?.status !== 'active') return undefined;
+      return {
+        accountId: user.id,
+        // read once per lookup; oidc-provider calls findAccount anew for each request
+        claims: async (_use, scope) => claimsFor(user, scope),
+      };
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../../src/config/index.ts';
+
+const fails = (env: Record<string, string>, message: string) =>
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => err instanceof ConfigError && err.message === message,
+  );
+
+describe('loadConfig', () => {
+  test('defaults for development', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.issuer, 'http://localhost:3000');
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.dataDir, './.data');
+    assert.equal(config.trustProxy, false);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  test('PORT=0 leaves the issuer to the chosen port', () => {
+    assert.equal(loadConfig({ PORT: '0' }).issuer, undefined);
+  });
+
+  test('a trailing slash on ISSUER is dropped', () => {
+    assert.equal(loadConfig({ ISSUER: 'https://id.example/' }).issuer, 'https://id.example');
+  });
+
+  test('one line naming the variable for each bad value', () => {
+    fails({ PORT: 'eighty' }, 'PORT: must be a number');
+    fails({ PORT: '70000' }, 'PORT: must be between 0 and 65535');
+    fails({ ISSUER: 'not a url' }, 'ISSUER: must be an absolute http or https URL');
+    fails({ ISSUER: 'https://id.example/?x=1' }, 'ISSUER: must not have a query or fragment');
+    fails({ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be an absolute postgres or postgresql URL');
+    fails({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent');
+    fails({ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY: must be true or false');
+    fails({ SECRETS_KEY: 'short' }, 'SECRETS_KEY: must be at least 32 characters');
+    fails(
+      { ADMIN_CLIENT_ID: 'admin' },
+      'ADMIN_CLIENT_SECRET: ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together',
+    );
+    fails({ TLS_CERT_FILE: '/x' }, 'TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  });
+
+  test('production refuses unsafe defaults', () => {
+    const key = { SECRETS_KEY: 'k'.repeat(32) };
+    fails({ NODE_ENV: 'production', ISSUER: 'https://id.example' }, 'SECRETS_KEY: required when NODE_ENV=production');
+    fails({ NODE_ENV: 'production', ...key }, 'ISSUER: required when NODE_ENV=production');
+    fails(
+      { NODE_ENV: 'production', ISSUER: 'http://id.example', ...key },
+      'ISSUER: must be https in production (http is allowed only on localhost)',
+    );
+    const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example', ...key });
+    assert.equal(config.host, '0.0.0.0');
+  });
+});

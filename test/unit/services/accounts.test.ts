@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Database, openDatabase } from '../../../src/db/database.ts';
+import { migrate } from '../../../src/db/migrator.ts';
+import { createUserRepository, type UserRepository } from '../../../src/db/repositories/users.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { type AccountService, createAccountService } from '../../../src/services/accounts.ts';
+import { argon2Hasher, createPasswordService, type Hasher } from '../../../src/services/passwords.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+
+const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+const log = createLogger('silent');
+
+/** the real argon2, counting verifications */
+const verifications = { count: 0 };
+const countingHasher: Hasher = {
+  ...argon2Hasher,
+  verify: (hash, password) => {
+    verifications.count++;
+    return argon2Hasher.verify(hash, password);
+  },
+};
+
+// A fresh database per run: PostgreSQL when TEST_DATABASE_URL or DATABASE_URL names a server
+// (e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres), the embedded one otherwise.
+describe('accounts (on a fresh database)', () => {
+  let database: TestDatabase;
+  let db: Database;
+  let users: UserRepository;
+  let accounts: AccountService;
+
+  before(async () => {
+    database = await createTestDatabase();
+    db = await openDatabase({ databaseUrl: database.env.DATABASE_URL, dataDir: database.env.DATA_DIR ?? '.data' }, log);
+    await migrate(db, log);
+    users = createUserRepository(db.prisma);
+    accounts = createAccountService({
+      users,
+      passwords: createPasswordService({ params: FAST, hasher: countingHasher }),
+      log,
+    });
+  });
+
+  after(async () => {
+    await db?.close();
+    await database?.drop();
+  });
+
+  const register = async (input: Record<string, unknown>) => {
+    const result = await accounts.register(input);
+    assert.ok(result.ok, JSON.stringify(result));
+    return result.user;
+  };
+
+  it('registers a user and never returns the password hash', async () => {
+    const user = await register({
+      username: 'Alice',
+      email: 'Alice@Example.ORG',
+      password: 'correct horse battery staple',
+      name: 'Alice Liddell',
+      givenName: 'Alice',
+      familyName: 'Liddell',
+    });
+    assert.equal(user.username, 'Alice');
+    assert.equal(user.email, 'alice@example.org');
+    assert.equal(user.emailVerified, false);
+    assert.equal(user.status, 'active');
+    assert.equal(user.hasPassword, true);
+    assert.ok(!('passwordHash' in user));
+    const row = await users.findById(user.id);
+    assert.match(row?.passwordHash ?? '', /^\$argon2id\$/);
+  });
+
+  it('refuses a username taken in another case or compatibility form, and a taken email, as conflicts', async () => {
+    const byCase = await accounts.register({ username: 'ALICE', password: 'another fine passphrase' });
+    assert.deepEqual(byCase.ok ? 'created' : byCase.code, 'username_taken');
+    const byWidth = await accounts.register({ username: 'Ａｌｉｃｅ' }); // fullwidth letters, NFKC-equal
+    assert.deepEqual(byWidth.ok ? 'created' : byWidth.code, 'username_taken');
+    const byEmail = await accounts.register({ username: 'alice2', email: 'ALICE@example.org' });
+    assert.deepEqual(byEmail.ok ? 'created' : [byEmail.code, byEmail.field], ['email_taken', 'email']);
+  });
+
+  it('refuses bad input and weak passwords with stable codes', async () => {
+    const unknownField = await accounts.register({ username: 'bob', admin: true });
+    assert.equal(!unknownField.ok && unknownField.code, 'invalid_input');
+    const badEmail = await accounts.register({ username: 'bob', email: 'not an email' });
+    assert.deepEqual(!badEmail.ok && [badEmail.code, badEmail.field], ['invalid_input', 'email']);
+    const atInName = await accounts.register({ username: 'bob@example.org' });
+    assert.equal(!atInName.ok && atInName.code, 'invalid_input');
+    const common = await accounts.register({ username: 'bob', password: 'password123' });
+    assert.equal(!common.ok && common.code, 'password_too_common');
+    const same = await accounts.register({ username: 'bobby-tables', password: 'Bobby-Tables' });
+    assert.equal(!same.ok && same.code, 'password_is_identifier');
+  });
+
+  it('authenticates by username in any case, or by email', async () => {
+    const byName = await accounts.authenticate('alice', 'correct horse battery staple');
+    assert.ok(byName.ok);
+    assert.equal(byName.user.username, 'Alice');
+    assert.ok(byName.user.lastSignInAt instanceof Date);
+    const byEmail = await accounts.authenticate('ALICE@example.org', 'correct horse battery staple');
+    assert.ok(byEmail.ok);
+    const row = await users.findById(byName.user.id);
+    assert.ok(row?.lastSignInAt);
+  });
+
+  it('answers an unknown user, a wrong password and a disabled account alike, with one verification each', async () => {
+    const disabled = await register({ username: 'carol', password: 'carol has a long password', status: 'disabled' });
+    const noPassword = await register({ username: 'dave' });
+
+    const attempts: Array<[string, string]> = [
+      ['nobody-here', 'correct horse battery staple'],
+      ['alice', 'wrong horse battery staple'],
+      ['carol', 'wrong password entirely'],
+      ['dave', 'dave has no password'],
+      ['', 'empty username'],
+    ];
+    for (const [username, password] of attempts) {
+      const before = verifications.count;
+      const result = await accounts.authenticate(username, password);
+      assert.deepEqual(result, { ok: false, reason: 'invalid_credentials' }, username);
+      assert.equal(verifications.count - before, 1, `${username}: exactly one argon2 verification`);
+    }
+
+    const before = verifications.count;
+    const right = await accounts.authenticate('carol', 'carol has a long password');
+    assert.deepEqual(right, { ok: false, reason: 'disabled' });
+    assert.equal(verifications.count - before, 1);
+    assert.equal(noPassword.hasPassword, false);
+    assert.equal(disabled.status, 'disabled');
+  });
+
+  it('rehashes at sign-in when the parameters changed', async () => {
+    const stronger = createAccountService({
+      users,
+      passwords: createPasswordService({ params: { memoryCost: 2048, timeCost: 1, parallelism: 1 } }),
+      log,
+    });
+    const old = await users.findByUsername('alice');
+    assert.match(old?.passwordHash ?? '', /m=1024/);
+    const result = await stronger.authenticate('alice', 'correct horse battery staple');
+    assert.ok(result.ok);
+    const now = await users.findByUsername('alice');
+    assert.match(now?.passwordHash ?? '', /m=2048/);
+    // and the new hash still verifies with the old service (parameters are read from the hash)
+    assert.ok((await accounts.authenticate('alice', 'correct horse battery staple')).ok);
+  });
+
+  it('serves OIDC claims by scope, and no account for a disabled or missing user', async () => {
+    const alice = await users.findByUsername('alice');
+    assert.ok(alice);
+    const account = await accounts.findAccount(alice.id);
+    assert.ok(account);
+    assert.equal(account.accountId, alice.id);
+    assert.deepEqual(await account.claims('id_token', 'openid'), { sub: alice.id });
+    const all = await account.claims('userinfo', 'openid profile email');
+    assert.deepEqual(all, {
+      sub: alice.id,
+      name: 'Alice Liddell',
+      given_name: 'Alice',
+      family_name: 'Liddell',
+      preferred_username: 'Alice',
+      updated_at: Math.floor(alice.updatedAt.getTime() / 1000),
+      email: 'alice@example.org',
+      email_verified: false,
+    });
+    const carol = await users.findByUsername('carol');
+    assert.equal(await accounts.findAccount(carol?.id ?? ''), undefined);
+    assert.equal(await accounts.findAccount('00000000-0000-0000-0000-000000000000'), undefined);
+  });
+
+  it('updates a user: a new email is unverified, a taken one is a conflict, and a missing user is not_found', async () => {
+    const bob = await register({ username: 'bob', email: 'bob@example.org', emailVerified: true });
+    const moved = await accounts.update(bob.id, { email: 'Bob@Elsewhere.example' });
+    assert.ok(moved.ok);
+    assert.equal(moved.user.email, 'bob@elsewhere.example');
+    assert.equal(moved.user.emailVerified, false);
+    const taken = await accounts.update(bob.id, { email: 'alice@example.org' });
+    assert.equal(!taken.ok && taken.code, 'email_taken');
+    const missing = await accounts.update('00000000-0000-0000-0000-000000000000', { name: 'x' });
+    assert.equal(!missing.ok && missing.code, 'not_found');
+    const withPassword = await accounts.update(bob.id, { password: 'bob finally has a password' });
+    assert.ok(withPassword.ok && withPassword.user.hasPassword);
+    assert.ok((await accounts.authenticate('bob', 'bob finally has a password')).ok);
+  });
+
+  it('lists users with a cursor and deletes them', async () => {
+    const first = await accounts.list({ limit: 2 });
+    assert.equal(first.users.length, 2);
+    assert.ok(first.next);
+    const rest = await accounts.list({ limit: 100, after: first.next });
+    const all = [...first.users, ...rest.users].map((u) => u.username);
+    assert.deepEqual(new Set(all).size, all.length);
+    assert.ok(all.includes('Alice') && all.includes('bob'));
+    assert.equal(rest.next, undefined);
+
+    const dave = await users.findByUsername('dave');
+    assert.equal(await accounts.remove(dave?.id ?? ''), true);
+    assert.equal(await accounts.remove(dave?.id ?? ''), false);
+  });
+});
