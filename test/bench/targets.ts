@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { type Child, spawnNode } from './children.ts';
+import { callJson, onOrigin } from './http-json.ts';
+
+/** A running server the bench can load: where to send token requests, and as whom. */
+export interface Target {
+  readonly name: string;
+  readonly child: Child;
+  /** the issuer the server advertises (tokens' `iss`) */
+  readonly issuer: string;
+  /** token and JWKS endpoints, rewritten to the address we dial */
+  readonly tokenEndpoint: string;
+  readonly jwksUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** stops the server and removes what it stored (database, data directory) */
+  close(): Promise<void>;
+}
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+const NODE_FLAGS = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
+export const STARTUP_TIMEOUT_MS = 120_000;
+
+/** `node <flags> <entry>` from the repository root, as `npm start` would run it. */
+export function spawnEntry(name: string, entry: string, env: NodeJS.ProcessEnv): Child {
+  return spawnNode(name, [...NODE_FLAGS, entry], { cwd: REPO_ROOT, env });
+}
+
+/** Reads discovery (OpenID Connect Discovery 1.0 §4) so endpoint paths come from the server, not from guesses. */
+export async function discover(origin: string): Promise<{ issuer: string; tokenEndpoint: string; jwksUrl: string }> {
+  const meta = await callJson<{ issuer: string; token_endpoint: string; jwks_uri: string }>(
+    'GET',
+    `${origin}/.well-known/openid-configuration`,
+  );
+  return {
+    issuer: meta.issuer,
+    tokenEndpoint: onOrigin(meta.token_endpoint, origin),
+    jwksUrl: onOrigin(meta.jwks_uri, origin),
+  };
+}
+
+/** The baseline: bare oidc-provider in a child process (see bare-server.ts). */
+export async function startBare(name: string): Promise<Target> {
+  const clientId = 'bench';
+  const clientSecret = randomBytes(32).toString('base64url');
+  const child = spawnEntry(name, join('test', 'bench', 'bare-server.ts'), {
+    ...process.env,
+    BENCH_CLIENT_ID: clientId,
+    BENCH_CLIENT_SECRET: clientSecret,
+  });
+  try {
+    const line = await child.waitForLine((l) => l.startsWith('{"url":'), STARTUP_TIMEOUT_MS);
+    const { url } = JSON.parse(line) as { url: string };
+    return { name, child, ...(await discover(url)), clientId, clientSecret, close: () => child.stop() };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
