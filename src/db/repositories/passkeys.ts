@@ -1,0 +1,107 @@
+import type { Passkey, PrismaClient } from '../generated/client.ts';
+
+/** A stored WebAuthn credential as the services see it. */
+export interface PasskeyRecord {
+  readonly id: string;
+  readonly userId: string;
+  /** base64url, as the authenticator reports it */
+  readonly credentialId: string;
+  readonly publicKey: Uint8Array;
+  readonly counter: number;
+  readonly transports: readonly string[];
+  readonly backupEligible: boolean;
+  readonly backedUp: boolean;
+  readonly aaguid: string;
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date | null;
+}
+
+export type NewPasskeyRecord = Omit<PasskeyRecord, 'createdAt' | 'lastUsedAt'>;
+
+export interface PasskeyRepository {
+  listByUser(userId: string): Promise<PasskeyRecord[]>;
+  findByCredentialId(credentialId: string): Promise<PasskeyRecord | undefined>;
+  /** @returns false when the credential id is already registered (to anyone) */
+  create(passkey: NewPasskeyRecord): Promise<boolean>;
+  rename(userId: string, id: string, name: string): Promise<boolean>;
+  /** Removes one of the user's passkeys; the last one also clears their second-factor setting. */
+  remove(userId: string, id: string): Promise<{ removed: PasskeyRecord | undefined; remaining: number }>;
+  /**
+   * Records a successful use. Only moves the counter forward (`counter < new`, or both zero), so
+   * two racing sign-ins with one response cannot both pass. @returns false when another won
+   */
+  recordUse(id: string, previous: number, next: { counter: number; backedUp: boolean; at: Date }): Promise<boolean>;
+  mfaRequired(userId: string): Promise<boolean>;
+  setMfaRequired(userId: string, required: boolean): Promise<void>;
+}
+
+const toRecord = (row: Passkey): PasskeyRecord => ({ ...row, counter: Number(row.counter) });
+
+const isUniqueViolation = (err: unknown) =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2002';
+
+export function createPasskeyRepository(prisma: PrismaClient): PasskeyRepository {
+  return {
+    async listByUser(userId) {
+      const rows = await prisma.passkey.findMany({ where: { userId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+      return rows.map(toRecord);
+    },
+
+    async findByCredentialId(credentialId) {
+      const row = await prisma.passkey.findUnique({ where: { credentialId } });
+      return row === null ? undefined : toRecord(row);
+    },
+
+    async create(passkey) {
+      try {
+        await prisma.passkey.create({
+          data: {
+            ...passkey,
+            transports: [...passkey.transports],
+            publicKey: Buffer.from(passkey.publicKey),
+            counter: BigInt(passkey.counter),
+          },
+        });
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+
+    async rename(userId, id, name) {
+      const { count } = await prisma.passkey.updateMany({ where: { id, userId }, data: { name } });
+      return count > 0;
+    },
+
+    async remove(userId, id) {
+      return prisma.$transaction(async (tx) => {
+        const row = await tx.passkey.findFirst({ where: { id, userId } });
+        if (row === null) return { removed: undefined, remaining: await tx.passkey.count({ where: { userId } }) };
+        await tx.passkey.delete({ where: { id } });
+        const remaining = await tx.passkey.count({ where: { userId } });
+        // a second factor the user can no longer give would lock them out
+        if (remaining === 0) await tx.mfaSetting.deleteMany({ where: { userId } });
+        return { removed: toRecord(row), remaining };
+      });
+    },
+
+    async recordUse(id, previous, next) {
+      const { count } = await prisma.passkey.updateMany({
+        where: { id, counter: BigInt(previous) },
+        data: { counter: BigInt(next.counter), backedUp: next.backedUp, lastUsedAt: next.at },
+      });
+      return count === 1;
+    },
+
+    async mfaRequired(userId) {
+      const row = await prisma.mfaSetting.findUnique({ where: { userId } });
+      return row?.required === true;
+    },
+
+    async setMfaRequired(userId, required) {
+      await prisma.mfaSetting.upsert({ where: { userId }, create: { userId, required }, update: { required } });
+    },
+  };
+}
