@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * The environment variables of rate limits, brute-force lockout, the security event log and
+ * metrics. Spread into the environment schema in `index.ts`; defaults are in the README.
+ */
+
+const count = (fallback: number, max = 1_000_000) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be 0 or more')
+    .max(max)
+    .default(fallback);
+
+export const LimitsEnv = {
+  /** the window every RATE_LIMIT_* count is per, in seconds */
+  RATE_LIMIT_WINDOW: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3600).default(60),
+  /** token requests per authenticated client per window (0: no limit) */
+  RATE_LIMIT_TOKEN: count(1200),
+  /** introspection and revocation requests per authenticated client per window */
+  RATE_LIMIT_INTROSPECTION: count(6000),
+  /** failed client authentications per address per window */
+  RATE_LIMIT_CLIENT_AUTH_FAILURES: count(30),
+  /** sign-in attempts per address per window */
+  RATE_LIMIT_SIGNIN_IP: count(30),
+  /** sign-in attempts per account name per window, from anywhere */
+  RATE_LIMIT_SIGNIN_ACCOUNT: count(10),
+  /** admin API requests per address per window */
+  RATE_LIMIT_ADMIN: count(600),
+  /** failed sign-ins for one account from one address before that pair is locked (0: never) */
+  LOCKOUT_THRESHOLD: count(10, 10_000),
+  /** failed sign-ins for one account from all addresses before it is locked everywhere (0: never) */
+  LOCKOUT_ACCOUNT_THRESHOLD: count(50, 100_000),
+  /** how long a lockout lasts, and the window failures are counted in */
+  LOCKOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(86_400).default(900),
+  /** the first progressive delay after repeated failures; it doubles with each further failure */
+  SIGNIN_DELAY_MS: count(250, 10_000),
+  /** days a security event is kept */
+  EVENT_RETENTION_DAYS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3650).default(90),
+  /** failures per minute for one account, address or client that count as a surge */
+  SURGE_FAILURES_PER_MINUTE: count(20),
+  /** token requests per minute for one client or address that count as a surge */
+  SURGE_TOKENS_PER_MINUTE: count(3000),
+  /** serve /metrics on this port instead of the main one */
+  METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+    .pipe(
+      z
+        .string()
+        .regex(/^\d{1,5}$/, 'must be a port number')
+        .transform(Number)
+        .refine((n) => n <= 65535, 'must be between 0 and 65535')
+        .optional(),
+    ),
+};
+
+type LimitsEnvValues = z.infer<z.ZodObject<typeof LimitsEnv>>;
+
+export interface LimitsConfig {
+  readonly rateLimits: {
+    readonly windowSeconds: number;
+    readonly tokenPerClient: number;
+    readonly introspectionPerClient: number;
+    readonly clientAuthFailuresPerIp: number;
+    readonly signinPerIp: number;
+    readonly signinPerAccount: number;
+    readonly adminPerIp: number;
+  };
+  readonly lockout: {
+    readonly threshold: number;
+    readonly accountThreshold: number;
+    readonly seconds: number;
+    readonly delayMs: number;
+  };
+  readonly eventRetentionDays: number;
+  readonly surge: { readonly failuresPerMinute: number; readonly tokensPerMinute: number };
+  readonly metricsPort: number | undefined;
+}
+
+export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
+  return Object.freeze({
+    rateLimits: Object.freeze({
+      windowSeconds: e.RATE_LIMIT_WINDOW,
+      tokenPerClient: e.RATE_LIMIT_TOKEN,
+      introspectionPerClient: e.RATE_LIMIT_INTROSPECTION,
+      clientAuthFailuresPerIp: e.RATE_LIMIT_CLIENT_AUTH_FAILURES,
+      signinPerIp: e.RATE_LIMIT_SIGNIN_IP,
+      signinPerAccount: e.RATE_LIMIT_SIGNIN_ACCOUNT,
+      adminPerIp: e.RATE_LIMIT_ADMIN,
+    }),
+    lockout: Object.freeze({
+      threshold: e.LOCKOUT_THRESHOLD,
+      accountThreshold: e.LOCKOUT_ACCOUNT_THRESHOLD,
+      seconds: e.LOCKOUT_SECONDS,
+      delayMs: e.SIGNIN_DELAY_MS,
+    }),
+    eventRetentionDays: e.EVENT_RETENTION_DAYS,
+    surge: Object.freeze({
+      failuresPerMinute: e.SURGE_FAILURES_PER_MINUTE,
+      tokensPerMinute: e.SURGE_TOKENS_PER_MINUTE,
+    }),
+    metricsPort: e.METRICS_PORT,
+  });
+}

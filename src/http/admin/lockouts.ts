@@ -1,0 +1,27 @@
+import type Router from '@koa/router';
+import { notFound } from '../../errors.ts';
+import type { PublicUser } from '../../services/accounts.ts';
+import type { BruteForceProtection } from '../../services/brute-force.ts';
+import { requireScope } from '../middleware/admin-auth.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { IdParams } from './schemas.ts';
+
+export interface LockoutDeps {
+  bruteForce: Pick<BruteForceProtection, 'unlock'>;
+  users: { get(id: string): Promise<PublicUser | undefined> };
+}
+
+/**
+ * `POST /admin/users/{id}/unlock`: lifts the sign-in lockouts of a user (DESIGN §3), both the
+ * account-wide one and those per address, under every name the user signs in with.
+ * The change itself is recorded by the audit middleware (`user.unlocked`).
+ */
+export function lockoutRoutes(router: Router, deps: LockoutDeps): void {
+  router.post('/users/:id/unlock', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    const user = await deps.users.get(params.id);
+    if (!user) throw notFound('user');
+    await deps.bruteForce.unlock([user.username, ...(user.email ? [user.email] : [])]);
+    ctx.status = 204;
+  });
+}

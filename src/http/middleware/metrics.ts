@@ -1,0 +1,43 @@
+import type { Middleware } from 'koa';
+import type { RouteLabels } from '../../oidc/observe.ts';
+import type { Metrics } from '../../services/metrics.ts';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * Observes every request's duration by method, route and status. The route is the pattern
+ * (`/admin/clients/:id`) or oidc-provider's route name (`token`), never the raw path: a raw path
+ * would let any caller create unbounded label values (and leak ids into the metrics).
+ */
+export function requestMetrics(metrics: Metrics, routeLabels: RouteLabels): Middleware {
+  return async (ctx, next) => {
+    const start = performance.now();
+    ctx.res.once('close', () => {
+      const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+      const route =
+        (typeof matched === 'string' ? matched : undefined) ??
+        routeLabels.get(ctx.req) ??
+        (ctx.path.startsWith('/static/') ? '/static' : 'unmatched');
+      metrics.httpDuration.observe(
+        { method: METHODS.has(ctx.method) ? ctx.method : 'OTHER', route, status: String(ctx.res.statusCode) },
+        (performance.now() - start) / 1000,
+      );
+    });
+    await next();
+  };
+}
+
+/** GET /metrics: the Prometheus text exposition of this app's registry. */
+export function metricsEndpoint(metrics: Metrics): Middleware {
+  return async (ctx, next) => {
+    if (ctx.path !== '/metrics') return next();
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.status = 405;
+      ctx.set('Allow', 'GET, HEAD');
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  };
+}

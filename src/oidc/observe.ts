@@ -1,0 +1,175 @@
+import type { IncomingMessage } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Protection, TripContext } from '../services/protection.ts';
+import type { Verdict } from '../services/rate-limits.ts';
+
+type Next = () => Promise<unknown>;
+type Guarded = 'token' | 'introspection' | 'revocation';
+
+/** The name oidc-provider gave the route of a request, for the metrics' `route` label. */
+export type RouteLabels = WeakMap<IncomingMessage, string>;
+
+/**
+ * Rate limits, metrics and security events around oidc-provider's endpoints
+ * (DESIGN §3: per authenticated client on token and introspection; per address for failed
+ * client authentication). Applied to every provider the composition root builds.
+ *
+ * oidc-provider authenticates the client inside its route, with no hook before the grant runs,
+ * so the per-client limit is counted after the route and checked before the next request:
+ * - a client that authenticates with HTTP Basic (the usual for services) is refused up front
+ *   once over its limit (the header names it; nothing is counted for a name that only claims it);
+ * - a client that authenticates in the body is counted the same way, and once over, its
+ *   introspection and client-credentials answers (which change nothing stored) are replaced by
+ *   429; a code or refresh-token exchange already done is delivered rather than lost.
+ */
+export function observeProvider(provider: Provider, protection: Protection, routeLabels: RouteLabels): Provider {
+  const { limits, events, metrics, surge } = protection;
+  const guarded = new Map<string, Guarded>([
+    [provider.pathFor('token'), 'token'],
+    [provider.pathFor('introspection'), 'introspection'],
+    [provider.pathFor('revocation'), 'revocation'],
+  ]);
+
+  provider.use(async function protect(ctx: KoaContextWithOIDC, next: Next) {
+    const route = ctx.method === 'POST' ? guarded.get(ctx.path) : undefined;
+    if (!route) {
+      await next();
+      if (ctx.oidc?.route) routeLabels.set(ctx.req, ctx.oidc.route);
+      return;
+    }
+    const who: TripContext = { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined };
+    const limiter = route === 'token' ? limits.token : limits.introspection;
+
+    const failures = await limits.client_auth_failures.peek(ctx.ip);
+    if (!failures.allowed) return refuse(ctx, 'client_auth_failures', failures, who, ctx.ip);
+    const claimed = basicClientId(ctx.get('authorization'));
+    if (claimed !== undefined) {
+      const verdict = await limiter.peek(claimed);
+      if (!verdict.allowed) {
+        return refuse(
+          ctx,
+          route === 'token' ? 'token' : 'introspection',
+          verdict,
+          { ...who, clientId: claimed },
+          claimed,
+        );
+      }
+    }
+
+    await next();
+    routeLabels.set(ctx.req, route);
+
+    const body = ctx.body as { error?: unknown; scope?: unknown } | undefined;
+    const client = ctx.oidc?.client;
+    if (body?.error === 'invalid_client') {
+      const clientId = client?.clientId ?? claimed;
+      await limits.client_auth_failures.hit(ctx.ip);
+      surge.observe('failures', 'ip', ctx.ip);
+      if (clientId) surge.observe('failures', 'client', clientId);
+      events.record({
+        type: 'client.auth_failed',
+        outcome: 'failure',
+        ...who,
+        clientId,
+        subject: clientId,
+        details: { endpoint: route },
+      });
+      return;
+    }
+    if (!client) return;
+
+    const verdict = await limiter.hit(client.clientId);
+    const grantType = typeof ctx.oidc.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined;
+    if (
+      !verdict.allowed &&
+      claimed === undefined &&
+      (route === 'introspection' || grantType === 'client_credentials')
+    ) {
+      return refuse(
+        ctx,
+        route === 'token' ? 'token' : 'introspection',
+        verdict,
+        { ...who, clientId: client.clientId },
+        client.clientId,
+      );
+    }
+
+    if (route === 'token') {
+      surge.observe('tokens', 'client', client.clientId);
+      surge.observe('tokens', 'ip', ctx.ip);
+      if (ctx.status !== 200 || !grantType) return;
+      metrics.tokensIssued.inc({ grant_type: grantType, client_id: client.clientId });
+      const account = ctx.oidc.entities.Account?.accountId;
+      events.record({
+        type: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',
+        ...who,
+        clientId: client.clientId,
+        actor: account ?? client.clientId,
+        subject: account ?? client.clientId,
+        // the granted scope and the kind of grant; never a token
+        details: { grant_type: grantType, scope: typeof body?.scope === 'string' ? body.scope : undefined },
+      });
+    } else if (route === 'revocation' && ctx.status === 200) {
+      const hint = ctx.oidc.params?.token_type_hint;
+      events.record({
+        type: 'token.revoked',
+        ...who,
+        clientId: client.clientId,
+        actor: client.clientId,
+        details: { token_type_hint: typeof hint === 'string' ? hint : undefined },
+      });
+    }
+  });
+
+  // RFC 9700 §4.14.2 (refresh token reuse) and RFC 6749 §4.1.2 (code replay): oidc-provider
+  // revokes the grant on the token route only for those two
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    if (ctx.oidc?.route !== 'token') return;
+    const grantType = ctx.oidc.params?.grant_type;
+    events.record({
+      type: 'token.reuse_detected',
+      outcome: 'failure',
+      ip: ctx.ip,
+      userAgent: ctx.get('user-agent') || undefined,
+      clientId: ctx.oidc.client?.clientId,
+      subject: ctx.oidc.entities.Account?.accountId,
+      details: { grant_type: typeof grantType === 'string' ? grantType : undefined, grant_id: grantId },
+    });
+  });
+
+  function refuse(
+    ctx: KoaContextWithOIDC,
+    limit: Parameters<Protection['refused']>[0],
+    verdict: Verdict,
+    who: TripContext,
+    key: string,
+  ) {
+    protection.refused(limit, verdict, who, key);
+    routeLabels.set(ctx.req, guarded.get(ctx.path) ?? 'unknown');
+    ctx.status = 429;
+    ctx.set('Retry-After', String(verdict.retryAfter));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'application/json';
+    ctx.body = {
+      error: 'too_many_requests',
+      error_description: `too many requests; retry after ${verdict.retryAfter} seconds`,
+    };
+  }
+
+  return provider;
+}
+
+/** The client id in an HTTP Basic header (RFC 6749 §2.3.1: form-urlencoded, then base64). */
+export function basicClientId(header: string): string | undefined {
+  const match = /^Basic ([A-Za-z0-9+/=]{1,4096})$/i.exec(header);
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,77 @@
+import type { Logger } from '../logger.ts';
+import type { Metrics } from './metrics.ts';
+
+/** What is counted: failures (sign-in, client authentication) or token requests. */
+export type SurgeKind = 'failures' | 'tokens';
+/** Whose activity surged. */
+export type SurgeDimension = 'account' | 'ip' | 'client';
+
+export interface SurgeDetector {
+  /** counts one occurrence; returns true when this one makes the last minute a surge (reported once a minute) */
+  observe(kind: SurgeKind, dimension: SurgeDimension, key: string, now?: number): boolean;
+}
+
+export interface SurgeOptions {
+  /** per key per minute; 0 turns a kind off */
+  thresholds: Record<SurgeKind, number>;
+  log: Logger;
+  metrics?: Metrics | undefined;
+  /** keys tracked at most (oldest forgotten first), so an attacker rotating keys cannot grow memory */
+  maxKeys?: number;
+}
+
+const BUCKET_MS = 10_000;
+const BUCKETS = 6; // a sliding minute in six 10-second buckets
+
+interface Window {
+  counts: number[];
+  /** the bucket number (time / BUCKET_MS) of counts[0] */
+  start: number;
+  lastReported: number;
+}
+
+/**
+ * A sliding one-minute window per key, in this instance's memory: when failures or token
+ * requests for one account, address or client pass the threshold it logs a warning and moves
+ * `idp_surges_detected_total`. It warns of an attack in progress; the rate limits stop it.
+ */
+export function createSurgeDetector(options: SurgeOptions): SurgeDetector {
+  const maxKeys = options.maxKeys ?? 10_000;
+  const windows = new Map<string, Window>();
+
+  return {
+    observe(kind, dimension, key, now = Date.now()) {
+      const threshold = options.thresholds[kind];
+      if (threshold <= 0) return false;
+      const id = `${kind}\n${dimension}\n${key}`;
+      const bucket = Math.floor(now / BUCKET_MS);
+      let w = windows.get(id);
+      if (w) {
+        windows.delete(id); // re-inserted below: Map order is then least recently seen first
+      } else {
+        w = { counts: new Array(BUCKETS).fill(0), start: bucket - BUCKETS + 1, lastReported: 0 };
+      }
+      // slide: drop buckets that fell out of the minute
+      const shift = bucket - (w.start + BUCKETS - 1);
+      if (shift > 0) {
+        w.counts =
+          shift >= BUCKETS ? new Array(BUCKETS).fill(0) : [...w.counts.slice(shift), ...new Array(shift).fill(0)];
+        w.start += shift;
+      }
+      w.counts[BUCKETS - 1] = (w.counts[BUCKETS - 1] ?? 0) + 1;
+      windows.set(id, w);
+      if (windows.size > maxKeys) {
+        const oldest = windows.keys().next().value;
+        if (oldest !== undefined) windows.delete(oldest);
+      }
+
+      const total = w.counts.reduce((a, b) => a + b, 0);
+      if (total < threshold || now - w.lastReported < 60_000) return false;
+      w.lastReported = now;
+      options.metrics?.surges.inc({ kind, dimension });
+      // the key is an address, a client id or a hashed account name: no secret
+      options.log.warn({ kind, dimension, key, perMinute: total, threshold }, `surge of ${kind} for one ${dimension}`);
+      return true;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createLogger } from '../../../src/logger.ts';
+import { createBruteForceProtection } from '../../../src/services/brute-force.ts';
+import { createRateLimitStore } from '../../../src/services/rate-limits.ts';
+
+const store = () =>
+  createRateLimitStore({ redisUrl: undefined, issuer: 'https://idp.test', log: createLogger('silent') });
+
+describe('brute-force protection', () => {
+  test('the delay doubles from the second failure, up to twenty times the first', async () => {
+    const bf = createBruteForceProtection({
+      store: store(),
+      threshold: 100,
+      accountThreshold: 0,
+      lockoutSeconds: 60,
+      delayMs: 100,
+    });
+    const delays: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const gate = await bf.check('Alice', '10.0.0.1');
+      assert.equal(gate.locked, false);
+      delays.push(gate.locked ? -1 : gate.delayMs);
+      await bf.failed('Alice', '10.0.0.1');
+    }
+    assert.deepEqual(delays, [0, 0, 100, 200, 400, 800, 1600, 2000, 2000]);
+    // a success from that address forgives it
+    await bf.succeeded('alice', '10.0.0.1');
+    assert.deepEqual(await bf.check('alice', '10.0.0.1'), { locked: false, delayMs: 0 });
+  });
+
+  test('locks the pair at the threshold and the account at the higher one; names compare case-insensitively', async () => {
+    const bf = createBruteForceProtection({
+      store: store(),
+      threshold: 2,
+      accountThreshold: 3,
+      lockoutSeconds: 60,
+      delayMs: 0,
+    });
+    assert.equal(await bf.failed('bob', '10.0.0.1'), undefined);
+    assert.deepEqual(await bf.failed('BOB', '10.0.0.1'), { scope: 'account_ip', failures: 2 });
+    assert.equal((await bf.check('bob', '10.0.0.1')).locked, true);
+    assert.equal((await bf.check('bob', '10.0.0.2')).locked, false);
+    assert.deepEqual(await bf.failed('bob', '10.0.0.2'), { scope: 'account', failures: 3 });
+    const gate = await bf.check('bob', '10.0.0.9');
+    assert.equal(gate.locked && gate.scope, 'account');
+    assert.ok(gate.locked && gate.retryAfter > 0 && gate.retryAfter <= 60);
+
+    await bf.unlock(['Bob']);
+    assert.equal((await bf.check('bob', '10.0.0.9')).locked, false);
+    assert.equal((await bf.check('bob', '10.0.0.1')).locked, false, 'the pair lock is lifted too');
+  });
+
+  test('a threshold of 0 never locks', async () => {
+    const bf = createBruteForceProtection({
+      store: store(),
+      threshold: 0,
+      accountThreshold: 0,
+      lockoutSeconds: 60,
+      delayMs: 0,
+    });
+    for (let i = 0; i < 20; i++) assert.equal(await bf.failed('carol', '10.0.0.1'), undefined);
+    assert.equal((await bf.check('carol', '10.0.0.1')).locked, false);
+  });
+});
