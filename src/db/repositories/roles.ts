@@ -1,0 +1,111 @@
+import type { Prisma, PrismaClient } from '../generated/client.ts';
+import { isUniqueViolation } from './errors.ts';
+
+export interface Permission {
+  resource: string;
+  scope: string;
+}
+
+export interface RoleRecord {
+  id: string;
+  name: string;
+  description: string | null;
+  permissions: Permission[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type RoleWrite = Omit<RoleRecord, 'createdAt' | 'updatedAt'>;
+
+export interface RoleRepository {
+  find(id: string): Promise<RoleRecord | undefined>;
+  findByNames(names: readonly string[]): Promise<RoleRecord[]>;
+  list(options: { after?: string | undefined; limit: number; name?: string | undefined }): Promise<RoleRecord[]>;
+  /** @returns false when the name is taken */
+  create(role: RoleWrite): Promise<RoleRecord | false>;
+  /** @returns false when the new name is taken, undefined when there is no such role */
+  update(id: string, changes: Partial<Omit<RoleWrite, 'id'>>): Promise<RoleRecord | false | undefined>;
+  delete(id: string): Promise<boolean>;
+  ofUser(userId: string): Promise<RoleRecord[]>;
+  ofClient(clientId: string): Promise<RoleRecord[]>;
+  setForUser(userId: string, roleIds: readonly string[]): Promise<void>;
+  setForClient(clientId: string, roleIds: readonly string[]): Promise<void>;
+}
+
+type Row = Omit<RoleRecord, 'permissions'> & { permissions: Prisma.JsonValue };
+const toRecord = (row: Row): RoleRecord => ({ ...row, permissions: row.permissions as unknown as Permission[] });
+
+export function createRoleRepository(prisma: PrismaClient): RoleRepository {
+  return {
+    async find(id) {
+      const row = await prisma.role.findUnique({ where: { id } });
+      return row ? toRecord(row) : undefined;
+    },
+    async findByNames(names) {
+      return (await prisma.role.findMany({ where: { name: { in: [...names] } } })).map(toRecord);
+    },
+    async list({ after, limit, name }) {
+      const rows = await prisma.role.findMany({
+        where: {
+          ...(after === undefined ? {} : { id: { gt: after } }),
+          ...(name ? { name: { startsWith: name } } : {}),
+        },
+        orderBy: { id: 'asc' },
+        take: limit,
+      });
+      return rows.map(toRecord);
+    },
+    async create(role) {
+      try {
+        return toRecord(
+          await prisma.role.create({
+            data: { ...role, permissions: role.permissions as unknown as Prisma.InputJsonArray },
+          }),
+        );
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+    async update(id, changes) {
+      const { permissions, ...rest } = changes;
+      try {
+        const [row] = await prisma.role.updateManyAndReturn({
+          where: { id },
+          data: {
+            ...rest,
+            ...(permissions === undefined ? {} : { permissions: permissions as unknown as Prisma.InputJsonArray }),
+          },
+        });
+        return row ? toRecord(row) : undefined;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+    async delete(id) {
+      const { count } = await prisma.role.deleteMany({ where: { id } });
+      return count > 0;
+    },
+    async ofUser(userId) {
+      const rows = await prisma.userRole.findMany({ where: { userId }, include: { role: true } });
+      return rows.map((r) => toRecord(r.role)).sort((a, b) => a.name.localeCompare(b.name));
+    },
+    async ofClient(clientId) {
+      const rows = await prisma.clientRole.findMany({ where: { clientId }, include: { role: true } });
+      return rows.map((r) => toRecord(r.role)).sort((a, b) => a.name.localeCompare(b.name));
+    },
+    async setForUser(userId, roleIds) {
+      await prisma.$transaction([
+        prisma.userRole.deleteMany({ where: { userId } }),
+        prisma.userRole.createMany({ data: roleIds.map((roleId) => ({ userId, roleId })) }),
+      ]);
+    },
+    async setForClient(clientId, roleIds) {
+      await prisma.$transaction([
+        prisma.clientRole.deleteMany({ where: { clientId } }),
+        prisma.clientRole.createMany({ data: roleIds.map((roleId) => ({ clientId, roleId })) }),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { ADMIN_SCOPES } from '../middleware/admin-auth.ts';
+import type { GuardSchemas } from '../middleware/guard.ts';
+
+type Annotated = { guardSchemas?: GuardSchemas<z.ZodType, z.ZodType, z.ZodType>; requiredScope?: string };
+type JsonSchema = Record<string, unknown>;
+
+const toSchema = (schema: z.ZodType): JsonSchema => {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+  });
+  return rest;
+};
+
+const ERROR = {
+  type: 'object',
+  required: ['error', 'error_description'],
+  properties: {
+    error: { type: 'string', description: 'a stable code: invalid_request, invalid_token, not_found, conflict, ...' },
+    error_description: { type: 'string' },
+    details: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['field', 'message'],
+        properties: { field: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+function summaryOf(method: string, path: string): string {
+  const literals = path.split('/').filter((part) => part && part !== 'admin' && !part.startsWith('{'));
+  const noun = literals.at(-1) ?? '';
+  const parent = literals.length > 1 ? literals[0]?.replace(/s$/, '') : undefined;
+  if (noun === 'secret') return `Rotate the secret of a ${parent}`;
+  if (noun === 'rotate') return `Rotate the ${parent}s`;
+  if (noun === 'unlock') return `Unlock a ${parent}'s sign-in`;
+  const one = path.endsWith('}');
+  const verb = { get: one ? 'Get' : 'List', post: 'Create', patch: 'Change', delete: 'Delete' }[method] ?? method;
+  const what = one ? `a ${noun.replace(/s$/, '')}` : noun;
+  return `${verb} ${what}${parent ? ` of a ${parent}` : ''}`;
+}
+
+/**
+ * The OpenAPI 3.1 document of the admin API, generated from the routes themselves: their
+ * paths and methods from the router, their request schemas from the zod schemas `guard`
+ * validates with, their scopes from `requireScope`. No hand-kept copy to drift.
+ */
+export function buildOpenApi(router: Router, issuer: string, version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const layer of router.stack) {
+    const methods = layer.methods.filter((m) => m !== 'HEAD').map((m) => m.toLowerCase());
+    if (methods.length === 0 || layer.name === 'not-found' || String(layer.path).includes('openapi.json')) continue;
+    const annotated = layer.stack as Annotated[];
+    const schemas = annotated.find((fn) => fn.guardSchemas)?.guardSchemas ?? {};
+    const scope = annotated.find((fn) => fn.requiredScope)?.requiredScope;
+    const raw = String(layer.path);
+    const path = raw.replace(/:(\w+)/g, '{$1}');
+
+    const parameters: unknown[] = [...raw.matchAll(/:(\w+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    if (schemas.query) {
+      const query = toSchema(schemas.query) as { properties?: Record<string, JsonSchema>; required?: string[] };
+      for (const [name, schema] of Object.entries(query.properties ?? {})) {
+        parameters.push({ name, in: 'query', required: query.required?.includes(name) ?? false, schema });
+      }
+    }
+
+    for (const method of methods) {
+      const creates =
+        method === 'post' && !path.endsWith('/secret') && !path.endsWith('/rotate') && !path.endsWith('/unlock');
+      const ok =
+        method === 'delete'
+          ? { 204: { description: 'Deleted' } }
+          : {
+              [creates ? 201 : 200]: {
+                description: 'OK',
+                content: { 'application/json': { schema: { type: 'object' } } },
+              },
+            };
+      paths[path] ??= {};
+      paths[path][method] = {
+        summary: summaryOf(method, path),
+        operationId: `${method}${path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_: string, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+        ...(scope ? { security: [{ adminToken: [scope] }] } : {}),
+        ...(parameters.length ? { parameters } : {}),
+        ...(schemas.body
+          ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(schemas.body) } } } }
+          : {}),
+        responses: {
+          ...ok,
+          400: errorResponse('Bad input; `details` names the fields'),
+          401: errorResponse('Missing, invalid, expired or revoked access token'),
+          403: errorResponse('The token lacks the scope'),
+          ...(parameters.some((p) => (p as { in: string }).in === 'path') ? { 404: errorResponse('Not found') } : {}),
+          ...(method === 'post' || method === 'patch'
+            ? {
+                409: errorResponse('Conflict'),
+                413: errorResponse('Body over 64 KiB'),
+                415: errorResponse('Body is not application/json'),
+              }
+            : {}),
+        },
+      };
+    }
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'idp admin API',
+      version,
+      description: 'Manage clients, APIs (resources), users, roles and keys. Every change takes effect at once.',
+    },
+    servers: [{ url: issuer }],
+    paths,
+    components: {
+      schemas: { Error: ERROR },
+      securitySchemes: {
+        adminToken: {
+          type: 'oauth2',
+          description: `Client credentials for the resource ${issuer}/admin; the scope admin grants everything.`,
+          flows: {
+            clientCredentials: {
+              tokenUrl: `${issuer}/token`,
+              scopes: Object.fromEntries(
+                ADMIN_SCOPES.map((s) => [s, s === 'admin' ? 'everything' : s.replace(':', ': ')]),
+              ),
+            },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type Router from '@koa/router';
+import type { RoleRecord } from '../../db/repositories/roles.ts';
+import type { RoleService } from '../../services/roles.ts';
+import { requireScope } from '../middleware/admin-auth.ts';
+import { assertIfMatch } from '../middleware/etag.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { IdParams, NewRole, RolePatch, RoleQuery } from './schemas.ts';
+
+const view = (role: RoleRecord) => ({
+  id: role.id,
+  name: role.name,
+  description: role.description,
+  permissions: role.permissions,
+  created_at: role.createdAt.toISOString(),
+  updated_at: role.updatedAt.toISOString(),
+});
+
+export function roleRoutes(router: Router, roles: RoleService): void {
+  router.post('/roles', requireScope('roles:write'), guard({ body: NewRole }), async (ctx) => {
+    const { body } = guarded(ctx, { body: NewRole });
+    const created = await roles.create(body);
+    ctx.status = 201;
+    ctx.set('Location', `/admin/roles/${created.id}`);
+    ctx.body = view(created);
+  });
+
+  router.get('/roles', requireScope('roles:read'), guard({ query: RoleQuery }), async (ctx) => {
+    const { query } = guarded(ctx, { query: RoleQuery });
+    const page = await roles.list(query);
+    ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+  });
+
+  router.get('/roles/:id', requireScope('roles:read'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    ctx.body = view(await roles.get(params.id));
+  });
+
+  router.patch('/roles/:id', requireScope('roles:write'), guard({ params: IdParams, body: RolePatch }), async (ctx) => {
+    const { params, body } = guarded(ctx, { params: IdParams, body: RolePatch });
+    assertIfMatch(ctx, (await roles.get(params.id)).updatedAt);
+    ctx.body = view(await roles.update(params.id, body));
+  });
+
+  router.delete('/roles/:id', requireScope('roles:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    assertIfMatch(ctx, (await roles.get(params.id)).updatedAt);
+    await roles.delete(params.id);
+    ctx.status = 204;
+  });
+}

@@ -1,0 +1,92 @@
+import type Router from '@koa/router';
+import { AppError, type ErrorCode } from '../../errors.ts';
+import { type AccountService, type AccountWriteResult, RegisterInput, UpdateInput } from '../../services/accounts.ts';
+import type { RoleService } from '../../services/roles.ts';
+import { requireScope } from '../middleware/admin-auth.ts';
+import { assertIfMatch } from '../middleware/etag.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { Cursor, IdParams, RoleNames } from './schemas.ts';
+
+const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
+const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });
+
+const view = (user: Extract<AccountWriteResult, { ok: true }>['user'], roles: string[]) => ({
+  id: user.id,
+  username: user.username,
+  email: user.email,
+  email_verified: user.emailVerified,
+  name: user.name,
+  given_name: user.givenName,
+  family_name: user.familyName,
+  status: user.status,
+  has_password: user.hasPassword,
+  created_at: user.createdAt.toISOString(),
+  updated_at: user.updatedAt.toISOString(),
+  last_sign_in_at: user.lastSignInAt?.toISOString() ?? null,
+  roles,
+});
+
+/** The account service's refusals as admin API errors: 404, 409, or 400 naming the field. */
+function unwrap(result: AccountWriteResult) {
+  if (result.ok) return result.user;
+  if (result.code === 'not_found') throw new AppError('not_found', 404, 'user not found');
+  const status = result.code === 'username_taken' || result.code === 'email_taken' ? 409 : 400;
+  const code: ErrorCode = status === 409 ? 'conflict' : 'invalid_request';
+  throw new AppError(
+    code,
+    status,
+    result.message,
+    result.field ? [{ field: result.field, message: result.message }] : undefined,
+  );
+}
+
+export function userRoutes(router: Router, accounts: AccountService, roles: RoleService): void {
+  const rolesOf = (id: string) => roles.namesOf({ kind: 'user', id });
+
+  router.post('/users', requireScope('users:write'), guard({ body: NewUser }), async (ctx) => {
+    const { body } = guarded(ctx, { body: NewUser });
+    const { roles: names, ...fields } = body;
+    if (names) await roles.check(names);
+    const user = unwrap(await accounts.register(fields));
+    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+    ctx.status = 201;
+    ctx.set('Location', `/admin/users/${user.id}`);
+    ctx.body = view(user, names ?? []);
+  });
+
+  router.get('/users', requireScope('users:read'), guard({ query: Cursor }), async (ctx) => {
+    const { query } = guarded(ctx, { query: Cursor });
+    const page = await accounts.list({ limit: query.limit, ...(query.after ? { after: query.after } : {}) });
+    ctx.body = { data: await Promise.all(page.users.map(async (u) => view(u, await rolesOf(u.id)))), next: page.next };
+  });
+
+  router.get('/users/:id', requireScope('users:read'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    const user = await accounts.get(params.id);
+    if (!user) throw new AppError('not_found', 404, 'user not found');
+    ctx.body = view(user, await rolesOf(user.id));
+  });
+
+  router.patch('/users/:id', requireScope('users:write'), guard({ params: IdParams, body: UserPatch }), async (ctx) => {
+    const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
+    const { roles: names, ...fields } = body;
+    if (Object.keys(body).length === 0) throw new AppError('invalid_request', 400, 'name at least one field to change');
+    const existing = await accounts.get(params.id);
+    if (!existing) throw new AppError('not_found', 404, 'user not found');
+    assertIfMatch(ctx, existing.updatedAt);
+    if (names) await roles.check(names);
+    const user =
+      Object.keys(fields).length > 0 ? unwrap(await accounts.update(params.id, fields)) : await accounts.get(params.id);
+    if (!user) throw new AppError('not_found', 404, 'user not found');
+    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+    ctx.body = view(user, await rolesOf(user.id));
+  });
+
+  router.delete('/users/:id', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
+    const { params } = guarded(ctx, { params: IdParams });
+    const existing = await accounts.get(params.id);
+    if (existing) assertIfMatch(ctx, existing.updatedAt);
+    if (!(await accounts.remove(params.id))) throw new AppError('not_found', 404, 'user not found');
+    ctx.status = 204;
+  });
+}

@@ -1,0 +1,28 @@
+import type { Context, Next } from 'koa';
+import { AppError } from '../../errors.ts';
+
+/** A record's version, from its last change. */
+export const etagOf = (updatedAt: Date | string) => `"${new Date(updatedAt).getTime().toString(36)}"`;
+
+/**
+ * Optimistic concurrency (RFC 9110 §13.1.1): a write with `If-Match` goes through only if the
+ * record is still the version the caller read; otherwise 412 and nothing changes.
+ */
+export function assertIfMatch(ctx: Context, updatedAt: Date): void {
+  const header = ctx.get('if-match');
+  if (!header || header.trim() === '*') return;
+  const current = etagOf(updatedAt);
+  const accepted = header.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (!accepted.includes(current)) {
+    throw new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');
+  }
+}
+
+/** Sets `ETag` on admin responses that carry a single record (`updated_at`). */
+export async function etagHeader(ctx: Context, next: Next): Promise<void> {
+  await next();
+  const body = ctx.body as { updated_at?: unknown } | undefined;
+  if ((ctx.status === 200 || ctx.status === 201) && typeof body?.updated_at === 'string') {
+    ctx.set('ETag', etagOf(body.updated_at));
+  }
+}

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import type { Permission, RoleRecord, RoleRepository } from '../db/repositories/roles.ts';
+import { AppError, conflict, notFound } from '../errors.ts';
+import { type CacheBus, TtlCache } from './cache.ts';
+
+export interface NewRole {
+  name: string;
+  description?: string | null | undefined;
+  permissions: Permission[];
+}
+
+/** What a subject's roles allow, per API identifier. */
+export interface Grants {
+  readonly scopes: ReadonlyMap<string, ReadonlySet<string>>;
+  /** names of the roles with at least one permission on the API */
+  readonly roles: ReadonlyMap<string, readonly string[]>;
+  readonly names: readonly string[];
+}
+
+export type Subject = { kind: 'user' | 'client'; id: string };
+
+export interface RoleService {
+  create(input: NewRole): Promise<RoleRecord>;
+  get(id: string): Promise<RoleRecord>;
+  list(options: { after?: string | undefined; limit: number; name?: string | undefined }): Promise<RoleRecord[]>;
+  update(id: string, changes: Partial<NewRole>): Promise<RoleRecord>;
+  delete(id: string): Promise<void>;
+  /** replaces the subject's roles; unknown names are a 400 naming `roles.<i>` */
+  assign(subject: Subject, names: readonly string[]): Promise<void>;
+  /** checks that every name exists, without assigning (before creating the subject) */
+  check(names: readonly string[]): Promise<void>;
+  namesOf(subject: Subject): Promise<string[]>;
+  /** cached: what the subject's roles allow */
+  grants(subject: Subject): Promise<Grants>;
+}
+
+function toGrants(roles: RoleRecord[]): Grants {
+  const scopes = new Map<string, Set<string>>();
+  const byResource = new Map<string, string[]>();
+  for (const role of roles) {
+    for (const { resource, scope } of role.permissions) {
+      const set = scopes.get(resource) ?? new Set<string>();
+      scopes.set(resource, set);
+      set.add(scope);
+      const names = byResource.get(resource) ?? [];
+      if (!names.includes(role.name)) byResource.set(resource, [...names, role.name]);
+    }
+  }
+  return Object.freeze({ scopes, roles: byResource, names: Object.freeze(roles.map((r) => r.name)) });
+}
+
+export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus }): RoleService {
+  const { repo, bus } = deps;
+  const cache = new TtlCache<Grants>({ ttlMs: 60_000, max: 50_000 });
+  bus.subscribe((event) => {
+    if (event === 'all' || event.topic === 'role') cache.invalidateAll();
+    else if ((event.topic === 'user' || event.topic === 'client') && event.key !== undefined) {
+      cache.invalidate(`${event.topic}:${event.key}`);
+    }
+  });
+  // every subject's grants may change with a role
+  const changed = () => bus.publish({ topic: 'role' });
+
+  const resolve = async (names: readonly string[]) => {
+    const found = await repo.findByNames(names);
+    const details = names.flatMap((name, i) =>
+      found.some((r) => r.name === name) ? [] : [{ field: `roles.${i}`, message: `no role named ${name}` }],
+    );
+    if (details.length > 0) throw new AppError('invalid_request', 400, 'unknown role', details);
+    return found;
+  };
+
+  return {
+    async create(input) {
+      const created = await repo.create({
+        id: `role_${randomBytes(12).toString('base64url')}`,
+        name: input.name,
+        description: input.description ?? null,
+        permissions: input.permissions,
+      });
+      if (created === false) throw conflict(`a role named ${input.name} exists`);
+      await changed();
+      return created;
+    },
+    async get(id) {
+      const found = await repo.find(id);
+      if (!found) throw notFound('role');
+      return found;
+    },
+    list: (options) => repo.list(options),
+    async update(id, changes) {
+      const updated = await repo.update(id, changes);
+      if (updated === false) throw conflict(`a role named ${changes.name} exists`);
+      if (!updated) throw notFound('role');
+      await changed();
+      return updated;
+    },
+    async delete(id) {
+      if (!(await repo.delete(id))) throw notFound('role');
+      await changed();
+    },
+    async check(names) {
+      await resolve(names);
+    },
+    async assign(subject, names) {
+      const roles = await resolve(names);
+      const ids = roles.map((r) => r.id);
+      if (subject.kind === 'user') await repo.setForUser(subject.id, ids);
+      else await repo.setForClient(subject.id, ids);
+      await bus.publish({ topic: subject.kind, key: subject.id });
+    },
+    async namesOf(subject) {
+      const roles = subject.kind === 'user' ? await repo.ofUser(subject.id) : await repo.ofClient(subject.id);
+      return roles.map((r) => r.name);
+    },
+    grants(subject) {
+      return cache.getOrLoad(`${subject.kind}:${subject.id}`, async () =>
+        toGrants(subject.kind === 'user' ? await repo.ofUser(subject.id) : await repo.ofClient(subject.id)),
+      );
+    },
+  };
+}
