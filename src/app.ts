@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import type Provider from 'oidc-provider';
@@ -7,12 +9,16 @@ import { type Database, openDatabase } from './db/database.ts';
 import { migrate } from './db/migrator.ts';
 import { createClientRepository } from './db/repositories/clients.ts';
 import { createOidcPayloadRepository } from './db/repositories/oidc-payloads.ts';
+import { createPasskeyRepository } from './db/repositories/passkeys.ts';
 import { createResourceRepository } from './db/repositories/resources.ts';
+import { createRoleRepository } from './db/repositories/roles.ts';
 import { createSigningKeyRepository } from './db/repositories/signing-keys.ts';
 import { createUserRepository } from './db/repositories/users.ts';
 import { AppError } from './errors.ts';
+import { createAccountRouter } from './http/account/router.ts';
 import { createAdminRouter } from './http/admin/router.ts';
 import { createHealthRouter } from './http/health.ts';
+import { createPasskeyInteraction } from './http/interaction/passkeys.ts';
 import { createInteractionRouter } from './http/interaction/router.ts';
 import { ADMIN_SCOPES } from './http/middleware/admin-auth.ts';
 import { createCsrf } from './http/middleware/csrf.ts';
@@ -20,17 +26,26 @@ import { errorHandler } from './http/middleware/errors.ts';
 import { requestContext } from './http/middleware/request-context.ts';
 import { securityHeaders, serveStatic } from './http/middleware/security-headers.ts';
 import { createPages } from './http/pages.ts';
+import { createPasskeyPages } from './http/passkey-pages.ts';
+import { vendorScripts } from './http/vendor-scripts.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
+import { ACCOUNT_CLIENT_ID, createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
+import { createMtls } from './oidc/mtls.ts';
 import { createProvider } from './oidc/provider.ts';
+import { REGISTRATION_POLICY } from './oidc/registration.ts';
+import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
+import { createPasskeyService } from './services/passkeys.ts';
 import { createPasswordService } from './services/passwords.ts';
 import { createResourceService, type ResourceService } from './services/resources.ts';
+import { createRoleService, type RoleService } from './services/roles.ts';
 import { deriveKeys } from './services/secrets.ts';
+import { createChallengeStore } from './services/webauthn-challenges.ts';
 
 export interface App {
   readonly koa: Koa;
@@ -42,12 +57,15 @@ export interface App {
     readonly keys: KeyService;
     readonly accessTokens: AccessTokenService;
     readonly accounts: AccountService;
+    readonly roles: RoleService;
   };
   provider(): Provider;
   close(): Promise<void>;
 }
 
 const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -77,6 +95,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
   const payloads = createOidcPayloadRepository(db.prisma);
   const bus = createCacheBus(db);
   const timers: NodeJS.Timeout[] = [];
+  let closeSecurity: () => Promise<void> = async () => {};
   try {
     await bus.start();
     let keystore: Keystore = await keys.load();
@@ -91,7 +110,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const resources = createResourceService({
       repo: createResourceRepository(db.prisma),
       bus,
-      builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL },
+      builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL, rolesClaim: false },
     });
     const clients = createClientService({
       repo: createClientRepository(db.prisma),
@@ -110,6 +129,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         }
       },
     });
+    const roles = createRoleService({ repo: createRoleRepository(db.prisma), bus });
     const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
     const adapter = createAdapterFactory({ payloads, clients });
     // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
@@ -118,21 +138,52 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     );
     const accounts = createAccountService({ users: createUserRepository(db.prisma), passwords, log });
     const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+    // rate limits, lockout, the security event log and metrics (issue 6)
+    const security = await createSecurity({ config, issuer, db, log });
+    closeSecurity = security.close;
+    // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
+    const passkeyRepo = createPasskeyRepository(db.prisma);
+    const passkeys = createPasskeyService({
+      issuer,
+      rpName: 'Identity',
+      repo: passkeyRepo,
+      challenges: createChallengeStore({ payloads }),
+      users: accounts,
+      log,
+    });
+    const needsMfa = createMfaDecision({
+      global: config.mfaRequired,
+      userRequires: (id) => passkeyRepo.mfaRequired(id),
+    });
+    const interactionPolicy = createInteractionPolicy(needsMfa);
 
+    // RFC 8705: client certificates from our own TLS socket, or from the trusted proxy's header
+    const mtls = createMtls({
+      clientCaFile: config.clientCaFile,
+      tlsRequestsCertificates: config.tls?.clientCaFile !== undefined,
+      forwardedHeader: config.clientCertHeader,
+    });
     const build = () =>
-      createProvider({
-        issuer,
-        keystore,
-        cookieKeys: secrets.cookieKeys,
-        clients,
-        resources,
-        accessTokens,
-        adapter,
-        trustProxy: config.trustProxy,
-        log,
-        findAccount: (_ctx, sub) => accounts.findAccount(sub),
-        pages,
-      });
+      security.observe(
+        createProvider({
+          issuer,
+          keystore,
+          cookieKeys: secrets.cookieKeys,
+          clients,
+          resources,
+          roles,
+          accessTokens,
+          adapter,
+          trustProxy: config.trustProxy,
+          log,
+          registrationEnabled: config.registrationEnabled,
+          mtls,
+          dpopNonceSecret: secrets.dpopNonce,
+          findAccount: (_ctx, sub) => accounts.findAccount(sub),
+          interactionPolicy,
+          pages,
+        }),
+      );
     provider = build();
     let providerHandler = provider.callback();
 
@@ -149,6 +200,21 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         firstParty: true,
       });
     }
+
+    // the account page signs people in as this first-party client (src/http/account/router.ts);
+    // its codes are never redeemed, so its secret is random and thrown away
+    await clients.bootstrap(ACCOUNT_CLIENT_ID, randomBytes(32).toString('base64url'), {
+      metadata: {
+        client_name: 'Your account',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [`${issuer}/account/callback`],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid',
+      },
+      allowedResources: {},
+      firstParty: true,
+    });
 
     // another instance (or the CLI) rotated the keys: sign with the new ones from now on
     bus.subscribe((event) => {
@@ -173,6 +239,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
           batch = batch === 1000 ? await payloads.purgeExpired(new Date(), 1000) : 0;
         }
         const keysRemoved = await keys.deleteExpired();
+        await security.purge();
         if (removed || keysRemoved) log.debug({ removed, keysRemoved }, 'expired rows purged');
       } catch (err) {
         log.warn({ err }, 'purge of expired rows failed');
@@ -185,18 +252,35 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     koa.keys = [...secrets.cookieKeys];
     koa.silent = true;
     koa.use(requestContext(log));
+    for (const middleware of security.edge) koa.use(middleware);
     // before everything: oidc-provider adds its form_post script hash to the CSP it finds set
     koa.use(securityHeaders());
+    koa.use(vendorScripts());
     koa.use(serveStatic({ root: `${VIEWS_DIR}/static` }));
 
     const health = createHealthRouter(() => db.ping());
     koa.use(health.routes());
 
     const admin = createAdminRouter({
+      issuer,
+      version: VERSION,
+      registration: config.registrationEnabled
+        ? {
+            async issueInitialAccessToken(expiresIn) {
+              const iat = new (current().InitialAccessToken)({ expiresIn, policies: [REGISTRATION_POLICY] });
+              return { token: await iat.save(), expiresAt: new Date(Date.now() + expiresIn * 1000) };
+            },
+          }
+        : undefined,
       audience: adminAudience,
+      security: security.adminDeps(accounts),
+      clientCertificateHeader: config.clientCertHeader,
       accessTokens,
       clients,
       resources,
+      accounts,
+      roles,
+      passkeys,
       keys: {
         list: async () => (await keys.load()).keys,
         async rotate() {
@@ -210,10 +294,37 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return errorHandler(ctx, next);
       return next();
     });
+    koa.use(security.adminRateLimit);
     koa.use(admin.routes());
 
+    const passkeyPages = createPasskeyPages({ viewsDir: VIEWS_DIR });
+    const csrf = createCsrf(secrets.csrf);
+    const passkeyInteraction = createPasskeyInteraction({
+      provider: current,
+      passkeys,
+      accounts,
+      payloads,
+      needsMfa,
+      csrf,
+      pages,
+      passkeyPages,
+      log,
+    });
+    koa.use(passkeyInteraction.router.routes());
     koa.use(
-      createInteractionRouter({ provider: current, accounts, pages, csrf: createCsrf(secrets.csrf), log }).routes(),
+      createAccountRouter({ issuer, provider: current, accounts, passkeys, csrf, pages, passkeyPages, log }).routes(),
+    );
+    koa.use(
+      createInteractionRouter({
+        provider: current,
+        accounts,
+        pages,
+        csrf,
+        log,
+        passkeys: true,
+        passkeyHooks: passkeyInteraction.hooks,
+        signin: security.signin(pages),
+      }).routes(),
     );
 
     // everything else is oidc-provider's: discovery, authorization, token, jwks, ...
@@ -226,15 +337,17 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       koa,
       issuer,
       db,
-      services: { clients, resources, keys, accessTokens, accounts },
+      services: { clients, resources, keys, accessTokens, accounts, roles },
       provider: current,
       async close() {
         for (const timer of timers) clearInterval(timer);
+        await security.close();
         await db.close();
       },
     };
   } catch (err) {
     for (const timer of timers) clearInterval(timer);
+    await closeSecurity().catch(() => {});
     await db.close();
     throw err;
   }

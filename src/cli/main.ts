@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
+import type { z } from 'zod';
 import { createApp, openCore } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { migrate } from '../db/migrator.ts';
+import { NewResource, NewRole } from '../http/admin/schemas.ts';
+import { zodDetails } from '../http/middleware/guard.ts';
 import { createLogger } from '../logger.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
 
@@ -15,9 +18,33 @@ commands:
                                   register a client; prints it with its secret (shown once)
   resource create --identifier URI --name NAME [--scope SCOPE ...] [--ttl SECONDS]
                                   register an API
+  role create --name NAME [--permission IDENTIFIER=scope ...] [--description TEXT]
+                                  define a role
+  user create --username NAME [--email EMAIL] [--name FULL_NAME] [--role ROLE ...] [--password-stdin]
+                                  create a user; with --password-stdin the password is read from the first
+                                  line of standard input (never from the command line, where others could read it)
 
 The database and secrets come from the same environment variables as the server (DATABASE_URL, DATA_DIR, SECRETS_KEY, ...).
 The embedded database belongs to one process: stop the server before running commands against it.`;
+
+/** Validates CLI input with the admin API's own schema, so both refuse the same things. */
+function checked<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const detail = zodDetails(result.error)[0];
+    fail(`${detail?.field}: ${detail?.message}`);
+  }
+  return result.data;
+}
+
+async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -126,18 +153,72 @@ async function main(argv: string[]): Promise<void> {
       },
     });
     if (!values.identifier || !values.name) fail('resource create needs --identifier and --name');
-    const ttl = values.ttl === undefined ? 300 : Number(values.ttl);
-    if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86_400) fail('--ttl must be whole seconds from 60 to 86400');
+    const input = checked(NewResource, {
+      identifier: values.identifier,
+      name: values.name,
+      scopes: values.scope ?? [],
+      ...(values.ttl === undefined ? {} : { accessTokenTtl: Number(values.ttl) }),
+    });
     const app = await createApp(config, issuer, log);
     try {
-      print(
-        await app.services.resources.create({
-          identifier: values.identifier,
-          name: values.name,
-          scopes: values.scope ?? [],
-          accessTokenTtl: ttl,
-        }),
-      );
+      print(await app.services.resources.create(input));
+    } finally {
+      await app.close();
+    }
+    return;
+  }
+
+  if (command === 'role' && sub === 'create') {
+    const { values } = parseArgs({
+      args,
+      options: {
+        name: { type: 'string' },
+        description: { type: 'string' },
+        permission: { type: 'string', multiple: true },
+      },
+    });
+    if (!values.name) fail('role create needs --name');
+    const permissions = (values.permission ?? []).map((entry) => {
+      const at = entry.lastIndexOf('=');
+      if (at <= 0) fail(`--permission takes IDENTIFIER=scope (got ${entry})`);
+      return { resource: entry.slice(0, at), scope: entry.slice(at + 1) };
+    });
+    const input = checked(NewRole, { name: values.name, description: values.description, permissions });
+    const app = await createApp(config, issuer, log);
+    try {
+      print(await app.services.roles.create(input));
+    } finally {
+      await app.close();
+    }
+    return;
+  }
+
+  if (command === 'user' && sub === 'create') {
+    const { values } = parseArgs({
+      args,
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string', multiple: true },
+        'password-stdin': { type: 'boolean' },
+      },
+    });
+    if (!values.username) fail('user create needs --username');
+    const password = values['password-stdin'] ? await firstLine(process.stdin) : undefined;
+    const app = await createApp(config, issuer, log);
+    try {
+      const roles = values.role ?? [];
+      await app.services.roles.check(roles);
+      const result = await app.services.accounts.register({
+        username: values.username,
+        email: values.email,
+        name: values.name,
+        password,
+      });
+      if (!result.ok) fail(`${result.field ?? 'user'}: ${result.message}`);
+      if (roles.length > 0) await app.services.roles.assign({ kind: 'user', id: result.user.id }, roles);
+      print({ ...result.user, roles });
     } finally {
       await app.close();
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -55,8 +56,20 @@ const EnvSchema = z.object({
   TLS_KEY_FILE: optionalString,
   TLS_CLIENT_CA_FILE: optionalString,
   TRUST_PROXY: bool.default(false),
+  TLS_CLIENT_CERT_HEADER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'must be an HTTP header name')
+      .transform((v) => v.toLowerCase())
+      .optional(),
+  ),
   /** seconds between sweeps of expired protocol artifacts */
+  /** every sign-in needs a passkey (but the account page, where people add their first one) */
+  MFA_REQUIRED: bool.default(false),
   PURGE_INTERVAL: z.coerce.number({ error: 'must be a number' }).int().min(1).max(86_400).default(300),
+  /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
+  REGISTRATION_ENABLED: bool.default(false),
+  ...LimitsEnv,
 });
 
 export interface Config {
@@ -76,7 +89,16 @@ export interface Config {
     | { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined }
     | undefined;
   readonly trustProxy: boolean;
+  /** the CAs that issue client certificates (mTLS), for the TLS socket and for forwarded certificates */
+  readonly clientCaFile: string | undefined;
+  /** lower-case name of the header in which the trusted proxy forwards the client certificate */
+  readonly clientCertHeader: string | undefined;
   readonly purgeIntervalSeconds: number;
+  readonly registrationEnabled: boolean;
+  /** MFA_REQUIRED: a passkey for every sign-in */
+  readonly mfaRequired: boolean;
+  /** rate limits, lockout, event retention, surge detection, metrics port */
+  readonly limits: LimitsConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -102,8 +124,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
-  if (e.TLS_CLIENT_CA_FILE !== undefined && e.TLS_CERT_FILE === undefined) {
-    throw new ConfigError('TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE');
+  if (e.TLS_CLIENT_CA_FILE !== undefined && e.TLS_CERT_FILE === undefined && e.TLS_CLIENT_CERT_HEADER === undefined) {
+    throw new ConfigError('TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE, or TLS_CLIENT_CERT_HEADER');
+  }
+  // anyone could send the header: it is believed only from the proxy we were told to trust
+  if (e.TLS_CLIENT_CERT_HEADER !== undefined && !e.TRUST_PROXY) {
+    throw new ConfigError('TLS_CLIENT_CERT_HEADER: needs TRUST_PROXY=true');
   }
 
   let issuer = e.ISSUER?.replace(/\/+$/, '');
@@ -140,6 +166,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? Object.freeze({ certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, clientCaFile: e.TLS_CLIENT_CA_FILE })
         : undefined,
     trustProxy: e.TRUST_PROXY,
+    clientCaFile: e.TLS_CLIENT_CA_FILE,
+    clientCertHeader: e.TLS_CLIENT_CERT_HEADER,
     purgeIntervalSeconds: e.PURGE_INTERVAL,
+    registrationEnabled: e.REGISTRATION_ENABLED,
+    mfaRequired: e.MFA_REQUIRED,
+    limits: limitsConfig(e),
   });
 }

@@ -27,6 +27,8 @@ export interface Database {
   listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;
   notify(channel: string, payload: string): Promise<void>;
   ping(): Promise<void>;
+  /** connection pool figures for the metrics (PostgreSQL only; the embedded database has no pool) */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ function openPostgres(databaseUrl: string, log: Logger): Database {
 
   return {
     kind: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     prisma,
     async withSession(fn) {
       const client = await pool.connect();

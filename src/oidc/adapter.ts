@@ -5,7 +5,8 @@ import type { ClientService } from '../services/clients.ts';
 /**
  * oidc-provider's storage. Clients come from the clients table through the client service's
  * cache (one truth for the admin API and the provider, no round trip per token request);
- * every other model is a row in the one JSONB table. Clients are written only by the admin API.
+ * every other model is a row in the one JSONB table. Clients are written by the admin API, and
+ * by oidc-provider only for dynamic registration.
  */
 export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; clients: ClientService }) {
   const { payloads, clients } = deps;
@@ -14,8 +15,9 @@ export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; cl
     async find(id: string): Promise<AdapterPayload | undefined> {
       return (await clients.resolve(id))?.providerMetadata as AdapterPayload | undefined;
     }
-    async upsert(): Promise<void> {
-      throw new Error('clients are managed through the admin API');
+    // only dynamic registration (RFC 7591/7592) writes clients through the provider
+    async upsert(id: string, payload: AdapterPayload): Promise<void> {
+      await clients.saveRegistered(id, payload as Record<string, unknown>);
     }
     async findByUserCode(): Promise<undefined> {
       return undefined;
@@ -24,8 +26,10 @@ export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; cl
       return undefined;
     }
     async consume(): Promise<void> {}
-    async destroy(): Promise<void> {
-      throw new Error('clients are managed through the admin API');
+    async destroy(id: string): Promise<void> {
+      await clients.delete(id).catch((err: unknown) => {
+        if ((err as { status?: number }).status !== 404) throw err;
+      });
     }
     async revokeByGrantId(): Promise<void> {}
   }

@@ -5,8 +5,14 @@ import type { AccessTokenService } from '../services/access-tokens.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
+import type { RoleService } from '../services/roles.ts';
+import { generateClientSecret } from '../services/secrets.ts';
 import type { createAdapterFactory } from './adapter.ts';
+import { ACR_VALUES } from './authentication-policy.ts';
+import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
 import { jwtAccessTokenSupport } from './jwt-access-tokens.ts';
+import type { Mtls } from './mtls.ts';
+import { hideStoredSecrets, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
 import { createResourceIndicators } from './resource-indicators.ts';
 
 export interface ProviderDeps {
@@ -15,10 +21,18 @@ export interface ProviderDeps {
   cookieKeys: readonly string[];
   clients: ClientService;
   resources: ResourceService;
+  roles: RoleService;
   accessTokens: AccessTokenService;
   adapter: ReturnType<typeof createAdapterFactory>;
   trustProxy: boolean;
   log: Logger;
+  /** RFC 8705, when client certificates can arrive (see mtls.ts) */
+  mtls?: Mtls | undefined;
+  /** 32 bytes derived from SECRETS_KEY: RFC 9449 §8 server nonces */
+  dpopNonceSecret?: Buffer | undefined;
+  /** oidc-provider's prompts with our second-factor check (src/oidc/authentication-policy.ts) */
+  interactionPolicy?: NonNullable<Configuration['interactions']>['policy'];
+  registrationEnabled?: boolean;
   /** the sign-in pages and accounts, added by the browser sign-in slice */
   findAccount?: Configuration['findAccount'];
   pages?: Pick<Configuration, 'renderError'> & {
@@ -34,7 +48,7 @@ const ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { issuer, clients, resources, log } = deps;
-  const indicators = createResourceIndicators({ clients, resources });
+  const indicators = createResourceIndicators({ clients, resources, roles: deps.roles });
 
   const configuration: Configuration = {
     adapter: deps.adapter,
@@ -48,7 +62,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     // RFC 9700 §2.1.1: PKCE for every client, S256 only (the only method oidc-provider 9 offers)
     pkce: { required: () => true },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+      'none',
+      ...(deps.mtls ? (['tls_client_auth', 'self_signed_tls_client_auth'] as const) : []),
+    ],
     enabledJWA: {
       clientAuthSigningAlgValues: ASYMMETRIC,
       requestObjectSigningAlgValues: ASYMMETRIC,
@@ -65,10 +85,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     extraClientMetadata: {
       // first_party: the admin marks the client as ours, so its consent screen may be skipped
-      properties: ['first_party'],
-      validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new AppError('invalid_client_metadata', 400, 'first_party must be a boolean');
+      // require_mfa: sign-ins for this client need a passkey as well as (or instead of) the password
+      // fapi_profile: "2.0" puts the client under the FAPI 2.0 Security Profile (see fapi.ts)
+      properties: ['first_party', 'require_mfa', 'fapi_profile'],
+      validator(_ctx, key, value, metadata) {
+        if ((key === 'first_party' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
+          throw new AppError('invalid_client_metadata', 400, `${key} must be a boolean`);
+        }
+        if (key === 'fapi_profile' && value !== undefined) {
+          if (!FAPI_PROFILES.includes(value as never)) {
+            throw new AppError('invalid_client_metadata', 400, 'fapi_profile must be off or 2.0');
+          }
+          const problem = value === '2.0' ? fapiClientProblem(metadata) : undefined;
+          if (problem) throw new AppError('invalid_client_metadata', 400, problem);
         }
       },
     },
@@ -76,7 +105,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     claims: {
-      openid: ['sub'],
+      // acr and amr (RFC 8176) in every ID token, not only when the claims parameter asks for them
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
       email: ['email', 'email_verified'],
       acr: null,
@@ -112,6 +142,27 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      // RFC 7591/7592, off unless REGISTRATION_ENABLED: every registration needs an initial
+      // access token from the admin API, and passes the same rules as an admin's (registration.ts)
+      registration: {
+        enabled: deps.registrationEnabled === true,
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        secretFactory: async () => generateClientSecret(),
+        policies: { [REGISTRATION_POLICY]: registrationPolicy },
+      },
+      registrationManagement: { enabled: deps.registrationEnabled === true, rotateRegistrationAccessToken: true },
+      // RFC 9449: DPoP-bound tokens (cnf.jkt) for clients that send a proof or register
+      // dpop_bound_access_tokens; proofs are single-use (allowReplay false). §8: with a secret,
+      // a server nonce is required, so a proof cannot be made ahead of time by a thief of the key
+      // for later use; openid-client and other conforming clients retry with the nonce.
+      dPoP: {
+        enabled: true,
+        allowReplay: false,
+        ...(deps.dpopNonceSecret ? { nonceSecret: deps.dpopNonceSecret, requireNonce: () => true } : {}),
+      },
+      mTLS: deps.mtls?.feature ?? { enabled: false },
+      fapi: { enabled: true, profile: fapiProfileOf },
     } as Configuration['features'],
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
@@ -135,10 +186,15 @@ export function createProvider(deps: ProviderDeps): Provider {
         return 14 * 24 * 3600;
       },
     },
+    extraTokenClaims: indicators.extraTokenClaims as Configuration['extraTokenClaims'],
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
     findAccount: deps.findAccount ?? (async () => undefined),
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    acrValues: [...ACR_VALUES],
+    interactions: {
+      ...(deps.interactionPolicy ? { policy: deps.interactionPolicy } : {}),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
     ...(deps.pages?.renderError ? { renderError: deps.pages.renderError } : {}),
   };
 
@@ -152,6 +208,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   provider.use(jwtAccessTokenSupport(deps.accessTokens));
+  provider.use(hideStoredSecrets);
+  if (deps.mtls) provider.use(deps.mtls.discoveryAliases);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     log.error({ err, route: ctx.oidc?.route }, 'provider error');

@@ -1,57 +1,113 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer as OidcResourceServer } from 'oidc-provider';
 import type { CachedClient, ClientService } from '../services/clients.ts';
 import type { ResourceServer, ResourceService } from '../services/resources.ts';
+import type { Grants, RoleService } from '../services/roles.ts';
 
 /** Access tokens for APIs are RFC 9068 JWTs signed with the current ES256 key. */
 const ACCESS_TOKEN_ALG = 'ES256';
 
+const info = (resource: ResourceServer, allowed: (scope: string) => boolean): OidcResourceServer => ({
+  scope: resource.scopes.filter(allowed).join(' '),
+  audience: resource.identifier,
+  accessTokenTTL: resource.accessTokenTtl,
+  accessTokenFormat: 'jwt',
+  jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
+});
+
+/** The user behind a token request, when there is one (authorization code, refresh token, consent). */
+function accountOf(ctx: KoaContextWithOIDC): string | undefined {
+  const entities = ctx.oidc?.entities as
+    | { Account?: { accountId?: string }; Grant?: { accountId?: string } }
+    | undefined;
+  return entities?.Account?.accountId ?? entities?.Grant?.accountId;
+}
+
 /**
- * RFC 8707 resource indicators. An API is known when it is registered; a client may get a
- * token for it only when its `allowedResources` names it, and only with the scopes listed
- * there (oidc-provider grants the requested scopes that this `scope` contains).
+ * RFC 8707 resource indicators and who may get which scopes of an API (DESIGN §3):
+ * - a client may ask for the scopes its `allowedResources` or its roles allow, nothing else;
+ * - a user's token carries, of those, only what the user's roles allow.
+ * oidc-provider grants the requested scopes that the returned `scope` contains.
  */
-export function createResourceIndicators(deps: { clients: ClientService; resources: ResourceService }) {
-  const { clients, resources } = deps;
-  // The answer depends only on the cached client and API objects, which are replaced when
-  // either changes, so it is memoised on them: the hot path allocates nothing new.
-  const memo = new WeakMap<CachedClient, WeakMap<ResourceServer, OidcResourceServer>>();
+export function createResourceIndicators(deps: {
+  clients: ClientService;
+  resources: ResourceService;
+  roles: RoleService;
+}) {
+  const { clients, resources, roles } = deps;
+  // A client's answer depends only on cached objects that are replaced when anything they hold
+  // changes (the client, its roles, the API), so it is memoised on them: the service-token hot
+  // path then allocates nothing new and makes no database round trip.
+  const memo = new WeakMap<CachedClient, WeakMap<Grants, WeakMap<ResourceServer, OidcResourceServer>>>();
+
+  const clientScopes = (cached: CachedClient, grants: Grants, identifier: string): Set<string> | undefined => {
+    const own = cached.allowedResources[identifier];
+    const fromRoles = grants.scopes.get(identifier);
+    if (!own && !fromRoles) return undefined;
+    return new Set([...(own ?? []), ...(fromRoles ?? [])]);
+  };
 
   return {
     async getResourceServerInfo(
-      _ctx: KoaContextWithOIDC,
+      ctx: KoaContextWithOIDC,
       indicator: string,
       client: { clientId: string },
     ): Promise<OidcResourceServer> {
       const resource = await resources.resolve(indicator);
       if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
-      const cached = await clients.resolve(client.clientId);
-      const allowed = cached?.allowedResources[indicator];
+      const [cached, grants] = await Promise.all([
+        clients.resolve(client.clientId),
+        roles.grants({ kind: 'client', id: client.clientId }),
+      ]);
+      const accountId = accountOf(ctx);
+
+      if (accountId === undefined && cached) {
+        const hit = memo.get(cached)?.get(grants)?.get(resource);
+        if (hit) return hit;
+      }
+      const allowed = cached && clientScopes(cached, grants, indicator);
       if (!cached || !allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
-      let byResource = memo.get(cached);
-      if (!byResource) {
-        byResource = new WeakMap();
-        memo.set(cached, byResource);
+
+      if (accountId !== undefined) {
+        const user = (await roles.grants({ kind: 'user', id: accountId })).scopes.get(indicator);
+        return info(resource, (scope) => allowed.has(scope) && user?.has(scope) === true);
       }
-      let info = byResource.get(resource);
-      if (!info) {
-        info = {
-          scope: resource.scopes.filter((scope) => allowed.includes(scope)).join(' '),
-          audience: resource.identifier,
-          accessTokenTTL: resource.accessTokenTtl,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
-        };
-        byResource.set(resource, info);
-      }
-      return info;
+      const result = info(resource, (scope) => allowed.has(scope));
+      const byGrants = memo.get(cached) ?? new WeakMap<Grants, WeakMap<ResourceServer, OidcResourceServer>>();
+      memo.set(cached, byGrants);
+      const byResource = byGrants.get(grants) ?? new WeakMap<ResourceServer, OidcResourceServer>();
+      byGrants.set(grants, byResource);
+      byResource.set(resource, result);
+      return result;
     },
 
     /** A service asking for a token without `resource` gets one for its only API, if it has exactly one. */
     async defaultResource(ctx: KoaContextWithOIDC, client: { clientId: string }, oneOf?: readonly string[]) {
       if (oneOf) return oneOf;
       if (ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
-      const allowed = Object.keys((await clients.resolve(client.clientId))?.allowedResources ?? {});
-      return allowed.length === 1 ? allowed[0] : undefined;
+      const [cached, grants] = await Promise.all([
+        clients.resolve(client.clientId),
+        roles.grants({ kind: 'client', id: client.clientId }),
+      ]);
+      const apis = new Set([...Object.keys(cached?.allowedResources ?? {}), ...grants.scopes.keys()]);
+      return apis.size === 1 ? [...apis][0] : undefined;
+    },
+
+    /** DESIGN §3: a `roles` claim, for the APIs that ask for it, naming the subject's roles on that API. */
+    async extraTokenClaims(
+      _ctx: KoaContextWithOIDC,
+      token: { accountId?: string; clientId?: string; resourceServer?: { audience?: string } },
+    ) {
+      const audience = token.resourceServer?.audience;
+      if (!audience) return undefined;
+      const resource = await resources.resolve(audience);
+      if (!resource?.rolesClaim) return undefined;
+      const subject = token.accountId
+        ? ({ kind: 'user', id: token.accountId } as const)
+        : token.clientId
+          ? ({ kind: 'client', id: token.clientId } as const)
+          : undefined;
+      if (!subject) return undefined;
+      return { roles: [...((await roles.grants(subject)).roles.get(audience) ?? [])] };
     },
   };
 }

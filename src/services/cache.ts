@@ -83,7 +83,7 @@ export class TtlCache<V> {
   #generation = 0;
 }
 
-export type CacheTopic = 'client' | 'resource' | 'keys';
+export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user';
 
 export interface CacheEvent {
   topic: CacheTopic;
@@ -101,6 +101,7 @@ export interface CacheBus {
 }
 
 export const CACHE_CHANNEL = 'idp_cache';
+const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user']);
 
 export function createCacheBus(transport: {
   listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;
@@ -117,7 +118,7 @@ export function createCacheBus(transport: {
         (payload) => {
           try {
             const event = JSON.parse(payload) as CacheEvent;
-            if (event.topic === 'client' || event.topic === 'resource' || event.topic === 'keys') deliver(event);
+            if (TOPICS.has(event.topic)) deliver(event);
           } catch {
             deliver('all');
           }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
 import { AppError, conflict, notFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, TtlCache } from './cache.ts';
-import { generateClientSecret, hashClientSecret, verifyClientSecret } from './secrets.ts';
+import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
 
 /** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */
 export type ClientMetadata = Record<string, unknown> & {
@@ -46,6 +46,11 @@ export interface ClientService {
   rotateSecret(id: string): Promise<ClientWithSecret>;
   /** creates or updates a confidential client with a secret chosen by the operator (ADMIN_CLIENT_*) */
   bootstrap(id: string, secret: string, input: Omit<NewClient, 'client_id'>): Promise<void>;
+  /**
+   * Stores a client that registered itself (RFC 7591) or changed its registration (RFC 7592),
+   * as oidc-provider hands it over: the plaintext secret is hashed here and never stored.
+   */
+  saveRegistered(id: string, properties: Record<string, unknown>): Promise<void>;
   /** cached: no database round trip on the token hot path */
   resolve(id: string): Promise<CachedClient | undefined>;
   verifySecret(presented: unknown, storedHash: unknown): boolean;
@@ -61,7 +66,7 @@ const needsSecret = (metadata: ClientMetadata) =>
 export function createClientService(deps: {
   repo: ClientRepository;
   bus: CacheBus;
-  secretKey: Buffer;
+  secretKey: KeyObject;
   /** oidc-provider's own validation of the full metadata; throws a 400 AppError */
   validate: (metadata: Record<string, unknown>) => Promise<void>;
   log: Logger;
@@ -177,6 +182,26 @@ export function createClientService(deps: {
         await repo.update(id, fields);
       }
       log.info({ clientId: id }, updated ? 'admin client updated' : 'admin client created');
+      await changed(id);
+    },
+    async saveRegistered(id, properties) {
+      const { client_secret, client_id: _, first_party: __, ...metadata } = properties;
+      let secretHash: string | null = null;
+      if (typeof client_secret === 'string') {
+        secretHash = isHashedSecret(client_secret) ? client_secret : hashClientSecret(client_secret, secretKey);
+      }
+      const fields = {
+        name: typeof metadata.client_name === 'string' ? metadata.client_name : null,
+        metadata: metadata as ClientMetadata,
+        secretHash,
+        // never first-party through self-registration: that would skip consent
+        firstParty: false,
+      };
+      // an update keeps what an admin allowed it; a new one is allowed no API
+      if (!(await repo.update(id, fields)) && (await repo.create({ id, ...fields, allowedResources: {} })) === false) {
+        throw conflict(`a client with client_id ${id} exists`);
+      }
+      log.info({ clientId: id }, 'client registered itself');
       await changed(id);
     },
     async resolve(id) {

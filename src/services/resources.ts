@@ -8,6 +8,7 @@ export interface NewResource {
   name: string;
   scopes: string[];
   accessTokenTtl: number;
+  rolesClaim?: boolean | undefined;
 }
 
 export type ResourceChanges = Partial<Omit<NewResource, 'identifier'>>;
@@ -17,6 +18,8 @@ export interface ResourceServer {
   identifier: string;
   scopes: readonly string[];
   accessTokenTtl: number;
+  /** put the subject's roles for this API in its tokens */
+  rolesClaim: boolean;
 }
 
 export interface ResourceService {
@@ -57,7 +60,11 @@ export function createResourceService(deps: {
     async create(input) {
       if (input.identifier === builtIn.identifier)
         throw conflict(`${builtIn.identifier} is reserved for the admin API`);
-      const created = await repo.create({ id: `rs_${randomBytes(12).toString('base64url')}`, ...input });
+      const created = await repo.create({
+        id: `rs_${randomBytes(12).toString('base64url')}`,
+        ...input,
+        rolesClaim: input.rolesClaim ?? false,
+      });
       if (created === false) throw conflict(`a resource with identifier ${input.identifier} exists`);
       await changed(created.identifier);
       return created;
@@ -80,7 +87,12 @@ export function createResourceService(deps: {
       const found = await cache.getOrLoad(identifier, async () => {
         const row = await repo.findByIdentifier(identifier);
         return row
-          ? { identifier: row.identifier, scopes: Object.freeze([...row.scopes]), accessTokenTtl: row.accessTokenTtl }
+          ? {
+              identifier: row.identifier,
+              scopes: Object.freeze([...row.scopes]),
+              accessTokenTtl: row.accessTokenTtl,
+              rolesClaim: row.rolesClaim,
+            }
           : null;
       });
       return found ?? undefined;

@@ -1,4 +1,13 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /**
  * Keys derived from SECRETS_KEY, one per purpose (HKDF-SHA256 with a distinct `info`),
@@ -8,11 +17,14 @@ export interface DerivedKeys {
   /** AES-256-GCM key for private signing keys at rest */
   readonly keyEncryption: Buffer;
   /** HMAC-SHA256 key for client secret hashes */
-  readonly clientSecretHmac: Buffer;
+  /** a KeyObject made once: createHmac with raw bytes would import the key on every token request */
+  readonly clientSecretHmac: KeyObject;
   /** cookie signing keys for oidc-provider and the outer Koa app */
   readonly cookieKeys: readonly string[];
   /** HMAC key binding CSRF tokens to interactions */
   readonly csrf: Buffer;
+  /** RFC 9449 §8 DPoP nonces: the same on every instance, so a nonce from one is good at another */
+  readonly dpopNonce: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -21,9 +33,10 @@ const derive = (secret: string, info: string) =>
 export function deriveKeys(secretsKey: string): DerivedKeys {
   return Object.freeze({
     keyEncryption: derive(secretsKey, 'signing-key-encryption'),
-    clientSecretHmac: derive(secretsKey, 'client-secret'),
+    clientSecretHmac: createSecretKey(derive(secretsKey, 'client-secret')),
     cookieKeys: Object.freeze([derive(secretsKey, 'cookies').toString('base64url')]),
     csrf: derive(secretsKey, 'csrf'),
+    dpopNonce: derive(secretsKey, 'dpop-nonce'),
   });
 }
 
@@ -55,15 +68,17 @@ export function generateClientSecret(): string {
 
 const HASH_PREFIX = 'hmac-sha256$';
 
+export const isHashedSecret = (value: string) => value.startsWith(HASH_PREFIX);
+
 /**
  * Client secrets are 256-bit random values made by the server, so a fast keyed hash is as
  * strong as a password hash here and costs microseconds instead of ~25 ms per token request.
  */
-export function hashClientSecret(secret: string, key: Buffer): string {
+export function hashClientSecret(secret: string, key: KeyObject): string {
   return HASH_PREFIX + createHmac('sha256', key).update(secret, 'utf8').digest('base64url');
 }
 
-export function verifyClientSecret(presented: unknown, stored: string | undefined, key: Buffer): boolean {
+export function verifyClientSecret(presented: unknown, stored: string | undefined, key: KeyObject): boolean {
   if (typeof presented !== 'string' || presented.length === 0 || presented.length > 512) return false;
   if (stored === undefined || !stored.startsWith(HASH_PREFIX)) return false;
   const expected = Buffer.from(stored.slice(HASH_PREFIX.length), 'base64url');

@@ -105,6 +105,33 @@ describe('admin API', () => {
       assert.equal((await server.admin('DELETE', '/clients/web-app')).status, 404);
     });
 
+    test('optimistic concurrency: a stale If-Match gets 412 and changes nothing', async () => {
+      const created = await server.admin('POST', '/clients', { client_id: 'etag-app', client_name: 'v1' });
+      const etag = created.headers.get('etag');
+      assert.match(etag ?? '', /^"[0-9a-z]+"$/);
+      const token = await server.adminToken();
+      const patch = (ifMatch: string, name: string) =>
+        fetch(`${server.url}/admin/clients/etag-app`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'if-match': ifMatch },
+          body: JSON.stringify({ client_name: name }),
+        });
+      await new Promise((r) => setTimeout(r, 5));
+      const first = await patch(etag as string, 'v2');
+      assert.equal(first.status, 200);
+      assert.notEqual(first.headers.get('etag'), etag);
+      const stale = await patch(etag as string, 'v3');
+      assert.equal(stale.status, 412);
+      assert.equal(((await stale.json()) as { error: string }).error, 'precondition_failed');
+      assert.equal((await server.admin<{ client_name: string }>('GET', '/clients/etag-app')).body.client_name, 'v2');
+      const staleDelete = await fetch(`${server.url}/admin/clients/etag-app`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token}`, 'if-match': etag as string },
+      });
+      assert.equal(staleDelete.status, 412);
+      assert.equal((await server.admin('GET', '/clients/etag-app')).status, 200);
+    });
+
     test('cursor pagination walks every client once', async () => {
       for (let i = 0; i < 5; i++) await server.admin('POST', '/clients', { client_id: `page-${i}` });
       const seen: string[] = [];

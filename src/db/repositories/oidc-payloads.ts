@@ -8,6 +8,8 @@ export interface OidcPayloadRepository {
   find(model: string, id: string): Promise<Payload | undefined>;
   findBy(model: string, field: 'uid' | 'userCode', value: string): Promise<Payload | undefined>;
   consume(model: string, id: string): Promise<void>;
+  /** marks a live, unconsumed row consumed; false when it was already consumed, expired or missing (atomic: one winner) */
+  consumeOnce(model: string, id: string): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
   /** @returns how many expired rows were removed */
@@ -53,6 +55,14 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
     },
     async consume(model, id) {
       await prisma.oidcPayload.updateMany({ where: { model, id }, data: { consumedAt: new Date() } });
+    },
+    async consumeOnce(model, id) {
+      const now = new Date();
+      const { count } = await prisma.oidcPayload.updateMany({
+        where: { model, id, consumedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+        data: { consumedAt: now },
+      });
+      return count === 1;
     },
     async destroy(model, id) {
       await prisma.oidcPayload.deleteMany({ where: { model, id } });

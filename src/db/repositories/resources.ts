@@ -7,6 +7,7 @@ export interface ResourceRecord {
   name: string;
   scopes: string[];
   accessTokenTtl: number;
+  rolesClaim: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

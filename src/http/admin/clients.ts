@@ -1,27 +1,28 @@
 import type Router from '@koa/router';
 import type { ClientRecord } from '../../db/repositories/clients.ts';
 import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
+import type { RoleService } from '../../services/roles.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
+import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { ClientPatch, type ClientPatchBody, Cursor, IdParams, NewClient } from './schemas.ts';
 
-function view(client: ClientRecord, secret?: string) {
+function view(client: ClientRecord, roles: string[], secret?: string) {
   return {
     client_id: client.id,
     ...client.metadata,
     allowedResources: client.allowedResources,
     first_party: client.firstParty,
+    roles,
     created_at: client.createdAt.toISOString(),
     updated_at: client.updatedAt.toISOString(),
     ...(secret === undefined ? {} : { client_secret: secret }),
   };
 }
 
-const withSecret = ({ client, secret }: ClientWithSecret) => view(client, secret);
-
 /** Splits the body into RFC 7591 metadata and our own fields. */
 function split(body: ClientPatchBody) {
-  const { allowedResources, first_party, ...metadata } = body as ClientPatchBody & { client_id?: string };
+  const { allowedResources, first_party, roles: _, ...metadata } = body as ClientPatchBody & { client_id?: string };
   delete (metadata as { client_id?: string }).client_id;
   return { metadata: metadata as ClientMetadata, allowedResources, firstParty: first_party };
 }
@@ -42,31 +43,40 @@ function withDefaults(metadata: ClientMetadata): ClientMetadata {
   };
 }
 
-export function clientRoutes(router: Router, clients: ClientService): void {
+export function clientRoutes(router: Router, clients: ClientService, roles: RoleService): void {
+  const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
+  const withSecret = async ({ client, secret }: ClientWithSecret) => view(client, await rolesOf(client.id), secret);
+
   router.post('/clients', requireScope('clients:write'), guard({ body: NewClient }), async (ctx) => {
     const { body } = guarded(ctx, { body: NewClient });
     const { metadata, allowedResources, firstParty } = split(body);
+    if (body.roles) await roles.check(body.roles);
     const created = await clients.register({
       client_id: body.client_id,
       metadata: withDefaults(metadata),
       allowedResources: allowedResources ?? {},
       firstParty: firstParty ?? false,
     });
+    if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
     ctx.status = 201;
     ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = withSecret(created);
+    ctx.body = await withSecret(created);
   });
 
   router.get('/clients', requireScope('clients:read'), guard({ query: Cursor }), async (ctx) => {
     const { query } = guarded(ctx, { query: Cursor });
     const page = await clients.list({ after: query.after, limit: query.limit });
-    ctx.body = { data: page.map((c) => view(c)), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+    ctx.body = {
+      data: await Promise.all(page.map(async (c) => view(c, await rolesOf(c.id)))),
+      next: page.length === query.limit ? page.at(-1)?.id : undefined,
+    };
   });
 
   router.get('/clients/:id', requireScope('clients:read'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
-    ctx.body = view(await clients.get(params.id));
+    const client = await clients.get(params.id);
+    ctx.body = view(client, await rolesOf(client.id));
   });
 
   router.patch(
@@ -76,20 +86,24 @@ export function clientRoutes(router: Router, clients: ClientService): void {
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
       const current = await clients.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
       const { metadata, allowedResources, firstParty } = split(body);
+      if (body.roles) await roles.check(body.roles);
       const changed = await clients.update(params.id, {
         metadata:
           Object.keys(metadata).length > 0 ? withDefaults({ ...current.metadata, ...metadata }) : current.metadata,
         ...(allowedResources === undefined ? {} : { allowedResources }),
         ...(firstParty === undefined ? {} : { firstParty }),
       });
+      if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = withSecret(changed);
+      ctx.body = await withSecret(changed);
     },
   );
 
   router.delete('/clients/:id', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
+    assertIfMatch(ctx, (await clients.get(params.id)).updatedAt);
     await clients.delete(params.id);
     ctx.status = 204;
   });
@@ -97,6 +111,6 @@ export function clientRoutes(router: Router, clients: ClientService): void {
   router.post('/clients/:id/secret', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = withSecret(await clients.rotateSecret(params.id));
+    ctx.body = await withSecret(await clients.rotateSecret(params.id));
   });
 }

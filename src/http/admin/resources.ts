@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { ResourceRecord } from '../../db/repositories/resources.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
+import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { Cursor, IdParams, NewResource, ResourcePatch } from './schemas.ts';
 
@@ -11,6 +12,7 @@ const view = (r: ResourceRecord) => ({
   name: r.name,
   scopes: r.scopes,
   accessTokenTtl: r.accessTokenTtl,
+  rolesClaim: r.rolesClaim,
   created_at: r.createdAt.toISOString(),
   updated_at: r.updatedAt.toISOString(),
 });
@@ -41,12 +43,14 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     guard({ params: IdParams, body: ResourcePatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });
+      assertIfMatch(ctx, (await resources.get(params.id)).updatedAt);
       ctx.body = view(await resources.update(params.id, body));
     },
   );
 
   router.delete('/resources/:id', requireScope('resources:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
+    assertIfMatch(ctx, (await resources.get(params.id)).updatedAt);
     await resources.delete(params.id);
     ctx.status = 204;
   });

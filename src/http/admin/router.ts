@@ -1,14 +1,36 @@
 import Router from '@koa/router';
 import { AppError } from '../../errors.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
+import type { AccountService } from '../../services/accounts.ts';
 import type { ClientService } from '../../services/clients.ts';
+import type { PasskeyService } from '../../services/passkeys.ts';
 import type { ResourceService } from '../../services/resources.ts';
+import type { RoleService } from '../../services/roles.ts';
+import type { SecurityEventService } from '../../services/security-events.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
+import { etagHeader } from '../middleware/etag.ts';
+import { guard, guarded } from '../middleware/guard.ts';
+import { auditAdminChanges } from './audit.ts';
 import { clientRoutes } from './clients.ts';
+import { eventRoutes } from './events.ts';
+import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
+import { buildOpenApi } from './openapi.ts';
+import { passkeyRoutes } from './passkeys.ts';
 import { resourceRoutes } from './resources.ts';
+import { roleRoutes } from './roles.ts';
+import { NewInitialAccessToken } from './schemas.ts';
+import { userRoutes } from './users.ts';
 
 export interface AdminDeps {
+  issuer: string;
+  version: string;
+  /** present when REGISTRATION_ENABLED */
+  registration?:
+    | { issueInitialAccessToken(expiresIn: number): Promise<{ token: string; expiresAt: Date }> }
+    | undefined;
   audience: string;
+  /** TLS_CLIENT_CERT_HEADER: where certificate-bound admin tokens find the client certificate */
+  clientCertificateHeader?: string | undefined;
   keys: {
     list(): Promise<readonly { kid: string; alg: string; current: boolean; createdAt: Date; expiresAt: Date | null }[]>;
     /** rotates and tells every instance */
@@ -17,6 +39,11 @@ export interface AdminDeps {
   accessTokens: AccessTokenService;
   clients: ClientService;
   resources: ResourceService;
+  accounts: AccountService;
+  passkeys?: PasskeyService;
+  roles: RoleService;
+  /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
+  security?: LockoutDeps & { events: SecurityEventService };
 }
 
 /** The admin API under /admin: JSON in and out, every route behind an admin access token. */
@@ -26,9 +53,23 @@ export function createAdminRouter(deps: AdminDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  router.use(adminAuth(deps.accessTokens, deps.audience));
-  clientRoutes(router, deps.clients);
+  // the API's description is public: it holds no data, and tools fetch it before they have a token
+  let openapi: Record<string, unknown> | undefined;
+  router.get('/openapi.json', (ctx) => {
+    openapi ??= buildOpenApi(router, deps.issuer, deps.version);
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = openapi;
+  });
+  router.use(etagHeader);
+  router.use(adminAuth(deps.accessTokens, deps.audience, { clientCertificateHeader: deps.clientCertificateHeader }));
+  if (deps.security) router.use(auditAdminChanges(deps.security.events));
+  clientRoutes(router, deps.clients, deps.roles);
   resourceRoutes(router, deps.resources);
+  userRoutes(router, deps.accounts, deps.roles);
+  if (deps.passkeys) passkeyRoutes(router, deps.passkeys, deps.accounts);
+  roleRoutes(router, deps.roles);
+  if (deps.security) eventRoutes(router, deps.security.events);
+  if (deps.security) lockoutRoutes(router, deps.security);
   router.get('/keys', requireScope('keys:read'), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({
@@ -40,6 +81,20 @@ export function createAdminRouter(deps: AdminDeps): Router {
       })),
     };
   });
+  router.post(
+    '/initial-access-tokens',
+    requireScope('clients:write'),
+    guard({ body: NewInitialAccessToken }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewInitialAccessToken });
+      if (!deps.registration) {
+        throw new AppError('invalid_request', 400, 'dynamic client registration is off (REGISTRATION_ENABLED=false)');
+      }
+      const { token, expiresAt } = await deps.registration.issueInitialAccessToken(body.expires_in);
+      ctx.status = 201;
+      ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString() };
+    },
+  );
   router.post('/keys/rotate', requireScope('keys:write'), async (ctx) => {
     ctx.body = { rotated: await deps.keys.rotate() };
   });

@@ -39,6 +39,7 @@ export const NewResource = z.strictObject({
   name: z.string().trim().min(1).max(200),
   scopes: scopeList.default([]),
   accessTokenTtl: z.number().int().min(60).max(86_400).default(300),
+  rolesClaim: z.boolean().default(false),
 });
 
 export const ResourcePatch = z
@@ -46,11 +47,27 @@ export const ResourcePatch = z
     name: NewResource.shape.name.optional(),
     scopes: scopeList.optional(),
     accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
+    rolesClaim: z.boolean().optional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
 
+const roleName = z.string().regex(/^[A-Za-z0-9][\w.:-]{0,99}$/, 'must be 1 to 100 characters of A-Z a-z 0-9 _ . : -');
+
+/** Role names on a user or a client (they must exist). */
+export const RoleNames = z
+  .array(roleName)
+  .max(50)
+  .refine((list) => new Set(list).size === list.length, 'must not list a role twice');
+
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+const AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+  'none',
+] as const;
 
 const uriList = z.array(z.string().max(2048)).max(20);
 
@@ -69,6 +86,29 @@ const clientFields = {
   scope: z.string().max(2000),
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) }),
   jwks_uri: httpsUrl,
+  token_endpoint_auth_signing_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  // RFC 8705 §2.1.2: exactly one of these names the certificate of a tls_client_auth client
+  tls_client_auth_subject_dn: z.string().trim().min(3).max(1024),
+  tls_client_auth_san_dns: z
+    .string()
+    .max(253)
+    .regex(
+      /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+      'must be a DNS name',
+    ),
+  tls_client_auth_san_uri: z
+    .string()
+    .max(2048)
+    .refine((v) => URL.parse(v) !== null, 'must be an absolute URI'),
+  tls_client_auth_san_ip: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
+  tls_client_auth_san_email: z.email().max(320),
+  // RFC 8705 §3.4, RFC 9449 §5.2: access tokens bound to the client's certificate or DPoP key
+  tls_client_certificate_bound_access_tokens: z.boolean(),
+  dpop_bound_access_tokens: z.boolean(),
+  // RFC 9126 §6: this client's authorization requests only through PAR
+  require_pushed_authorization_requests: z.boolean(),
+  // FAPI 2.0 Security Profile for this client (src/oidc/fapi.ts)
+  fapi_profile: z.enum(['off', '2.0']),
   id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
   client_uri: httpsUrl,
   logo_uri: httpsUrl,
@@ -81,6 +121,9 @@ const clientFields = {
     .record(resourceIdentifier, scopeList)
     .refine((v) => Object.keys(v).length <= 100, 'at most 100 resources'),
   first_party: z.boolean(),
+  /** sign-ins for this client need a passkey (after the password, or a verified passkey alone) */
+  require_mfa: z.boolean(),
+  roles: RoleNames,
 };
 
 type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };
@@ -122,3 +165,35 @@ export const ClientPatch = z
 
 export type NewClientBody = z.infer<typeof NewClient>;
 export type ClientPatchBody = z.infer<typeof ClientPatch>;
+
+const permission = z.strictObject({ resource: resourceIdentifier, scope: scopeToken });
+
+export const NewRole = z.strictObject({
+  name: roleName,
+  description: z.string().trim().max(500).nullish(),
+  permissions: z
+    .array(permission)
+    .max(500)
+    .default([])
+    .refine(
+      (list) => new Set(list.map((p) => `${p.resource} ${p.scope}`)).size === list.length,
+      'must not list a permission twice',
+    ),
+});
+
+export const RolePatch = NewRole.partial().refine(
+  (v) => Object.keys(v).length > 0,
+  'name at least one field to change',
+);
+
+export const RoleQuery = Cursor.extend({ name: z.string().max(100).optional() });
+
+/** An initial access token for dynamic registration (RFC 7591 §3): single client, short-lived. */
+export const NewInitialAccessToken = z.strictObject({
+  expires_in: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 24 * 3600)
+    .default(24 * 3600),
+});

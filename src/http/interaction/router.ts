@@ -8,6 +8,8 @@ import { type Csrf, requireCsrf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import { FormBodyError, readForm } from './form-body.ts';
 import { grantConsent } from './grant.ts';
+import type { PasskeyHooks } from './passkeys.ts';
+import type { SigninProtection } from './signin-protection.ts';
 
 /** The one message for every failed sign-in: an unknown user, a wrong password and a disabled account look alike. */
 export const SIGNIN_FAILED = 'Incorrect username or password.';
@@ -23,6 +25,10 @@ export interface InteractionRouterOptions {
   passwordAcr?: string;
   /** offer the passkey button (once passkeys exist) */
   passkeys?: boolean;
+  /** the passkey step after a password and before the login page (src/http/interaction/passkeys.ts) */
+  passkeyHooks?: PasskeyHooks;
+  /** rate limits, lockout, metrics and security events of sign-in (src/http/interaction/signin-protection.ts) */
+  signin?: SigninProtection;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -113,6 +119,7 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const { prompt } = interaction;
 
     if (prompt.name === 'login') {
+      if (await options.passkeyHooks?.loginPage(ctx, interaction)) return;
       const hint = interaction.params.login_hint;
       return pages.login(ctx, {
         uid: interaction.uid,
@@ -128,7 +135,7 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
       // first-party applications (marked by the admin) need no consent screen
       if (client?.metadata().first_party === true) {
         const consent = await grantConsent(current(), interaction);
-        log.info({ event: 'consent.granted', clientId: client.clientId, firstParty: true }, 'consent granted');
+        options.signin?.consent(ctx, true, client.clientId, interaction.session?.accountId, { first_party: true });
         return finish(ctx, { consent }, true);
       }
       const missing = prompt.details as ConsentDetails;
@@ -167,11 +174,20 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const username = (fields.username ?? '').trim().slice(0, 254);
     const password = fields.password ?? '';
     const clientId = typeof interaction.params.client_id === 'string' ? interaction.params.client_id : undefined;
+    if (await options.signin?.before(ctx, username, clientId)) return;
 
     const result =
       username === '' || password === ''
         ? ({ ok: false, reason: 'invalid_credentials' } as const)
         : await accounts.authenticate(username, password, { ip: ctx.ip, ...(clientId ? { clientId } : {}) });
+    await options.signin?.after(
+      ctx,
+      username,
+      result.ok
+        ? { ok: true, userId: result.user.id }
+        : { ok: false, reason: username === '' || password === '' ? 'empty' : result.reason },
+      clientId,
+    );
 
     if (!result.ok) {
       const client = await clientOf(interaction);
@@ -186,6 +202,7 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
         redirectUri: redirectUri(interaction),
       });
     }
+    if (await options.passkeyHooks?.afterPassword(ctx, interaction, result.user.id, fields)) return;
     return finish(ctx, { login: { accountId: result.user.id, amr: ['pwd'], acr, remember: true } }, false);
   });
 
@@ -196,10 +213,10 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const clientId = interaction.params.client_id;
     if (decision === 'allow') {
       const consent = await grantConsent(current(), interaction);
-      log.info({ event: 'consent.granted', clientId, userId: interaction.session?.accountId }, 'consent granted');
+      options.signin?.consent(ctx, true, clientId, interaction.session?.accountId);
       return finish(ctx, { consent }, true);
     }
-    log.info({ event: 'consent.denied', clientId, userId: interaction.session?.accountId }, 'consent denied');
+    options.signin?.consent(ctx, false, clientId, interaction.session?.accountId);
     return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
   });
 

@@ -1,5 +1,7 @@
 import type { Context, Next } from 'koa';
 import { AppError } from '../../errors.ts';
+import { memoryReplayCache } from '../../resource-server/dpop.ts';
+import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
 
 /** The admin API's scopes: `admin` grants everything; `x:write` includes `x:read`. */
@@ -31,13 +33,34 @@ const REASONS = {
  * The admin API is a resource server of this issuer (audience `<ISSUER>/admin`): it checks our
  * own JWT access tokens locally, with the keys in memory, and their revocation.
  */
-export function adminAuth(tokens: AccessTokenService, audience: string) {
+export function adminAuth(
+  tokens: AccessTokenService,
+  audience: string,
+  options: { clientCertificateHeader?: string | undefined } = {},
+) {
+  // RFC 9449 §11.1: a DPoP proof is good once (remembered per instance for its 60 s lifetime)
+  const replay = memoryReplayCache();
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     const header = ctx.get('authorization');
-    const match = /^Bearer ([\w.~+/-]+=*)$/i.exec(header);
-    if (!match?.[1]) throw new AppError('invalid_token', 401, 'a Bearer access token is required');
-    const result = await tokens.verify(match[1], { audience });
+    const match = /^(Bearer|DPoP) ([\w.~+/-]+=*)$/i.exec(header);
+    if (!match?.[1] || !match[2]) throw new AppError('invalid_token', 401, 'a Bearer or DPoP access token is required');
+    const result = await tokens.verify(match[2], { audience });
     if (!result.ok) throw new AppError('invalid_token', 401, REASONS[result.reason]);
+    // RFC 9449 §7, RFC 8705 §3: a sender-constrained token works only with its key or certificate
+    try {
+      await senderConstraint(
+        ctx.req,
+        { token: match[2], scheme: match[1].toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', cnf: result.claims.cnf },
+        {
+          replay,
+          clientCertificateHeader: options.clientCertificateHeader,
+          requestUrl: () => `${ctx.protocol}://${ctx.host}${ctx.path}`,
+        },
+      );
+    } catch (err) {
+      if (err instanceof TokenCheckError) throw new AppError('invalid_token', 401, err.message);
+      throw err;
+    }
     ctx.state.token = result.claims;
     await next();
   };
@@ -50,7 +73,7 @@ export function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean
 }
 
 export function requireScope(needed: AdminScope) {
-  return async function scoped(ctx: Context, next: Next): Promise<void> {
+  const scoped = async (ctx: Context, next: Next): Promise<void> => {
     const claims = ctx.state.token as AccessTokenClaims | undefined;
     if (!claims || !hasScope(claims, needed)) {
       ctx.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${needed}"`);
@@ -58,4 +81,6 @@ export function requireScope(needed: AdminScope) {
     }
     await next();
   };
+  // read by the OpenAPI generator
+  return Object.assign(scoped, { requiredScope: needed });
 }

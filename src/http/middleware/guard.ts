@@ -42,7 +42,7 @@ export function guard<
   Q extends z.ZodType = z.ZodUnknown,
   P extends z.ZodType = z.ZodUnknown,
 >(schemas: GuardSchemas<B, Q, P>) {
-  return async function guardMiddleware(ctx: Context & { params?: Record<string, string> }, next: Next) {
+  const guardMiddleware = async (ctx: Context & { params?: Record<string, string> }, next: Next) => {
     const guarded: Guarded<unknown, unknown, unknown> = {
       body: schemas.body ? parse(schemas.body, await readJsonBody(ctx), 'body') : undefined,
       query: schemas.query ? parse(schemas.query, { ...ctx.query }, 'query') : undefined,
@@ -51,6 +51,8 @@ export function guard<
     ctx.state.guard = guarded;
     await next();
   };
+  // the OpenAPI document is generated from the schemas the routes validate with
+  return Object.assign(guardMiddleware, { guardSchemas: schemas as GuardSchemas<z.ZodType, z.ZodType, z.ZodType> });
 }
 
 /** The typed values `guard` validated; call it only behind the matching `guard`. */

@@ -19,6 +19,8 @@ const basePolicy = (nonce: string) =>
     "default-src 'none'",
     `script-src 'self' 'nonce-${nonce}'`,
     "style-src 'self'",
+    // the passkey script fetches WebAuthn options and posts responses to our own origin
+    "connect-src 'self'",
     "img-src 'self' data:",
     "frame-ancestors 'none'",
     "base-uri 'none'",
