@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/index.ts';
 import { resolveSecretsKey } from './config/secrets-key.ts';
@@ -22,12 +22,9 @@ import { createPasskeyInteraction } from './http/interaction/passkeys.ts';
 import { createInteractionRouter } from './http/interaction/router.ts';
 import { ADMIN_SCOPES } from './http/middleware/admin-auth.ts';
 import { createCsrf } from './http/middleware/csrf.ts';
-import { errorHandler } from './http/middleware/errors.ts';
-import { requestContext } from './http/middleware/request-context.ts';
-import { securityHeaders, serveStatic } from './http/middleware/security-headers.ts';
 import { createPages } from './http/pages.ts';
 import { createPasskeyPages } from './http/passkey-pages.ts';
-import { vendorScripts } from './http/vendor-scripts.ts';
+import { createHttp } from './http/routes.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { ACCOUNT_CLIENT_ID, createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
@@ -48,7 +45,8 @@ import { deriveKeys } from './services/secrets.ts';
 import { createChallengeStore } from './services/webauthn-challenges.ts';
 
 export interface App {
-  readonly koa: Koa;
+  /** the request listener: oidc-provider's Koa app with our routes in front (rebuilt when keys rotate) */
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
   readonly issuer: string;
   readonly db: Database;
   readonly services: {
@@ -163,26 +161,106 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       tlsRequestsCertificates: config.tls?.clientCaFile !== undefined,
       forwardedHeader: config.clientCertHeader,
     });
+    const admin = createAdminRouter({
+      issuer,
+      version: VERSION,
+      registration: config.registrationEnabled
+        ? {
+            async issueInitialAccessToken(expiresIn) {
+              const iat = new (current().InitialAccessToken)({ expiresIn, policies: [REGISTRATION_POLICY] });
+              return { token: await iat.save(), expiresAt: new Date(Date.now() + expiresIn * 1000) };
+            },
+          }
+        : undefined,
+      audience: adminAudience,
+      security: security.adminDeps(accounts),
+      clientCertificateHeader: config.clientCertHeader,
+      accessTokens,
+      clients,
+      resources,
+      accounts,
+      roles,
+      passkeys,
+      keys: {
+        list: async () => (await keys.load()).keys,
+        async rotate() {
+          const kids = await keys.rotate();
+          await bus.publish({ topic: 'keys' });
+          return kids;
+        },
+      },
+    });
+    const passkeyPages = createPasskeyPages({ viewsDir: VIEWS_DIR });
+    const csrf = createCsrf(secrets.csrf);
+    const passkeyInteraction = createPasskeyInteraction({
+      provider: current,
+      passkeys,
+      accounts,
+      payloads,
+      needsMfa,
+      csrf,
+      pages,
+      passkeyPages,
+      log,
+    });
+    const http = createHttp({
+      log,
+      security,
+      staticRoot: `${VIEWS_DIR}/static`,
+      health: createHealthRouter(() => db.ping()),
+      admin,
+      pages: [
+        { prefixes: ['/interaction'], router: passkeyInteraction.router },
+        {
+          prefixes: ['/account'],
+          router: createAccountRouter({
+            issuer,
+            provider: current,
+            accounts,
+            passkeys,
+            csrf,
+            pages,
+            passkeyPages,
+            log,
+          }),
+        },
+        {
+          prefixes: ['/interaction'],
+          router: createInteractionRouter({
+            provider: current,
+            accounts,
+            pages,
+            csrf,
+            log,
+            passkeys: true,
+            passkeyHooks: passkeyInteraction.hooks,
+            signin: security.signin(pages),
+          }),
+        },
+      ],
+    });
     const build = () =>
       security.observe(
-        createProvider({
-          issuer,
-          keystore,
-          cookieKeys: secrets.cookieKeys,
-          clients,
-          resources,
-          roles,
-          accessTokens,
-          adapter,
-          trustProxy: config.trustProxy,
-          log,
-          registrationEnabled: config.registrationEnabled,
-          mtls,
-          dpopNonceSecret: secrets.dpopNonce,
-          findAccount: (_ctx, sub) => accounts.findAccount(sub),
-          interactionPolicy,
-          pages,
-        }),
+        http.install(
+          createProvider({
+            issuer,
+            keystore,
+            cookieKeys: secrets.cookieKeys,
+            clients,
+            resources,
+            roles,
+            accessTokens,
+            adapter,
+            trustProxy: config.trustProxy,
+            log,
+            registrationEnabled: config.registrationEnabled,
+            mtls,
+            dpopNonceSecret: secrets.dpopNonce,
+            findAccount: (_ctx, sub) => accounts.findAccount(sub),
+            interactionPolicy,
+            pages,
+          }),
+        ),
       );
     provider = build();
     let providerHandler = provider.callback();
@@ -247,94 +325,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     };
     timers.push(setInterval(purge, config.purgeIntervalSeconds * 1000).unref());
 
-    const koa = new Koa();
-    koa.proxy = config.trustProxy;
-    koa.keys = [...secrets.cookieKeys];
-    koa.silent = true;
-    koa.use(requestContext(log));
-    for (const middleware of security.edge) koa.use(middleware);
-    // before everything: oidc-provider adds its form_post script hash to the CSP it finds set
-    koa.use(securityHeaders());
-    koa.use(vendorScripts());
-    koa.use(serveStatic({ root: `${VIEWS_DIR}/static` }));
-
-    const health = createHealthRouter(() => db.ping());
-    koa.use(health.routes());
-
-    const admin = createAdminRouter({
-      issuer,
-      version: VERSION,
-      registration: config.registrationEnabled
-        ? {
-            async issueInitialAccessToken(expiresIn) {
-              const iat = new (current().InitialAccessToken)({ expiresIn, policies: [REGISTRATION_POLICY] });
-              return { token: await iat.save(), expiresAt: new Date(Date.now() + expiresIn * 1000) };
-            },
-          }
-        : undefined,
-      audience: adminAudience,
-      security: security.adminDeps(accounts),
-      clientCertificateHeader: config.clientCertHeader,
-      accessTokens,
-      clients,
-      resources,
-      accounts,
-      roles,
-      passkeys,
-      keys: {
-        list: async () => (await keys.load()).keys,
-        async rotate() {
-          const kids = await keys.rotate();
-          await bus.publish({ topic: 'keys' });
-          return kids;
-        },
-      },
-    });
-    koa.use(async (ctx, next) => {
-      if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return errorHandler(ctx, next);
-      return next();
-    });
-    koa.use(security.adminRateLimit);
-    koa.use(admin.routes());
-
-    const passkeyPages = createPasskeyPages({ viewsDir: VIEWS_DIR });
-    const csrf = createCsrf(secrets.csrf);
-    const passkeyInteraction = createPasskeyInteraction({
-      provider: current,
-      passkeys,
-      accounts,
-      payloads,
-      needsMfa,
-      csrf,
-      pages,
-      passkeyPages,
-      log,
-    });
-    koa.use(passkeyInteraction.router.routes());
-    koa.use(
-      createAccountRouter({ issuer, provider: current, accounts, passkeys, csrf, pages, passkeyPages, log }).routes(),
-    );
-    koa.use(
-      createInteractionRouter({
-        provider: current,
-        accounts,
-        pages,
-        csrf,
-        log,
-        passkeys: true,
-        passkeyHooks: passkeyInteraction.hooks,
-        signin: security.signin(pages),
-      }).routes(),
-    );
-
-    // everything else is oidc-provider's: discovery, authorization, token, jwks, ...
-    koa.use(async (ctx) => {
-      ctx.respond = false;
-      await providerHandler(ctx.req, ctx.res);
-    });
-
     return {
-      koa,
+      callback: () => (req, res) => providerHandler(req, res),
       issuer,
       db,
       services: { clients, resources, keys, accessTokens, accounts, roles },

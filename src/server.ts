@@ -61,7 +61,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     server.close();
     throw err;
   }
-  handler = app.koa.callback();
+  handler = app.callback();
   log.info({ url, issuer, database: app.db.kind }, 'listening');
 
   let closing: Promise<void> | undefined;

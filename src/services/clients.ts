@@ -1,4 +1,4 @@
-import { type KeyObject, randomBytes } from 'node:crypto';
+import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
 import { AppError, conflict, notFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -81,6 +81,7 @@ export function createClientService(deps: {
     }
   });
   const changed = (id: string) => bus.publish({ topic: 'client', key: id });
+  const verified = new TtlCache<Buffer>({ ttlMs: 10 * 60_000, max: 10_000 });
 
   const providerMetadata = (id: string, metadata: ClientMetadata, secretHash: string | null, firstParty: boolean) => ({
     ...metadata,
@@ -216,7 +217,16 @@ export function createClientService(deps: {
       return found ?? undefined;
     },
     verifySecret(presented, storedHash) {
-      return verifyClientSecret(presented, typeof storedHash === 'string' ? storedHash : undefined, secretKey);
+      if (typeof presented !== 'string' || typeof storedHash !== 'string' || presented.length > 512) return false;
+      // A service presents the same secret on every token request. Remember which secret last
+      // matched each stored hash, as its unkeyed SHA-256 (a 256-bit random secret cannot be
+      // recovered from it), so the hot path skips the HMAC; a rotated secret has a new hash.
+      const digest = Buffer.from(hash('sha256', presented, 'base64url'));
+      const known = verified.get(storedHash);
+      if (known !== undefined && known.length === digest.length && timingSafeEqual(known, digest)) return true;
+      const ok = verifyClientSecret(presented, storedHash, secretKey);
+      if (ok) verified.set(storedHash, digest);
+      return ok;
     },
   };
 }

@@ -6,11 +6,20 @@ const VALID_ID = /^[\w.-]{1,128}$/;
 
 /** A request id (the caller's X-Request-Id when well-formed), a child logger, and one log line per request. */
 export function requestContext(log: Logger) {
+  // unique per process run without a random draw per request: request ids need not be secret
+  const prefix = randomUUID().slice(0, 8);
+  let counter = 0;
   return async function requestContextMiddleware(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('x-request-id');
-    const id = VALID_ID.test(incoming) ? incoming : randomUUID();
+    const id = VALID_ID.test(incoming) ? incoming : `${prefix}-${(++counter).toString(36)}`;
     ctx.state.requestId = id;
-    ctx.state.log = log.child({ reqId: id });
+    // made on first use: most requests never log anything but the line below
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', {
+      get: () => (child ??= log.child({ reqId: id })),
+      configurable: true,
+      enumerable: true,
+    });
     ctx.set('X-Request-Id', id);
     const start = performance.now();
     try {
@@ -23,7 +32,7 @@ export function requestContext(log: Logger) {
             reqId: id,
             method: ctx.method,
             path: ctx.path,
-            status: ctx.respond === false ? ctx.res.statusCode : ctx.status,
+            status: ctx.status,
             ms: Math.round(performance.now() - start),
           },
           'request',
