@@ -59,7 +59,7 @@ export async function createSecurity(deps: {
     metrics,
     retentionDays: limits.eventRetentionDays,
   });
-  const store = createRateLimitStore({ redisUrl: config.redisUrl, issuer, log });
+  const store = await createRateLimitStore({ redisUrl: config.redisUrl, issuer, log });
   const protection = createProtection({ config: limits, store, events, metrics, log });
   const routeLabels: RouteLabels = new WeakMap();
   // to name the account a failed sign-in was about, in the event log

@@ -1,10 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { Logger } from '../logger.ts';
 import { PrismaClient } from './generated/client.ts';
 
@@ -126,7 +124,12 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
   mkdirSync(dir, { recursive: true });
   const lockFile = join(dir, '..', 'pgdata.lock');
   acquireLock(lockFile);
-  let db: PGlite;
+  // loaded only for the embedded database: a PostgreSQL deployment does not carry it in memory
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('pglite-prisma-adapter'),
+  ]);
+  let db: InstanceType<typeof PGlite>;
   try {
     db = await PGlite.create(dir);
   } catch (err) {

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { requestLog } from './middleware/request-context.ts';
 
 /** /healthz: the process answers. /readyz: it can reach its database. */
 export function createHealthRouter(ping: () => Promise<void>): Router {
@@ -16,7 +17,7 @@ export function createHealthRouter(ping: () => Promise<void>): Router {
       ]);
       ctx.body = { status: 'ready' };
     } catch (err) {
-      ctx.state.log?.warn({ err }, 'readiness check failed');
+      requestLog(ctx)?.warn({ err }, 'readiness check failed');
       ctx.status = 503;
       ctx.body = { status: 'unavailable', reason: 'database unreachable' };
     }

@@ -27,15 +27,15 @@ export interface HttpDeps {
   pages: readonly Mounted[];
 }
 
-/**
- * Runs `middleware` only for paths under `prefixes`: a request for another path (the token
- * endpoint above all) pays one string comparison instead of a router's route matching.
- */
-export function onlyUnder(prefixes: readonly string[], middleware: Middleware): Middleware {
-  return (ctx: Context, next: Next) =>
-    prefixes.some((p) => ctx.path === p || ctx.path.startsWith(p.endsWith('/') ? p : `${p}/`))
-      ? middleware(ctx, next)
-      : next();
+/** Runs middlewares one after another, as Koa would (each one's `next` is the following one). */
+export function sequence(middlewares: readonly Middleware[]): Middleware {
+  return (ctx, next) => {
+    const run = (i: number): Promise<unknown> => {
+      const middleware = middlewares[i];
+      return middleware ? Promise.resolve(middleware(ctx, () => run(i + 1))) : next();
+    };
+    return run(0);
+  };
 }
 
 /**
@@ -46,17 +46,34 @@ export function onlyUnder(prefixes: readonly string[], middleware: Middleware): 
  */
 export function createHttp(deps: HttpDeps) {
   const { security } = deps;
-  const admin = routesOf(deps.admin);
+  const health = routesOf(deps.health);
+
+  // One dispatcher instead of a guard per router: a request for a path none of them serves
+  // (the token endpoint above all) passes through with one lookup of its first segment.
+  const bySegment = new Map<string, Middleware>([
+    ['static', sequence([vendorScripts(), serveStatic({ root: deps.staticRoot })])],
+    ['healthz', health],
+    ['readyz', health],
+    // the admin API's errors are JSON; its rate limit is per address
+    ['admin', sequence([errorHandler, security.adminRateLimit, routesOf(deps.admin)])],
+  ]);
+  const firstSegment = (path: string) => path.split('/')[1] ?? '';
+  for (const segment of new Set(deps.pages.flatMap((page) => page.prefixes.map(firstSegment)))) {
+    const routers = deps.pages.filter((page) => page.prefixes.some((prefix) => firstSegment(prefix) === segment));
+    bySegment.set(segment, sequence(routers.map((page) => routesOf(page.router))));
+  }
+  const dispatch: Middleware = (ctx, next) => {
+    const end = ctx.path.indexOf('/', 1);
+    const handler = bySegment.get(ctx.path.slice(1, end === -1 ? undefined : end));
+    return handler ? handler(ctx, next) : next();
+  };
+
   const chain: Middleware[] = [
     requestContext(deps.log),
     ...security.edge,
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
-    onlyUnder(['/static'], vendorScripts()),
-    onlyUnder(['/static'], serveStatic({ root: deps.staticRoot })),
-    onlyUnder(['/healthz', '/readyz'], routesOf(deps.health)),
-    onlyUnder(['/admin'], (ctx, next) => errorHandler(ctx, () => security.adminRateLimit(ctx, () => admin(ctx, next)))),
-    ...deps.pages.map((page) => onlyUnder(page.prefixes, routesOf(page.router))),
+    dispatch,
   ];
   return {
     /** puts our middleware in front of oidc-provider's routes; called for every provider built */

@@ -201,6 +201,23 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(issuer, configuration);
   provider.proxy = deps.trustProxy;
 
+  // oidc-provider hashes a client's whole metadata on every lookup to find its cached Client
+  // instance. The client service hands back the same frozen metadata object until the client
+  // changes, so key the instances on that object instead: no JSON and no hash per token request.
+  const ClientModel = provider.Client as unknown as { find(id: unknown): Promise<unknown> };
+  const findClient = ClientModel.find.bind(ClientModel);
+  const instances = new WeakMap<object, unknown>();
+  ClientModel.find = async (id: unknown) => {
+    const cached = typeof id === 'string' && id.length > 0 ? await clients.resolve(id) : undefined;
+    if (!cached) return findClient(id);
+    let instance = instances.get(cached.providerMetadata);
+    if (instance === undefined) {
+      instance = await findClient(id);
+      if (instance !== undefined) instances.set(cached.providerMetadata, instance);
+    }
+    return instance;
+  };
+
   // Client secrets are stored only as a keyed hash: verify the presented secret against it.
   const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): unknown } };
   ClientClass.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual) {

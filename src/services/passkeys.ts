@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
@@ -13,6 +11,13 @@ import type { PasskeyRecord, PasskeyRepository } from '../db/repositories/passke
 import type { Logger } from '../logger.ts';
 import type { PublicUser } from './accounts.ts';
 import type { Ceremony, ChallengeCheck, ChallengeStore } from './webauthn-challenges.ts';
+
+// Loaded at the first ceremony: most processes (and every service-token request) never need it.
+let webauthn: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const loadWebAuthn = () => {
+  webauthn ??= import('@simplewebauthn/server');
+  return webauthn;
+};
 
 /** What a passkey sign-in proved, for `amr` (RFC 8176) and `acr`. */
 export interface PasskeyProof {
@@ -112,7 +117,7 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
     async registrationOptions(user, binding) {
       const existing = await repo.listByUser(user.id);
       const challenge = await challenges.issue('registration', { binding, userId: user.id });
-      return generateRegistrationOptions({
+      return (await loadWebAuthn()).generateRegistrationOptions({
         rpName: options.rpName,
         rpID,
         userName: user.username,
@@ -135,7 +140,7 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
       if (check.userId !== user.id) return { ok: false, reason: 'wrong_user' };
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
-        verified = await verifyRegistrationResponse({
+        verified = await (await loadWebAuthn()).verifyRegistrationResponse({
           response,
           expectedChallenge: (c) => c === challengeOf(response.response.clientDataJSON),
           expectedOrigin,
@@ -172,7 +177,7 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
     async authenticationOptions(binding, userId) {
       const allowed = userId === undefined ? [] : await repo.listByUser(userId);
       const challenge = await challenges.issue('authentication', { binding, userId });
-      return generateAuthenticationOptions({
+      return (await loadWebAuthn()).generateAuthenticationOptions({
         rpID,
         // bytes: the library base64url-encodes them, so clientDataJSON carries exactly our stored id
         challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
@@ -199,7 +204,7 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
       }
       let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
       try {
-        verified = await verifyAuthenticationResponse({
+        verified = await (await loadWebAuthn()).verifyAuthenticationResponse({
           response,
           expectedChallenge: (c) => c === challengeOf(response.response.clientDataJSON),
           expectedOrigin,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../logger.ts';
 
@@ -55,15 +55,17 @@ const verdict = (res: RateLimiterRes, points: number): Verdict => ({
  * When Redis is unreachable each instance falls back to its own memory counters (the
  * library's insurance limiter) instead of failing the requests it guards.
  */
-export function createRateLimitStore(options: {
+export async function createRateLimitStore(options: {
   redisUrl: string | undefined;
   issuer: string;
   log: Logger;
-}): RateLimitStore {
+}): Promise<RateLimitStore> {
   const { log } = options;
   const namespace = `idp:${createHash('sha256').update(options.issuer).digest('hex').slice(0, 12)}`;
   let redis: Redis | undefined;
   if (options.redisUrl) {
+    // loaded only when configured: a single instance does not carry the Redis client in memory
+    const { Redis } = await import('ioredis');
     redis = new Redis(options.redisUrl, {
       // fail fast to the in-memory fallback instead of queueing requests behind a dead connection
       enableOfflineQueue: false,

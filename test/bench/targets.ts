@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Child, spawnNode } from './children.ts';
 import { callJson, onOrigin } from './http-json.ts';
@@ -19,7 +20,21 @@ export interface Target {
 }
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
-const NODE_FLAGS = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
+
+/**
+ * The node flags of `npm start` (package.json), so the product runs exactly as users run it.
+ * The baseline gets the same flags: V8 settings (the young generation's size) change memory and
+ * speed, and the comparison should measure our code, not a different runtime configuration.
+ */
+const NODE_FLAGS = startFlags();
+
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts')
+    throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return words.slice(1, -1);
+}
 export const STARTUP_TIMEOUT_MS = 120_000;
 
 /** `node <flags> <entry>` from the repository root, as `npm start` would run it. */

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import { AppError } from '../../errors.ts';
+import { requestLog } from './request-context.ts';
 
 /**
  * The one place our own routes' errors become responses:
@@ -10,7 +11,7 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
     await next();
   } catch (err) {
     const appError = toAppError(err);
-    if (appError.status >= 500) ctx.state.log?.error({ err }, 'request failed');
+    if (appError.status >= 500) requestLog(ctx)?.error({ err }, 'request failed');
     ctx.status = appError.status;
     ctx.type = 'application/json';
     ctx.set('Cache-Control', 'no-store');

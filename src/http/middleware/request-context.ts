@@ -13,13 +13,7 @@ export function requestContext(log: Logger) {
     const incoming = ctx.get('x-request-id');
     const id = VALID_ID.test(incoming) ? incoming : `${prefix}-${(++counter).toString(36)}`;
     ctx.state.requestId = id;
-    // made on first use: most requests never log anything but the line below
-    let child: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', {
-      get: () => (child ??= log.child({ reqId: id })),
-      configurable: true,
-      enumerable: true,
-    });
+    ctx.state.logger = log;
     ctx.set('X-Request-Id', id);
     const start = performance.now();
     try {
@@ -40,4 +34,11 @@ export function requestContext(log: Logger) {
       }
     }
   };
+}
+
+/** The request's logger, carrying its id; made on first use (most requests log nothing but their line). */
+export function requestLog(ctx: Context): Logger | undefined {
+  const state = ctx.state as { logger?: Logger; requestId?: string; log?: Logger };
+  if (!state.log && state.logger) state.log = state.logger.child({ reqId: state.requestId });
+  return state.log;
 }

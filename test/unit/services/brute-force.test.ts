@@ -10,7 +10,7 @@ const store = () =>
 describe('brute-force protection', () => {
   test('the delay doubles from the second failure, up to twenty times the first', async () => {
     const bf = createBruteForceProtection({
-      store: store(),
+      store: await store(),
       threshold: 100,
       accountThreshold: 0,
       lockoutSeconds: 60,
@@ -31,7 +31,7 @@ describe('brute-force protection', () => {
 
   test('locks the pair at the threshold and the account at the higher one; names compare case-insensitively', async () => {
     const bf = createBruteForceProtection({
-      store: store(),
+      store: await store(),
       threshold: 2,
       accountThreshold: 3,
       lockoutSeconds: 60,
@@ -53,7 +53,7 @@ describe('brute-force protection', () => {
 
   test('a threshold of 0 never locks', async () => {
     const bf = createBruteForceProtection({
-      store: store(),
+      store: await store(),
       threshold: 0,
       accountThreshold: 0,
       lockoutSeconds: 60,
