@@ -34,6 +34,7 @@ import { REGISTRATION_POLICY } from './oidc/registration.ts';
 import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
+import { auditingLogger } from './services/audit-log.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
@@ -42,6 +43,7 @@ import { createPasswordService } from './services/passwords.ts';
 import { createResourceService, type ResourceService } from './services/resources.ts';
 import { createRoleService, type RoleService } from './services/roles.ts';
 import { deriveKeys } from './services/secrets.ts';
+import type { SecurityEventService } from './services/security-events.ts';
 import { createChallengeStore } from './services/webauthn-challenges.ts';
 
 export interface App {
@@ -56,6 +58,7 @@ export interface App {
     readonly accessTokens: AccessTokenService;
     readonly accounts: AccountService;
     readonly roles: RoleService;
+    readonly events: SecurityEventService;
   };
   provider(): Provider;
   close(): Promise<void>;
@@ -140,6 +143,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const security = await createSecurity({ config, issuer, db, log });
     closeSecurity = security.close;
     // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
+    // the passkey ceremonies log their security events; these lines also go to the event log
+    const audited = auditingLogger(log, security.events, security.metrics);
     const passkeyRepo = createPasskeyRepository(db.prisma);
     const passkeys = createPasskeyService({
       issuer,
@@ -147,7 +152,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       repo: passkeyRepo,
       challenges: createChallengeStore({ payloads }),
       users: accounts,
-      log,
+      log: audited,
     });
     const needsMfa = createMfaDecision({
       global: config.mfaRequired,
@@ -201,7 +206,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       csrf,
       pages,
       passkeyPages,
-      log,
+      log: audited,
     });
     const http = createHttp({
       log,
@@ -221,7 +226,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             csrf,
             pages,
             passkeyPages,
-            log,
+            log: audited,
           }),
         },
         {
@@ -329,7 +334,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       callback: () => (req, res) => providerHandler(req, res),
       issuer,
       db,
-      services: { clients, resources, keys, accessTokens, accounts, roles },
+      services: { clients, resources, keys, accessTokens, accounts, roles, events: security.events },
       provider: current,
       async close() {
         for (const timer of timers) clearInterval(timer);

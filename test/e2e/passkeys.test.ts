@@ -201,6 +201,16 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     assert.equal(listed.status, 200);
     assert.equal(listed.body.data.length, 1);
 
+    // the security event log has it, with who and nothing secret
+    await server.running.app.services.events.flush();
+    const added = await server.admin<{ data: { type: string; subject: string; details: Record<string, unknown> }[] }>(
+      'GET',
+      `/events?type=passkey.added&subject=${userId}`,
+    );
+    assert.equal(added.body.data.length, 1, JSON.stringify(added.body));
+    assert.equal(added.body.data[0]?.details.authenticator_id, listed.body.data[0]?.id);
+    assert.ok(!JSON.stringify(added.body).includes('publicKey'));
+
     // rename, without JavaScript's help: a plain form
     await page.fill('#passkey-list li input[name="name"]', '  Work laptop\u0007 ');
     await Promise.all([page.waitForURL(/notice=renamed/), page.click('button[name="rename-passkey"]')]);
@@ -244,6 +254,12 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     await device.page.waitForFunction(() => document.body.dataset.passkeyError === 'counter_regression');
     assert.match(device.page.url(), /\/interaction\//, 'still on the sign-in page');
     await device.context.close();
+    await server.running.app.services.events.flush();
+    const recorded = await server.admin<{ data: { outcome: string }[] }>(
+      'GET',
+      `/events?type=passkey.counter_regression&subject=${userId}`,
+    );
+    assert.equal(recorded.body.data[0]?.outcome, 'failure');
   });
 
   it('forces the passkey step after the password for a client that requires MFA', async () => {
