@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +26,7 @@ import { createPasskeyPages } from './http/passkey-pages.ts';
 import { createHttp } from './http/routes.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
-import { ACCOUNT_CLIENT_ID, createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
+import { createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
 import { createMtls } from './oidc/mtls.ts';
 import { createProvider } from './oidc/provider.ts';
 import { REGISTRATION_POLICY } from './oidc/registration.ts';
@@ -35,6 +34,7 @@ import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
 import { auditingLogger } from './services/audit-log.ts';
+import { ensureBuiltInClients } from './services/builtin-clients.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
@@ -270,33 +270,11 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     provider = build();
     let providerHandler = provider.callback();
 
-    if (config.adminClient) {
-      await clients.bootstrap(config.adminClient.id, config.adminClient.secret, {
-        metadata: {
-          client_name: 'Admin API client',
-          grant_types: ['client_credentials'],
-          response_types: [],
-          redirect_uris: [],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-        allowedResources: { [adminAudience]: [...ADMIN_SCOPES] },
-        firstParty: true,
-      });
-    }
-
-    // the account page signs people in as this first-party client (src/http/account/router.ts);
-    // its codes are never redeemed, so its secret is random and thrown away
-    await clients.bootstrap(ACCOUNT_CLIENT_ID, randomBytes(32).toString('base64url'), {
-      metadata: {
-        client_name: 'Your account',
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        redirect_uris: [`${issuer}/account/callback`],
-        token_endpoint_auth_method: 'client_secret_basic',
-        scope: 'openid',
-      },
-      allowedResources: {},
-      firstParty: true,
+    await ensureBuiltInClients(clients, {
+      issuer,
+      admin: config.adminClient,
+      adminAudience,
+      adminScopes: ADMIN_SCOPES,
     });
 
     // another instance (or the CLI) rotated the keys: sign with the new ones from now on

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
+import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { Security } from '../security.ts';

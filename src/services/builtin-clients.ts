@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { ACCOUNT_CLIENT_ID } from '../oidc/authentication-policy.ts';
+import type { ClientService } from './clients.ts';
+
+/**
+ * The clients every deployment has, written at each start so configuration changes apply:
+ * the operator's admin client (ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET), allowed the admin API, and
+ * the client the /account page signs people in as.
+ */
+export async function ensureBuiltInClients(
+  clients: ClientService,
+  options: {
+    issuer: string;
+    admin: { id: string; secret: string } | undefined;
+    adminAudience: string;
+    adminScopes: readonly string[];
+  },
+): Promise<void> {
+  if (options.admin) {
+    await clients.bootstrap(options.admin.id, options.admin.secret, {
+      metadata: {
+        client_name: 'Admin API client',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      allowedResources: { [options.adminAudience]: [...options.adminScopes] },
+      firstParty: true,
+    });
+  }
+  // the account page's codes are never redeemed (src/http/account/router.ts): its secret is
+  // random and thrown away
+  await clients.bootstrap(ACCOUNT_CLIENT_ID, randomBytes(32).toString('base64url'), {
+    metadata: {
+      client_name: 'Your account',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [`${options.issuer}/account/callback`],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid',
+    },
+    allowedResources: {},
+    firstParty: true,
+  });
+}
