@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
-import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { createUserRepository } from '../../src/db/repositories/users.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createAccountService } from '../../src/services/accounts.ts';
 import { createPasswordService } from '../../src/services/passwords.ts';
+import { launchChromium, startRelyingParty } from '../helpers/browser.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery staple';
 
 interface VirtualCredential {
@@ -68,18 +66,9 @@ async function withAuthenticator(
 const credentialsOf = async (cdp: CDPSession, authenticatorId: string) =>
   (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials as VirtualCredential[];
 
-async function startRelyingParty(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>Relying party</title><p>back at the application</p>');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://localhost:${(server.address() as AddressInfo).port}`, server };
-}
-
 describe('passkeys (Chromium with a virtual authenticator, openid-client as the relying party)', () => {
   let server: TestServer;
-  let rp: { url: string; server: Server };
+  let rp: Awaited<ReturnType<typeof startRelyingParty>>;
   let browser: Browser;
   let callback: string;
   let username: string;
@@ -146,11 +135,7 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     server = await startTestServer();
     rp = await startRelyingParty();
     callback = `${rp.url}/callback`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const accounts = createAccountService({
       users: createUserRepository(server.running.app.db.prisma),
       passwords: createPasswordService({ params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }),
@@ -164,7 +149,7 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
 
   after(async () => {
     await browser?.close();
-    await new Promise<void>((r) => (rp ? rp.server.close(() => r()) : r()));
+    await rp?.close();
     await server?.close();
   });
 

@@ -1,38 +1,26 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
-import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { createUserRepository } from '../../src/db/repositories/users.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createAccountService } from '../../src/services/accounts.ts';
 import { createPasswordService } from '../../src/services/passwords.ts';
+import { launchChromium, startRelyingParty } from '../helpers/browser.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(tmpdir(), 'idp-e2e-screenshots');
 const PASSWORD = 'correct horse battery staple';
 
 /** openid-client's error for an OAuth error response carries the code in `error` */
 const invalidGrant = (err: unknown) => (err as { error?: string }).error === 'invalid_grant';
 
-/** The relying party's callback: a page that only says where it is. */
-async function startRelyingParty(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>Relying party</title><p>back at the application</p>');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://localhost:${(server.address() as AddressInfo).port}`, server };
-}
-
 describe('browser sign-in (Chromium, openid-client as the relying party)', () => {
   let server: TestServer;
-  let rp: { url: string; server: Server };
+  let rp: Awaited<ReturnType<typeof startRelyingParty>>;
   let browser: Browser;
   let callback: string;
   let username: string;
@@ -95,19 +83,7 @@ describe('browser sign-in (Chromium, openid-client as the relying party)', () =>
     server = await startTestServer();
     rp = await startRelyingParty();
     callback = `${rp.url}/callback`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     // users are made through the service (the admin API for users is another slice)
     const accounts = createAccountService({
       users: createUserRepository(server.running.app.db.prisma),
@@ -130,7 +106,7 @@ describe('browser sign-in (Chromium, openid-client as the relying party)', () =>
 
   after(async () => {
     await browser?.close();
-    await new Promise<void>((r) => (rp ? rp.server.close(() => r()) : r()));
+    await rp?.close();
     await server?.close();
   });
 

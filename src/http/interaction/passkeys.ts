@@ -102,6 +102,21 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
     return url;
   };
 
+  /** MFA is demanded and the account has no passkey: the application gets a clear error (303). */
+  const refuseWithoutPasskey = async (ctx: Context, uid: string) => {
+    const url = await result(
+      ctx,
+      {
+        error: 'unmet_authentication_requirements',
+        error_description: 'a passkey is required as a second factor and the account has none',
+      },
+      uid,
+    );
+    ctx.status = 303;
+    ctx.redirect(url);
+    return true;
+  };
+
   const renderStep = async (ctx: Context, interaction: Details, mode: Pending['mode']) => {
     const client = await clientOf(interaction);
     passkeyPages.step(ctx, {
@@ -129,17 +144,7 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
           { event: 'signin.failed', reason: 'mfa_unavailable', userId, ...who(ctx, interaction) },
           'sign-in failed',
         );
-        const url = await result(
-          ctx,
-          {
-            error: 'unmet_authentication_requirements',
-            error_description: 'a passkey is required as a second factor and the account has none',
-          },
-          interaction.uid,
-        );
-        ctx.status = 303;
-        ctx.redirect(url);
-        return true;
+        return refuseWithoutPasskey(ctx, interaction.uid);
       }
       const offer = !need && registered.length === 0 && form.passkey_capable === '1';
       if (!need && !offer) return false;
@@ -159,17 +164,7 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
       const accountId = interaction.session?.accountId;
       if (accountId !== undefined && interaction.prompt.reasons.includes(MFA_REASON)) {
         if ((await passkeys.list(accountId)).length === 0) {
-          const url = await result(
-            ctx,
-            {
-              error: 'unmet_authentication_requirements',
-              error_description: 'a passkey is required as a second factor and the account has none',
-            },
-            interaction.uid,
-          );
-          ctx.status = 303;
-          ctx.redirect(url);
-          return true;
+          return refuseWithoutPasskey(ctx, interaction.uid);
         }
         const password = (interaction.session as { amr?: string[] } | undefined)?.amr?.includes('pwd') ?? true;
         await savePending(interaction.uid, { accountId, password, mode: 'second-factor' });
