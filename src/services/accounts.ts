@@ -89,7 +89,11 @@ export interface AccountService {
   register(input: unknown): Promise<AccountWriteResult>;
   update(id: string, input: unknown): Promise<AccountWriteResult>;
   get(id: string): Promise<PublicUser | undefined>;
-  list(options?: { limit?: number; after?: string }): Promise<{ users: PublicUser[]; next: string | undefined }>;
+  list(options?: {
+    limit?: number;
+    after?: string;
+    filter?: { status?: 'active' | 'disabled' | undefined; username?: string | undefined; email?: string | undefined };
+  }): Promise<{ users: PublicUser[]; next: string | undefined }>;
   remove(id: string): Promise<boolean>;
   /**
    * Checks a username (or email) and password. An unknown user, a wrong password and a
@@ -232,7 +236,15 @@ export function createAccountService(deps: {
     },
 
     async list(options) {
-      const page: UserPage = await users.list(options);
+      const { filter, ...rest } = options ?? {};
+      const page: UserPage = await users.list({
+        ...rest,
+        filter: {
+          status: filter?.status,
+          usernamePrefix: filter?.username ? normalizeUsername(filter.username) : undefined,
+          email: filter?.email ? normalizeEmail(filter.email) : undefined,
+        },
+      });
       return { users: page.users.map(toPublicUser), next: page.next };
     },
 

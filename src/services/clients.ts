@@ -40,7 +40,11 @@ export interface CachedClient {
 export interface ClientService {
   register(input: NewClient): Promise<ClientWithSecret>;
   get(id: string): Promise<ClientRecord>;
-  list(options: { after?: string | undefined; limit: number }): Promise<ClientRecord[]>;
+  list(options: {
+    after?: string | undefined;
+    limit: number;
+    namePrefix?: string | undefined;
+  }): Promise<ClientRecord[]>;
   update(id: string, changes: ClientChanges): Promise<ClientWithSecret>;
   delete(id: string): Promise<void>;
   rotateSecret(id: string): Promise<ClientWithSecret>;

@@ -25,7 +25,11 @@ export interface ResourceServer {
 export interface ResourceService {
   create(input: NewResource): Promise<ResourceRecord>;
   get(id: string): Promise<ResourceRecord>;
-  list(options: { after?: string | undefined; limit: number }): Promise<ResourceRecord[]>;
+  list(options: {
+    after?: string | undefined;
+    limit: number;
+    identifierPrefix?: string | undefined;
+  }): Promise<ResourceRecord[]>;
   update(id: string, changes: ResourceChanges): Promise<ResourceRecord>;
   delete(id: string): Promise<void>;
   /** cached: no database round trip on the token hot path */

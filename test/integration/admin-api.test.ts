@@ -149,6 +149,25 @@ describe('admin API', () => {
       for (let i = 0; i < 5; i++) assert.ok(seen.includes(`page-${i}`));
     });
 
+    test('lists filter clients by name prefix and APIs by identifier prefix', async () => {
+      await server.admin('POST', '/clients', { client_id: 'filter-a', client_name: 'Billing sync' });
+      await server.admin('POST', '/clients', { client_id: 'filter-b', client_name: 'Reporting' });
+      const clients = await server.admin<{ data: { client_id: string }[] }>('GET', '/clients?client_name=Billing');
+      assert.deepEqual(
+        clients.body.data.map((c) => c.client_id),
+        ['filter-a'],
+      );
+      await server.admin('POST', '/resources', { identifier: 'https://filter.example/one', name: 'One' });
+      const apis = await server.admin<{ data: { identifier: string }[] }>(
+        'GET',
+        `/resources?identifier=${encodeURIComponent('https://filter.example/')}`,
+      );
+      assert.deepEqual(
+        apis.body.data.map((r) => r.identifier),
+        ['https://filter.example/one'],
+      );
+    });
+
     test('a duplicate client_id is 409', async () => {
       assert.equal((await server.admin('POST', '/clients', { client_id: 'dup' })).status, 201);
       const res = await server.admin('POST', '/clients', { client_id: 'dup' });

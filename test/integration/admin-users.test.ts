@@ -67,6 +67,18 @@ describe('admin API: users', () => {
     }
   });
 
+  test('lists filter by status, username prefix and email', async () => {
+    await server.admin('POST', '/users', { username: 'Filter-One', email: 'one@filter.example' });
+    await server.admin('POST', '/users', { username: 'filter-two', status: 'disabled' });
+    await server.admin('POST', '/users', { username: 'other' });
+    const names = async (query: string) =>
+      (await server.admin<{ data: { username: string }[] }>('GET', `/users?${query}`)).body.data.map((u) => u.username);
+    assert.deepEqual((await names('username=FILTER')).sort(), ['Filter-One', 'filter-two']);
+    assert.deepEqual(await names('username=filter&status=disabled'), ['filter-two']);
+    assert.deepEqual(await names('email=ONE@filter.example'), ['Filter-One']);
+    assert.equal((await server.admin('GET', '/users?status=sleeping')).status, 400);
+  });
+
   test('the users scopes guard the endpoints', async () => {
     const reader = await server.adminToken('users:read');
     assert.equal((await server.admin('GET', '/users', undefined, reader)).status, 200);

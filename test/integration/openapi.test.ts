@@ -48,7 +48,7 @@ describe('OpenAPI document', () => {
     assert.ok(body.includes('"additionalProperties":false'), 'unknown fields are refused, and the document says so');
     assert.deepEqual(
       doc.paths['/admin/clients']?.get?.parameters?.map((p) => p.name),
-      ['limit', 'after'],
+      ['limit', 'after', 'client_name'],
     );
   });
 

@@ -16,7 +16,11 @@ export type ClientWrite = Omit<ClientRecord, 'createdAt' | 'updatedAt'>;
 
 export interface ClientRepository {
   find(id: string): Promise<ClientRecord | undefined>;
-  list(options: { after?: string | undefined; limit: number }): Promise<ClientRecord[]>;
+  list(options: {
+    after?: string | undefined;
+    limit: number;
+    namePrefix?: string | undefined;
+  }): Promise<ClientRecord[]>;
   /** @returns false when the id is taken */
   create(client: ClientWrite): Promise<ClientRecord | false>;
   update(id: string, changes: Partial<Omit<ClientWrite, 'id'>>): Promise<ClientRecord | undefined>;
@@ -44,9 +48,12 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
       const row = await prisma.client.findUnique({ where: { id } });
       return row ? toRecord(row) : undefined;
     },
-    async list({ after, limit }) {
+    async list({ after, limit, namePrefix }) {
       const rows = await prisma.client.findMany({
-        where: after === undefined ? {} : { id: { gt: after } },
+        where: {
+          ...(after === undefined ? {} : { id: { gt: after } }),
+          ...(namePrefix ? { name: { startsWith: namePrefix } } : {}),
+        },
         orderBy: { id: 'asc' },
         take: limit,
       });

@@ -17,7 +17,11 @@ export type ResourceWrite = Omit<ResourceRecord, 'createdAt' | 'updatedAt'>;
 export interface ResourceRepository {
   find(id: string): Promise<ResourceRecord | undefined>;
   findByIdentifier(identifier: string): Promise<ResourceRecord | undefined>;
-  list(options: { after?: string | undefined; limit: number }): Promise<ResourceRecord[]>;
+  list(options: {
+    after?: string | undefined;
+    limit: number;
+    identifierPrefix?: string | undefined;
+  }): Promise<ResourceRecord[]>;
   /** @returns false when the identifier or id is taken */
   create(resource: ResourceWrite): Promise<ResourceRecord | false>;
   update(
@@ -35,9 +39,12 @@ export function createResourceRepository(prisma: PrismaClient): ResourceReposito
     async findByIdentifier(identifier) {
       return (await prisma.resource.findUnique({ where: { identifier } })) ?? undefined;
     },
-    list({ after, limit }) {
+    list({ after, limit, identifierPrefix }) {
       return prisma.resource.findMany({
-        where: after === undefined ? {} : { id: { gt: after } },
+        where: {
+          ...(after === undefined ? {} : { id: { gt: after } }),
+          ...(identifierPrefix ? { identifier: { startsWith: identifierPrefix } } : {}),
+        },
         orderBy: { id: 'asc' },
         take: limit,
       });

@@ -43,6 +43,13 @@ export type UserWriteResult =
   | { ok: false; error: UserConflict }
   | { ok: false; error: 'not_found' };
 
+/** List filters: `usernamePrefix` on the normalized name, `email` exact (normalized), `status`. */
+export interface UserFilter {
+  status?: 'active' | 'disabled' | undefined;
+  usernamePrefix?: string | undefined;
+  email?: string | undefined;
+}
+
 export interface UserPage {
   users: UserRecord[];
   /** pass as `after` to get the next page; undefined on the last page */
@@ -63,7 +70,7 @@ export interface UserRepository {
   /** @returns false when there was no such user */
   delete(id: string): Promise<boolean>;
   /** oldest first; `after` is the `next` of the previous page */
-  list(options?: { limit?: number; after?: string }): Promise<UserPage>;
+  list(options?: { limit?: number; after?: string; filter?: UserFilter }): Promise<UserPage>;
   recordSignIn(id: string, at?: Date): Promise<void>;
 }
 
@@ -126,9 +133,14 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
       return count > 0;
     },
 
-    async list({ limit = 50, after } = {}) {
+    async list({ limit = 50, after, filter = {} } = {}) {
       const take = Math.min(Math.max(Math.trunc(limit), 1), 200);
       const rows = await prisma.user.findMany({
+        where: {
+          ...(filter.status ? { status: filter.status } : {}),
+          ...(filter.usernamePrefix ? { usernameNormalized: { startsWith: filter.usernamePrefix } } : {}),
+          ...(filter.email ? { email: filter.email } : {}),
+        },
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         take: take + 1,
         ...(after === undefined ? {} : { cursor: { id: after }, skip: 1 }),

@@ -5,7 +5,7 @@ import type { RoleService } from '../../services/roles.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { ClientPatch, type ClientPatchBody, Cursor, IdParams, NewClient } from './schemas.ts';
+import { ClientPatch, type ClientPatchBody, ClientQuery, IdParams, NewClient } from './schemas.ts';
 
 function view(client: ClientRecord, roles: string[], secret?: string) {
   return {
@@ -64,9 +64,9 @@ export function clientRoutes(router: Router, clients: ClientService, roles: Role
     ctx.body = await withSecret(created);
   });
 
-  router.get('/clients', requireScope('clients:read'), guard({ query: Cursor }), async (ctx) => {
-    const { query } = guarded(ctx, { query: Cursor });
-    const page = await clients.list({ after: query.after, limit: query.limit });
+  router.get('/clients', requireScope('clients:read'), guard({ query: ClientQuery }), async (ctx) => {
+    const { query } = guarded(ctx, { query: ClientQuery });
+    const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
     ctx.body = {
       data: await Promise.all(page.map(async (c) => view(c, await rolesOf(c.id)))),
       next: page.length === query.limit ? page.at(-1)?.id : undefined,

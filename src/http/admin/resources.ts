@@ -4,7 +4,7 @@ import type { ResourceService } from '../../services/resources.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { Cursor, IdParams, NewResource, ResourcePatch } from './schemas.ts';
+import { IdParams, NewResource, ResourcePatch, ResourceQuery } from './schemas.ts';
 
 const view = (r: ResourceRecord) => ({
   id: r.id,
@@ -26,9 +26,9 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     ctx.body = view(created);
   });
 
-  router.get('/resources', requireScope('resources:read'), guard({ query: Cursor }), async (ctx) => {
-    const { query } = guarded(ctx, { query: Cursor });
-    const page = await resources.list({ after: query.after, limit: query.limit });
+  router.get('/resources', requireScope('resources:read'), guard({ query: ResourceQuery }), async (ctx) => {
+    const { query } = guarded(ctx, { query: ResourceQuery });
+    const page = await resources.list({ after: query.after, limit: query.limit, identifierPrefix: query.identifier });
     ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
   });
 

@@ -197,3 +197,16 @@ export const NewInitialAccessToken = z.strictObject({
     .max(30 * 24 * 3600)
     .default(24 * 3600),
 });
+
+export const UserQuery = Cursor.extend({
+  status: z.enum(['active', 'disabled']).optional(),
+  /** a prefix of the username, compared case-insensitively */
+  username: z.string().min(1).max(64).optional(),
+  email: z.string().min(1).max(254).optional(),
+});
+
+/** `client_name`: a prefix of the client's name. */
+export const ClientQuery = Cursor.extend({ client_name: z.string().min(1).max(200).optional() });
+
+/** `identifier`: a prefix of the API's identifier. */
+export const ResourceQuery = Cursor.extend({ identifier: z.string().min(1).max(2048).optional() });

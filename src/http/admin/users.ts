@@ -5,7 +5,7 @@ import type { RoleService } from '../../services/roles.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { Cursor, IdParams, RoleNames } from './schemas.ts';
+import { IdParams, RoleNames, UserQuery } from './schemas.ts';
 
 const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
 const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });
@@ -54,9 +54,13 @@ export function userRoutes(router: Router, accounts: AccountService, roles: Role
     ctx.body = view(user, names ?? []);
   });
 
-  router.get('/users', requireScope('users:read'), guard({ query: Cursor }), async (ctx) => {
-    const { query } = guarded(ctx, { query: Cursor });
-    const page = await accounts.list({ limit: query.limit, ...(query.after ? { after: query.after } : {}) });
+  router.get('/users', requireScope('users:read'), guard({ query: UserQuery }), async (ctx) => {
+    const { query } = guarded(ctx, { query: UserQuery });
+    const page = await accounts.list({
+      limit: query.limit,
+      ...(query.after ? { after: query.after } : {}),
+      filter: { status: query.status, username: query.username, email: query.email },
+    });
     ctx.body = { data: await Promise.all(page.users.map(async (u) => view(u, await rolesOf(u.id)))), next: page.next };
   });
 
