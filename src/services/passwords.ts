@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 
 /** argon2id cost parameters. */
@@ -27,11 +28,19 @@ export interface Hasher {
   needsRehash(hash: string, params: Argon2Params): boolean;
 }
 
+/**
+ * argon2 runs on libuv's thread pool (4 threads by default), which is also where token signing
+ * (WebCrypto) runs. With every pool thread busy hashing, token requests would queue behind
+ * passwords; no more hashes at once than there are cores keeps threads free for signing, and
+ * costs the hashing nothing (it is CPU-bound: more at once than cores only time-shares).
+ */
+const hashing = createLimiter(Math.max(1, Math.min(availableParallelism(), 3)));
+
 export const argon2Hasher: Hasher = {
-  hash: (password, params) => argon2.hash(password, { type: argon2.argon2id, ...params }),
+  hash: (password, params) => hashing(() => argon2.hash(password, { type: argon2.argon2id, ...params })),
   async verify(hash, password) {
     try {
-      return await argon2.verify(hash, password);
+      return await hashing(() => argon2.verify(hash, password));
     } catch {
       // a malformed stored hash is a failed verification, not a crash
       return false;
@@ -168,5 +177,26 @@ export function createPasswordService(options: PasswordServiceOptions = {}): Pas
       }
       return { ok: true };
     },
+  };
+}
+
+/** Runs at most `max` of the given tasks at once; the others wait their turn in order. */
+export function createLimiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  // a finishing task hands its slot straight to the next waiter, so none can slip in between
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  return async (task) => {
+    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      release();
+    }
   };
 }

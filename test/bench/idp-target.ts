@@ -29,12 +29,23 @@ const PRODUCT_ENV = [
 /** 48 random characters, as an operator would generate a secret. */
 const secret48 = () => randomBytes(36).toString('base64url');
 
+/** A running product, with what it takes to configure more of it through the admin API. */
+export interface IdpTarget extends Target {
+  /** where we dial, e.g. http://127.0.0.1:port */
+  readonly origin: string;
+  readonly admin: { readonly id: string; readonly secret: string };
+}
+
 /**
  * Our product started exactly as a user would (`node src/main.ts` with environment variables),
  * then configured through the public admin API (DESIGN.md §3) with one API and one client.
  * `storage` 'pg' runs on a fresh PostgreSQL database, 'embedded' on a fresh DATA_DIR.
  */
-export async function startIdp(name: string, storage: 'pg' | 'embedded', extraEnv: NodeJS.ProcessEnv): Promise<Target> {
+export async function startIdp(
+  name: string,
+  storage: 'pg' | 'embedded',
+  extraEnv: NodeJS.ProcessEnv,
+): Promise<IdpTarget> {
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     // splice: a second close() finds nothing left to do
@@ -78,26 +89,35 @@ export async function startIdp(name: string, storage: 'pg' | 'embedded', extraEn
     }
     const endpoints = await discover(origin);
     const client = await registerBenchClient(origin, endpoints.issuer, endpoints.tokenEndpoint, admin);
-    return { name, child, ...endpoints, ...client, close: cleanup };
+    return { name, child, ...endpoints, ...client, origin, admin, close: cleanup };
   } catch (error) {
     await cleanup();
     throw error;
   }
 }
 
-/** Admin token (scope `admin` on `<issuer>/admin`), then the bench API and a client allowed its scopes. */
+/** Headers for admin API calls: a token with scope `admin` on `<issuer>/admin` (DESIGN.md §3). */
+export async function adminHeaders(
+  issuer: string,
+  tokenEndpoint: string,
+  admin: { id: string; secret: string },
+): Promise<Record<string, string>> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', resource: `${issuer}/admin`, scope: 'admin' });
+  const { access_token } = await callJson<{ access_token: string }>('POST', tokenEndpoint, {
+    headers: { authorization: basicAuth(admin.id, admin.secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
+  });
+  return { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' };
+}
+
+/** The bench API and a client allowed its scopes. */
 async function registerBenchClient(
   origin: string,
   issuer: string,
   tokenEndpoint: string,
   admin: { id: string; secret: string },
 ): Promise<{ clientId: string; clientSecret: string }> {
-  const form = new URLSearchParams({ grant_type: 'client_credentials', resource: `${issuer}/admin`, scope: 'admin' });
-  const { access_token } = await callJson<{ access_token: string }>('POST', tokenEndpoint, {
-    headers: { authorization: basicAuth(admin.id, admin.secret), 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
-  });
-  const headers = { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' };
+  const headers = await adminHeaders(issuer, tokenEndpoint, admin);
 
   await callJson('POST', `${origin}/admin/resources`, {
     headers,

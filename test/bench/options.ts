@@ -1,3 +1,5 @@
+import { readSigninOptions, type SigninOptions } from './signin-options.ts';
+
 /** What a bench run measures, from environment variables (the bench is a script, not the product). */
 export interface BenchOptions {
   readonly seconds: number;
@@ -9,6 +11,8 @@ export interface BenchOptions {
   readonly jsonPath: string | undefined;
   /** extra environment for the product, e.g. to lift a rate limit that would throttle the bench */
   readonly idpEnv: Readonly<Record<string, string>>;
+  /** the password sign-in section (signin-bench.ts) */
+  readonly signin: SigninOptions;
 }
 
 export const TARGET_KINDS = ['baseline', 'idp-pg', 'idp-embedded'] as const;
@@ -23,7 +27,11 @@ function positive(name: string, fallback: number, env: NodeJS.ProcessEnv): numbe
 }
 
 export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const targets = (env.BENCH_TARGETS ?? TARGET_KINDS.join(',')).split(',').map((t) => t.trim());
+  // empty: no token section (BENCH_TARGETS= with the sign-in section alone)
+  const targets = (env.BENCH_TARGETS ?? TARGET_KINDS.join(','))
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of targets) {
     if (!(TARGET_KINDS as readonly string[]).includes(t)) {
       throw new Error(`BENCH_TARGETS: unknown target ${t}; known: ${TARGET_KINDS.join(', ')}`);
@@ -35,6 +43,9 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     if (eq <= 0) throw new Error(`BENCH_IDP_ENV: expected NAME=value pairs separated by spaces, got ${pair}`);
     idpEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  const signin = readSigninOptions(env);
+  if (targets.length === 0 && !signin.enabled)
+    throw new Error('BENCH_TARGETS is empty and BENCH_SIGNIN=0: nothing to measure');
   return {
     seconds: positive('BENCH_SECONDS', 10, env),
     warmupSeconds: positive('BENCH_WARMUP_SECONDS', 2, env),
@@ -43,5 +54,6 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     targets: targets as TargetKind[],
     jsonPath: env.BENCH_JSON || undefined,
     idpEnv,
+    signin,
   };
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   type Argon2Params,
   argon2Hasher,
+  createLimiter,
   createPasswordService,
   type Hasher,
   loadCommonPasswords,
@@ -138,5 +139,34 @@ describe('password hashing', () => {
     // generous bounds: the point is that the unknown path does real argon2 work, not a fast "no"
     assert.ok(unknown > wrong / 4, `unknown user ${unknown}ns vs wrong password ${wrong}ns`);
     assert.ok(unknown < wrong * 4, `unknown user ${unknown}ns vs wrong password ${wrong}ns`);
+  });
+});
+
+describe('createLimiter', () => {
+  it('never runs more than its maximum at once, and runs everything in order', async () => {
+    const limit = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const done: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        limit(async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((r) => setTimeout(r, 5 + (i % 3)));
+          running--;
+          done.push(i);
+        }),
+      ),
+    );
+    assert.equal(peak, 2);
+    assert.equal(done.length, 8);
+    await assert.rejects(
+      limit(async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    assert.equal(await limit(async () => 'still works'), 'still works', 'a failed task frees its slot');
   });
 });
