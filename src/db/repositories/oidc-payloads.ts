@@ -29,32 +29,58 @@ function live(row: Row | null): Payload | undefined {
   return row.consumedAt === null ? payload : { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) };
 }
 
-const select = { payload: true, expiresAt: true, consumedAt: true } as const;
+/** Raw rows may carry timestamps as strings, depending on the driver adapter. */
+function normalize(row: Row | undefined): Row | null {
+  if (!row) return null;
+  const date = (v: unknown) => (v === null || v instanceof Date ? v : new Date(String(v)));
+  const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as Prisma.JsonValue) : row.payload;
+  return { payload, expiresAt: date(row.expiresAt), consumedAt: date(row.consumedAt) };
+}
 
 export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRepository {
   return {
+    // upsert and find run several times in every sign-in and code exchange: plain SQL, one
+    // statement each, instead of Prisma's query planning (its WASM compiler costs CPU per query)
     async upsert(model, id, payload, expiresIn) {
-      const data = {
-        payload: payload as Prisma.InputJsonObject,
-        grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
-        uid: typeof payload.uid === 'string' ? payload.uid : null,
-        userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-      };
-      await prisma.oidcPayload.upsert({
-        where: { model_id: { model, id } },
-        create: { model, id, ...data },
-        update: data,
-      });
+      await prisma.$executeRawUnsafe(
+        `INSERT INTO "oidc_payloads" ("model", "id", "payload", "grant_id", "uid", "user_code", "expires_at")
+         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamptz)
+         ON CONFLICT ("model", "id") DO UPDATE SET "payload" = EXCLUDED."payload", "grant_id" = EXCLUDED."grant_id",
+           "uid" = EXCLUDED."uid", "user_code" = EXCLUDED."user_code", "expires_at" = EXCLUDED."expires_at"`,
+        model,
+        id,
+        JSON.stringify(payload),
+        typeof payload.grantId === 'string' ? payload.grantId : null,
+        typeof payload.uid === 'string' ? payload.uid : null,
+        typeof payload.userCode === 'string' ? payload.userCode : null,
+        expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+      );
     },
     async find(model, id) {
-      return live(await prisma.oidcPayload.findUnique({ where: { model_id: { model, id } }, select }));
+      const rows = await prisma.$queryRawUnsafe<Row[]>(
+        `SELECT "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"
+         FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`,
+        model,
+        id,
+      );
+      return live(normalize(rows[0]));
     },
     async findBy(model, field, value) {
-      return live(await prisma.oidcPayload.findFirst({ where: { model, [field]: value }, select }));
+      const column = field === 'uid' ? '"uid"' : '"user_code"';
+      const rows = await prisma.$queryRawUnsafe<Row[]>(
+        `SELECT "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"
+         FROM "oidc_payloads" WHERE "model" = $1 AND ${column} = $2 LIMIT 1`,
+        model,
+        value,
+      );
+      return live(normalize(rows[0]));
     },
     async consume(model, id) {
-      await prisma.oidcPayload.updateMany({ where: { model, id }, data: { consumedAt: new Date() } });
+      await prisma.$executeRawUnsafe(
+        `UPDATE "oidc_payloads" SET "consumed_at" = now() WHERE "model" = $1 AND "id" = $2`,
+        model,
+        id,
+      );
     },
     async consumeOnce(model, id) {
       const now = new Date();
@@ -65,7 +91,7 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
       return count === 1;
     },
     async destroy(model, id) {
-      await prisma.oidcPayload.deleteMany({ where: { model, id } });
+      await prisma.$executeRawUnsafe(`DELETE FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`, model, id);
     },
     async revokeByGrantId(grantId) {
       await prisma.oidcPayload.deleteMany({ where: { grantId } });
