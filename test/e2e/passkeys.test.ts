@@ -3,11 +3,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
-import { createUserRepository } from '../../src/db/repositories/users.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createAccountService } from '../../src/services/accounts.ts';
-import { createPasswordService } from '../../src/services/passwords.ts';
-import { launchChromium, startRelyingParty } from '../helpers/browser.ts';
+import { authorizationRequest, launchChromium, startRelyingParty } from '../helpers/browser.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -102,19 +98,8 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     );
   };
 
-  const authorize = async (config: oidc.Configuration, params: Record<string, string> = {}) => {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: callback,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ...params,
-    });
-    return { url, checks: { pkceCodeVerifier: verifier, expectedState: state } };
-  };
+  const authorize = (config: oidc.Configuration, params: Record<string, string> = {}) =>
+    authorizationRequest(config, callback, { scope: 'openid profile', ...params });
 
   const signIn = async (page: Page, password = PASSWORD) => {
     await page.fill('input[name="username"]', username);
@@ -136,15 +121,14 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     rp = await startRelyingParty();
     callback = `${rp.url}/callback`;
     browser = await launchChromium();
-    const accounts = createAccountService({
-      users: createUserRepository(server.running.app.db.prisma),
-      passwords: createPasswordService({ params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }),
-      log: createLogger('silent'),
-    });
     username = randomName('carol');
-    const created = await accounts.register({ username, password: PASSWORD, name: 'Carol' });
-    assert.ok(created.ok, JSON.stringify(created));
-    userId = created.user.id;
+    const created = await server.admin<{ id: string }>('POST', '/users', {
+      username,
+      password: PASSWORD,
+      name: 'Carol',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    userId = created.body.id;
   });
 
   after(async () => {

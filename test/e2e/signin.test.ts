@@ -5,11 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { createUserRepository } from '../../src/db/repositories/users.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createAccountService } from '../../src/services/accounts.ts';
-import { createPasswordService } from '../../src/services/passwords.ts';
-import { launchChromium, startRelyingParty } from '../helpers/browser.ts';
+import { authorizationRequest, launchChromium, startRelyingParty } from '../helpers/browser.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const SCREENSHOTS = join(tmpdir(), 'idp-e2e-screenshots');
@@ -48,21 +44,8 @@ describe('browser sign-in (Chromium, openid-client as the relying party)', () =>
     return { config, clientId: body.client_id };
   };
 
-  const authorize = async (config: oidc.Configuration, params: Record<string, string> = {}) => {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: callback,
-      scope: 'openid profile email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...params,
-    });
-    return { url, checks: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce } };
-  };
+  const authorize = (config: oidc.Configuration, params: Record<string, string> = {}) =>
+    authorizationRequest(config, callback, { scope: 'openid profile email', ...params });
 
   const signIn = async (page: Page, name: string, password: string) => {
     await page.fill('input[name="username"]', name);
@@ -84,14 +67,8 @@ describe('browser sign-in (Chromium, openid-client as the relying party)', () =>
     rp = await startRelyingParty();
     callback = `${rp.url}/callback`;
     browser = await launchChromium();
-    // users are made through the service (the admin API for users is another slice)
-    const accounts = createAccountService({
-      users: createUserRepository(server.running.app.db.prisma),
-      passwords: createPasswordService({ params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }),
-      log: createLogger('silent'),
-    });
     username = randomName('alice');
-    const created = await accounts.register({
+    const created = await server.admin<{ id: string }>('POST', '/users', {
       username,
       email: `${username}@example.org`,
       emailVerified: true,
@@ -100,8 +77,8 @@ describe('browser sign-in (Chromium, openid-client as the relying party)', () =>
       givenName: 'Alice',
       familyName: 'Liddell',
     });
-    assert.ok(created.ok, JSON.stringify(created));
-    userId = created.user.id;
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    userId = created.body.id;
   });
 
   after(async () => {
