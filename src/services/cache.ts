@@ -136,3 +136,18 @@ export function createCacheBus(transport: {
     },
   };
 }
+
+/**
+ * Keeps `cache` right for one topic: drops the entry a change names, everything for a change
+ * to the whole topic, and everything when notifications may have been missed.
+ */
+export function followTopic(
+  bus: CacheBus,
+  topic: CacheTopic,
+  cache: Pick<TtlCache<unknown>, 'invalidate' | 'invalidateAll'>,
+): void {
+  bus.subscribe((event) => {
+    if (event === 'all' || (event.topic === topic && event.key === undefined)) cache.invalidateAll();
+    else if (event.topic === topic && event.key !== undefined) cache.invalidate(event.key);
+  });
+}

@@ -2,7 +2,7 @@ import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
 import { AppError, conflict, notFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { type CacheBus, TtlCache } from './cache.ts';
+import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
 
 /** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */
@@ -77,13 +77,7 @@ export function createClientService(deps: {
 }): ClientService {
   const { repo, bus, secretKey, validate, log } = deps;
   const cache = new TtlCache<CachedClient | null>({ ttlMs: 60_000, max: 10_000 });
-  bus.subscribe((event) => {
-    if (event === 'all') cache.invalidateAll();
-    else if (event.topic === 'client') {
-      if (event.key === undefined) cache.invalidateAll();
-      else cache.invalidate(event.key);
-    }
-  });
+  followTopic(bus, 'client', cache);
   const changed = (id: string) => bus.publish({ topic: 'client', key: id });
   const verified = new TtlCache<Buffer>({ ttlMs: 10 * 60_000, max: 10_000 });
 

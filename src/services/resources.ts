@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResourceRecord, ResourceRepository } from '../db/repositories/resources.ts';
 import { conflict, notFound } from '../errors.ts';
-import { type CacheBus, TtlCache } from './cache.ts';
+import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 
 export interface NewResource {
   identifier: string;
@@ -45,13 +45,7 @@ export function createResourceService(deps: {
   const { repo, bus, builtIn } = deps;
   // null marks "no such API" so that unknown identifiers are not looked up on every request
   const cache = new TtlCache<ResourceServer | null>({ ttlMs: 60_000, max: 10_000 });
-  bus.subscribe((event) => {
-    if (event === 'all') cache.invalidateAll();
-    else if (event.topic === 'resource') {
-      if (event.key === undefined) cache.invalidateAll();
-      else cache.invalidate(event.key);
-    }
-  });
+  followTopic(bus, 'resource', cache);
   const changed = (identifier: string) => bus.publish({ topic: 'resource', key: identifier });
 
   const get = async (id: string) => {
