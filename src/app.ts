@@ -195,7 +195,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         },
       },
     });
-    const passkeyPages = createPasskeyPages({ viewsDir: VIEWS_DIR });
+    const passkeyPages = createPasskeyPages(pages);
     const csrf = createCsrf(secrets.csrf);
     const passkeyInteraction = createPasskeyInteraction({
       provider: current,

@@ -70,6 +70,14 @@ export interface Pages {
   postLogoutSuccessSource(ctx: KoaContextWithOIDC): void;
   /** `renderError`: never shows a stack trace or an internal message */
   renderError(ctx: KoaContextWithOIDC, out: ErrorOut, error: unknown): void;
+  /** any template in views/ with the shared layout data, security headers and form targets */
+  render(
+    ctx: Context,
+    template: string,
+    data: Record<string, unknown>,
+    formTargets?: readonly (string | undefined)[],
+    status?: number,
+  ): void;
 }
 
 export interface PagesOptions {
@@ -161,6 +169,7 @@ export function createPages(options: PagesOptions): Pages {
     );
 
   return {
+    render,
     login: (ctx, data) =>
       render(
         ctx,

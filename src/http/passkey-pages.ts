@@ -1,6 +1,5 @@
-import { Eta } from 'eta';
 import type { Context } from 'koa';
-import { ensureSecurityHeaders, restrictFormAction } from './middleware/security-headers.ts';
+import type { Pages } from './pages.ts';
 
 /** The page script and the library it uses, both from our own origin (DESIGN §4: no third-party resources). */
 export const PASSKEY_SCRIPTS = ['/static/vendor/simplewebauthn-browser.js', '/static/passkeys.js'] as const;
@@ -36,23 +35,11 @@ export interface PasskeyPages {
   step(ctx: Context, data: StepPageData): void;
 }
 
-/** Renders the account page and the passkey step of sign-in with the shared layout and security headers. */
-export function createPasskeyPages(options: { viewsDir: string; siteName?: string }): PasskeyPages {
-  const siteName = options.siteName ?? 'Identity';
-  const eta = new Eta({ views: options.viewsDir, autoEscape: true, cache: true, defaultExtension: '.eta' });
-  const render = (ctx: Context, template: string, data: object, formTargets: (string | undefined)[]) => {
-    const nonce = ensureSecurityHeaders(ctx);
-    restrictFormAction(
-      ctx,
-      formTargets.filter((t): t is string => typeof t === 'string'),
-    );
-    ctx.set('cache-control', 'no-store');
-    ctx.type = 'html';
-    ctx.status = 200;
-    ctx.body = eta.render(template, { ...data, nonce, siteName, scripts: PASSKEY_SCRIPTS });
-  };
+/** Renders the account page and the passkey step of sign-in through the shared page renderer. */
+export function createPasskeyPages(pages: Pick<Pages, 'render'>): PasskeyPages {
   return {
-    account: (ctx, data) => render(ctx, 'account', data, []),
-    step: (ctx, data) => render(ctx, 'passkey-step', data, [data.redirectUri]),
+    account: (ctx, data) => pages.render(ctx, 'account', { ...data, scripts: PASSKEY_SCRIPTS }, [], 200),
+    step: (ctx, data) =>
+      pages.render(ctx, 'passkey-step', { ...data, scripts: PASSKEY_SCRIPTS }, [data.redirectUri], 200),
   };
 }
