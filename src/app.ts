@@ -187,7 +187,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       roles,
       passkeys,
       keys: {
-        list: async () => (await keys.load()).keys,
+        list: () => keys.list(),
         async rotate() {
           const kids = await keys.rotate();
           await bus.publish({ topic: 'keys' });

@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
         await db.notify(CACHE_CHANNEL, JSON.stringify({ topic: 'keys' }));
         print({ rotated: kids });
       } else {
-        print((await keys.load()).keys);
+        print(await keys.list());
       }
     } finally {
       await db.close();

@@ -27,6 +27,8 @@ export interface KeyService {
   /** makes new keys current; the previous ones keep verifying until they expire */
   rotate(): Promise<string[]>;
   load(): Promise<Keystore>;
+  /** the keys' public facts, without decrypting any private key */
+  list(): Promise<Keystore['keys']>;
   deleteExpired(): Promise<number>;
 }
 
@@ -56,6 +58,19 @@ function generate(alg: SigningAlg, encryptionKey: Buffer): NewSigningKey {
   };
 }
 
+/** Current keys first: oidc-provider signs with the first key that fits the algorithm. */
+const currentFirst = (records: SigningKeyRecord[]) =>
+  records.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
+
+const describe = (records: SigningKeyRecord[]) =>
+  records.map((r) => ({
+    kid: r.kid,
+    alg: r.alg,
+    current: r.retiredAt === null,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+  }));
+
 export function createKeyService(deps: {
   repo: SigningKeyRepository;
   encryptionKey: Buffer;
@@ -82,10 +97,11 @@ export function createKeyService(deps: {
       for (const key of created) log.info({ kid: key.kid, alg: key.alg }, 'signing key rotated in');
       return created.map((k) => k.kid);
     },
+    async list() {
+      return describe(currentFirst(await repo.listUsable(now())));
+    },
     async load() {
-      const records = await repo.listUsable(now());
-      // current keys first: oidc-provider signs with the first key that fits the algorithm
-      records.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
+      const records = currentFirst(await repo.listUsable(now()));
       const privateJwks = records.map((record) => {
         try {
           return JSON.parse(unseal(record.privateJwk, encryptionKey, record.kid)) as JsonWebKey;
@@ -99,13 +115,7 @@ export function createKeyService(deps: {
       return {
         privateJwks,
         publicJwks: records.map((r) => r.publicJwk as JsonWebKey),
-        keys: records.map((r) => ({
-          kid: r.kid,
-          alg: r.alg,
-          current: r.retiredAt === null,
-          createdAt: r.createdAt,
-          expiresAt: r.expiresAt,
-        })),
+        keys: describe(records),
       };
     },
     deleteExpired() {
