@@ -35,9 +35,7 @@ describe('admin API: If-Match under concurrency', () => {
     const read = await server.admin('GET', path);
     assert.equal(read.status, 200);
     const etag = read.headers.get('etag') as string;
-    const statuses = await Promise.all(
-      Array.from({ length: PARALLEL }, (_, i) => send(method, path, etag, bodies(i))),
-    );
+    const statuses = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => send(method, path, etag, bodies(i))));
     const won = statuses.filter((s) => s >= 200 && s < 300).length;
     assert.equal(won, 1, `statuses: ${statuses.join(', ')}`);
     // a DELETE that lost may find the row already gone
@@ -53,7 +51,7 @@ describe('admin API: If-Match under concurrency', () => {
     const created = await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'c0' });
     const path = `/clients/${created.body.client_id}`;
     const statuses = await race(path, (i) => ({ client_name: `c${i + 1}` }));
-    const winner = statuses.findIndex((s) => s === 200);
+    const winner = statuses.indexOf(200);
     assert.equal((await server.admin<{ client_name: string }>('GET', path)).body.client_name, `c${winner + 1}`);
   });
 
@@ -64,7 +62,7 @@ describe('admin API: If-Match under concurrency', () => {
     const created = await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'roles' });
     const path = `/clients/${created.body.client_id}`;
     const statuses = await race(path, (i) => ({ roles: [`race-role-${i}`] }));
-    const winner = statuses.findIndex((s) => s === 200);
+    const winner = statuses.indexOf(200);
     assert.deepEqual((await server.admin<{ roles: string[] }>('GET', path)).body.roles, [`race-role-${winner}`]);
   });
 
@@ -80,7 +78,7 @@ describe('admin API: If-Match under concurrency', () => {
     const created = await server.admin<{ id: string }>('POST', '/users', { username: randomName('u') });
     const path = `/users/${created.body.id}`;
     const statuses = await race(path, (i) => ({ name: `User ${i + 1}` }));
-    const winner = statuses.findIndex((s) => s === 200);
+    const winner = statuses.indexOf(200);
     assert.equal((await server.admin<{ name: string }>('GET', path)).body.name, `User ${winner + 1}`);
   });
 
@@ -88,7 +86,7 @@ describe('admin API: If-Match under concurrency', () => {
     const created = await server.admin<{ id: string }>('POST', '/roles', { name: randomName('role') });
     const path = `/roles/${created.body.id}`;
     const statuses = await race(path, (i) => ({ description: `v${i + 1}` }));
-    const winner = statuses.findIndex((s) => s === 200);
+    const winner = statuses.indexOf(200);
     assert.equal((await server.admin<{ description: string }>('GET', path)).body.description, `v${winner + 1}`);
   });
 
@@ -96,7 +94,8 @@ describe('admin API: If-Match under concurrency', () => {
     const kinds: [string, () => Promise<string>, unknown][] = [
       [
         'clients',
-        async () => (await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'd' })).body.client_id,
+        async () =>
+          (await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'd' })).body.client_id,
         { client_name: 'changed' },
       ],
       [
