@@ -34,7 +34,7 @@ import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
 import { auditingLogger } from './services/audit-log.ts';
-import { ensureBuiltInClients } from './services/builtin-clients.ts';
+import { builtInClientIds, ensureBuiltInClients } from './services/builtin-clients.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
@@ -178,6 +178,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
           }
         : undefined,
       audience: adminAudience,
+      builtInClientIds: builtInClientIds(config.adminClient),
       security: security.adminDeps(accounts),
       clientCertificateHeader: config.clientCertHeader,
       accessTokens,

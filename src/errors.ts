@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'invalid_redirect_uri'
   | 'invalid_token'
   | 'insufficient_scope'
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
   | 'precondition_failed'
@@ -45,3 +46,6 @@ export const badRequest = (message: string, details?: ErrorDetail[]) =>
   new AppError('invalid_request', 400, message, details);
 export const notFound = (what: string) => new AppError('not_found', 404, `${what} not found`);
 export const conflict = (message: string) => new AppError('conflict', 409, message);
+/** a write that lost a race, or an If-Match naming a version that is no longer current (RFC 9110 §13.1.1) */
+export const stale = () =>
+  new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');

@@ -57,7 +57,7 @@ export const toPublicUser = ({ passwordHash, usernameNormalized: _, ...user }: U
 });
 
 /** Why a write was refused. `invalid_input` and policy codes are 400, conflicts 409, `not_found` 404. */
-export type AccountErrorCode = 'invalid_input' | PasswordPolicyCode | UserConflict | 'not_found';
+export type AccountErrorCode = 'invalid_input' | PasswordPolicyCode | UserConflict | 'not_found' | 'stale';
 
 export type AccountWriteResult =
   | { ok: true; user: PublicUser }
@@ -87,14 +87,16 @@ export interface OidcClaims {
 
 export interface AccountService {
   register(input: unknown): Promise<AccountWriteResult>;
-  update(id: string, input: unknown): Promise<AccountWriteResult>;
+  /** with `expected`, only if the user is still that version (`updatedAt`): code `stale` otherwise */
+  update(id: string, input: unknown, options?: { expected?: Date | undefined }): Promise<AccountWriteResult>;
   get(id: string): Promise<PublicUser | undefined>;
   list(options?: {
     limit?: number;
     after?: string;
     filter?: { status?: 'active' | 'disabled' | undefined; username?: string | undefined; email?: string | undefined };
   }): Promise<{ users: PublicUser[]; next: string | undefined }>;
-  remove(id: string): Promise<boolean>;
+  /** @returns false when there is no such user, 'stale' when it is no longer the `expected` version */
+  remove(id: string, options?: { expected?: Date | undefined }): Promise<boolean | 'stale'>;
   /**
    * Checks a username (or email) and password. An unknown user, a wrong password and a
    * disabled account cost one argon2 verification each, so timing tells them apart no more than words do.
@@ -154,6 +156,9 @@ export function createAccountService(deps: {
   const written = (result: Awaited<ReturnType<UserRepository['create']>>): AccountWriteResult => {
     if (result.ok) return { ok: true, user: toPublicUser(result.user) };
     if (result.error === 'not_found') return { ok: false, code: 'not_found', message: 'No such user.' };
+    if (result.error === 'stale') {
+      return { ok: false, code: 'stale', message: 'The user changed since it was read; read it again and retry.' };
+    }
     return {
       ok: false,
       code: result.error,
@@ -197,7 +202,7 @@ export function createAccountService(deps: {
       return result;
     },
 
-    async update(id, input) {
+    async update(id, input, options = {}) {
       const parsed = UpdateInput.safeParse(input);
       if (!parsed.success) return invalid(parsed.error);
       const current = await users.findById(id);
@@ -225,7 +230,7 @@ export function createAccountService(deps: {
           changes.passwordHash = h.hash;
         }
       }
-      const result = written(await users.update(id, changes));
+      const result = written(await users.update(id, changes, options.expected));
       if (result.ok) log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
       return result;
     },
@@ -248,9 +253,9 @@ export function createAccountService(deps: {
       return { users: page.users.map(toPublicUser), next: page.next };
     },
 
-    async remove(id) {
-      const removed = await users.delete(id);
-      if (removed) log.info({ event: 'user.deleted', userId: id }, 'user deleted');
+    async remove(id, options = {}) {
+      const removed = await users.delete(id, options.expected);
+      if (removed === true) log.info({ event: 'user.deleted', userId: id }, 'user deleted');
       return removed;
     },
 

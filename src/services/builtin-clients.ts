@@ -2,6 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { ACCOUNT_CLIENT_ID } from '../oidc/authentication-policy.ts';
 import type { ClientService } from './clients.ts';
 
+/** The ids of the built-in clients: they are configuration, not for the admin API to change. */
+export const builtInClientIds = (admin: { id: string } | undefined): string[] => [
+  ACCOUNT_CLIENT_ID,
+  ...(admin ? [admin.id] : []),
+];
+
 /**
  * The clients every deployment has, written at each start so configuration changes apply:
  * the operator's admin client (ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET), allowed the admin API, and

@@ -1,6 +1,6 @@
 import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
-import { AppError, conflict, notFound } from '../errors.ts';
+import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
@@ -25,6 +25,11 @@ export interface ClientChanges {
   firstParty?: boolean;
 }
 
+/** A write conditional on the version the caller read. */
+export interface Versioned {
+  expected?: Date | undefined;
+}
+
 export interface ClientWithSecret {
   client: ClientRecord;
   /** the plaintext secret: returned this once, never stored */
@@ -45,9 +50,13 @@ export interface ClientService {
     limit: number;
     namePrefix?: string | undefined;
   }): Promise<ClientRecord[]>;
-  update(id: string, changes: ClientChanges): Promise<ClientWithSecret>;
-  delete(id: string): Promise<void>;
-  rotateSecret(id: string): Promise<ClientWithSecret>;
+  /**
+   * `expected`: the version (`updatedAt`) the caller read and checked; a client changed since is
+   * not written (412), so concurrent writers cannot overwrite each other (RFC 9110 §13.1.1).
+   */
+  update(id: string, changes: ClientChanges, options?: Versioned): Promise<ClientWithSecret>;
+  delete(id: string, options?: Versioned): Promise<void>;
+  rotateSecret(id: string, options?: Versioned): Promise<ClientWithSecret>;
   /** creates or updates a confidential client with a secret chosen by the operator (ADMIN_CLIENT_*) */
   bootstrap(id: string, secret: string, input: Omit<NewClient, 'client_id'>): Promise<void>;
   /**
@@ -127,7 +136,7 @@ export function createClientService(deps: {
     },
     get,
     list: (options) => repo.list(options),
-    async update(id, changes) {
+    async update(id, changes, options = {}) {
       const current = await get(id);
       const metadata = changes.metadata ?? current.metadata;
       const firstParty = changes.firstParty ?? current.firstParty;
@@ -140,28 +149,36 @@ export function createClientService(deps: {
         secret = generateClientSecret();
         secretHash = hashClientSecret(secret, secretKey);
       }
-      const updated = await repo.update(id, {
-        metadata,
-        name: typeof metadata.client_name === 'string' ? metadata.client_name : null,
-        secretHash,
-        firstParty,
-        ...(changes.allowedResources === undefined ? {} : { allowedResources: changes.allowedResources }),
-      });
+      const updated = await repo.update(
+        id,
+        {
+          metadata,
+          name: typeof metadata.client_name === 'string' ? metadata.client_name : null,
+          secretHash,
+          firstParty,
+          ...(changes.allowedResources === undefined ? {} : { allowedResources: changes.allowedResources }),
+        },
+        options.expected,
+      );
+      if (updated === 'stale') throw stale();
       if (!updated) throw notFound('client');
       await changed(id);
       return { client: updated, secret };
     },
-    async delete(id) {
-      if (!(await repo.delete(id))) throw notFound('client');
+    async delete(id, options = {}) {
+      const deleted = await repo.delete(id, options.expected);
+      if (deleted === 'stale') throw stale();
+      if (!deleted) throw notFound('client');
       await changed(id);
     },
-    async rotateSecret(id) {
+    async rotateSecret(id, options = {}) {
       const current = await get(id);
       if (!needsSecret(current.metadata)) {
         throw new AppError('invalid_request', 400, 'this client does not authenticate with a client secret');
       }
       const secret = generateClientSecret();
-      const updated = await repo.update(id, { secretHash: hashClientSecret(secret, secretKey) });
+      const updated = await repo.update(id, { secretHash: hashClientSecret(secret, secretKey) }, options.expected);
+      if (updated === 'stale') throw stale();
       if (!updated) throw notFound('client');
       await changed(id);
       return { client: updated, secret };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ResourceRecord, ResourceRepository } from '../db/repositories/resources.ts';
-import { conflict, notFound } from '../errors.ts';
+import { conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
+import type { Versioned } from './clients.ts';
 
 export interface NewResource {
   identifier: string;
@@ -30,8 +31,13 @@ export interface ResourceService {
     limit: number;
     identifierPrefix?: string | undefined;
   }): Promise<ResourceRecord[]>;
-  update(id: string, changes: ResourceChanges): Promise<ResourceRecord>;
-  delete(id: string): Promise<void>;
+  /**
+   * `expected`: the version the caller read; an API changed since is not written (412). Scopes
+   * dropped from the API are dropped from roles and clients too (docs/decisions/0010).
+   */
+  update(id: string, changes: ResourceChanges, options?: Versioned): Promise<ResourceRecord>;
+  /** removes the API and every role permission and client allowedResources entry naming it */
+  delete(id: string, options?: Versioned): Promise<void>;
   /** cached: no database round trip on the token hot path */
   resolve(identifier: string): Promise<ResourceServer | undefined>;
 }
@@ -46,7 +52,18 @@ export function createResourceService(deps: {
   // null marks "no such API" so that unknown identifiers are not looked up on every request
   const cache = new TtlCache<ResourceServer | null>({ ttlMs: 60_000, max: 10_000 });
   followTopic(bus, 'resource', cache);
-  const changed = (identifier: string) => bus.publish({ topic: 'resource', key: identifier });
+  // roles and clients lose what they held on an API that shrinks or goes (the repository prunes
+  // them in the same transaction), so their caches go too
+  const changed = async (identifier: string) => {
+    await bus.publish({ topic: 'resource', key: identifier });
+    await bus.publish({ topic: 'role' });
+    await bus.publish({ topic: 'client' });
+  };
+  // the admin API's identifier, and spellings a URL parser takes for it, are not for another API
+  const reserved = (identifier: string) => {
+    const normalize = (v: string) => URL.parse(v)?.href.replace(/\/+$/, '') ?? v;
+    return normalize(identifier) === normalize(builtIn.identifier);
+  };
 
   const get = async (id: string) => {
     const found = await repo.find(id);
@@ -56,8 +73,7 @@ export function createResourceService(deps: {
 
   return {
     async create(input) {
-      if (input.identifier === builtIn.identifier)
-        throw conflict(`${builtIn.identifier} is reserved for the admin API`);
+      if (reserved(input.identifier)) throw conflict(`${builtIn.identifier} is reserved for the admin API`);
       const created = await repo.create({
         id: `rs_${randomBytes(12).toString('base64url')}`,
         ...input,
@@ -69,14 +85,16 @@ export function createResourceService(deps: {
     },
     get,
     list: (options) => repo.list(options),
-    async update(id, changes) {
-      const updated = await repo.update(id, changes);
+    async update(id, changes, options = {}) {
+      const updated = await repo.update(id, changes, options.expected);
+      if (updated === 'stale') throw stale();
       if (!updated) throw notFound('resource');
       await changed(updated.identifier);
       return updated;
     },
-    async delete(id) {
-      const deleted = await repo.delete(id);
+    async delete(id, options = {}) {
+      const deleted = await repo.delete(id, options.expected);
+      if (deleted === 'stale') throw stale();
       if (!deleted) throw notFound('resource');
       await changed(deleted.identifier);
     },

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Permission, RoleRecord, RoleRepository } from '../db/repositories/roles.ts';
-import { AppError, conflict, notFound } from '../errors.ts';
+import { AppError, conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, TtlCache } from './cache.ts';
+import type { Versioned } from './clients.ts';
 
 export interface NewRole {
   name: string;
@@ -23,8 +24,13 @@ export interface RoleService {
   create(input: NewRole): Promise<RoleRecord>;
   get(id: string): Promise<RoleRecord>;
   list(options: { after?: string | undefined; limit: number; name?: string | undefined }): Promise<RoleRecord[]>;
-  update(id: string, changes: Partial<NewRole>): Promise<RoleRecord>;
-  delete(id: string): Promise<void>;
+  /** `expected`: the version the caller read and checked; a role changed since is not written (412) */
+  update(id: string, changes: Partial<NewRole>, options?: Versioned): Promise<RoleRecord>;
+  delete(id: string, options?: Versioned): Promise<void>;
+  /** the roles with these exact names (no case folding: another spelling is another name) */
+  findByNames(names: readonly string[]): Promise<RoleRecord[]>;
+  /** the subject's roles, read from the database (not cached) */
+  rolesOf(subject: Subject): Promise<RoleRecord[]>;
   /** replaces the subject's roles; unknown names are a 400 naming `roles.<i>` */
   assign(subject: Subject, names: readonly string[]): Promise<void>;
   /** checks that every name exists, without assigning (before creating the subject) */
@@ -88,17 +94,22 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
       return found;
     },
     list: (options) => repo.list(options),
-    async update(id, changes) {
-      const updated = await repo.update(id, changes);
+    async update(id, changes, options = {}) {
+      const updated = await repo.update(id, changes, options.expected);
       if (updated === false) throw conflict(`a role named ${changes.name} exists`);
+      if (updated === 'stale') throw stale();
       if (!updated) throw notFound('role');
       await changed();
       return updated;
     },
-    async delete(id) {
-      if (!(await repo.delete(id))) throw notFound('role');
+    async delete(id, options = {}) {
+      const deleted = await repo.delete(id, options.expected);
+      if (deleted === 'stale') throw stale();
+      if (!deleted) throw notFound('role');
       await changed();
     },
+    findByNames: (names) => repo.findByNames(names),
+    rolesOf: (subject) => (subject.kind === 'user' ? repo.ofUser(subject.id) : repo.ofClient(subject.id)),
     async check(names) {
       await resolve(names);
     },

@@ -1,5 +1,5 @@
 import type { Prisma, PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation } from './errors.ts';
+import { isUniqueViolation, nextVersion } from './errors.ts';
 
 export interface ClientRecord {
   id: string;
@@ -23,8 +23,17 @@ export interface ClientRepository {
   }): Promise<ClientRecord[]>;
   /** @returns false when the id is taken */
   create(client: ClientWrite): Promise<ClientRecord | false>;
-  update(id: string, changes: Partial<Omit<ClientWrite, 'id'>>): Promise<ClientRecord | undefined>;
-  delete(id: string): Promise<boolean>;
+  /**
+   * With `expected`, only if the row is still that version (its `updated_at`): 'stale' when it
+   * changed meanwhile. Without, unconditionally.
+   */
+  update(
+    id: string,
+    changes: Partial<Omit<ClientWrite, 'id'>>,
+    expected?: Date,
+  ): Promise<ClientRecord | 'stale' | undefined>;
+  /** @returns false when there is no such client, 'stale' when it is no longer the `expected` version */
+  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
 }
 
 const toRecord = (row: {
@@ -75,21 +84,26 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
         throw err;
       }
     },
-    async update(id, changes) {
+    async update(id, changes, expected) {
       const { metadata, allowedResources, ...rest } = changes;
       const result = await prisma.client.updateManyAndReturn({
-        where: { id },
+        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
         data: {
           ...rest,
+          ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }),
           ...(metadata === undefined ? {} : { metadata: metadata as Prisma.InputJsonObject }),
           ...(allowedResources === undefined ? {} : { allowedResources: allowedResources as Prisma.InputJsonObject }),
         },
       });
-      return result[0] ? toRecord(result[0]) : undefined;
+      if (result[0]) return toRecord(result[0]);
+      return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
-    async delete(id) {
-      const { count } = await prisma.client.deleteMany({ where: { id } });
-      return count > 0;
+    async delete(id, expected) {
+      const { count } = await prisma.client.deleteMany({
+        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+      });
+      if (count > 0) return true;
+      return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : false;
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation } from './errors.ts';
+import { isUniqueViolation, nextVersion } from './errors.ts';
 
 export interface ResourceRecord {
   id: string;
@@ -22,13 +22,63 @@ export interface ResourceRepository {
     limit: number;
     identifierPrefix?: string | undefined;
   }): Promise<ResourceRecord[]>;
-  /** @returns false when the identifier or id is taken */
+  /**
+   * @returns false when the identifier or id is taken. References to the identifier left over
+   * from an earlier API of that name are removed first: a new API starts with no grants.
+   */
   create(resource: ResourceWrite): Promise<ResourceRecord | false>;
+  /**
+   * With `expected`, only if the row is still that version ('stale' otherwise). Scopes it no
+   * longer lists are removed from roles' permissions and clients' allowedResources, in the same
+   * transaction.
+   */
   update(
     id: string,
-    changes: Partial<Pick<ResourceWrite, 'name' | 'scopes' | 'accessTokenTtl'>>,
-  ): Promise<ResourceRecord | undefined>;
-  delete(id: string): Promise<ResourceRecord | undefined>;
+    changes: Partial<Pick<ResourceWrite, 'name' | 'scopes' | 'accessTokenTtl' | 'rolesClaim'>>,
+    expected?: Date,
+  ): Promise<ResourceRecord | 'stale' | undefined>;
+  /** removes the API, and every role permission and allowedResources entry naming it, in one transaction */
+  delete(id: string, expected?: Date): Promise<ResourceRecord | 'stale' | undefined>;
+}
+
+/**
+ * Makes roles and clients agree with the API as it now is (or its absence): permissions and
+ * allowedResources scopes that the API does not list are removed. The changed rows get a new
+ * `updated_at`, so an If-Match naming their old version fails.
+ */
+function pruneReferences(prisma: PrismaClient, identifier: string) {
+  return [
+    prisma.$executeRaw`
+      UPDATE "roles" AS o
+      SET "permissions" = COALESCE(
+            (SELECT jsonb_agg(e.p ORDER BY e.n) FROM jsonb_array_elements(o."permissions") WITH ORDINALITY AS e(p, n)
+             WHERE e.p->>'resource' IS DISTINCT FROM ${identifier}::text
+                OR (r.scopes IS NOT NULL AND e.p->>'scope' = ANY(r.scopes))),
+            '[]'::jsonb),
+          "updated_at" = GREATEST(now(), o."updated_at" + interval '1 millisecond')
+      FROM (SELECT (SELECT "scopes" FROM "resources" WHERE "identifier" = ${identifier}::text) AS scopes) AS r
+      WHERE jsonb_typeof(o."permissions") = 'array'
+        AND EXISTS (SELECT 1 FROM jsonb_array_elements(o."permissions") AS q(p)
+                    WHERE q.p->>'resource' = ${identifier}::text
+                      AND (r.scopes IS NULL OR NOT (q.p->>'scope' = ANY(r.scopes))))`,
+    prisma.$executeRaw`
+      UPDATE "clients" AS c
+      SET "allowed_resources" = CASE
+            WHEN r.scopes IS NULL THEN c."allowed_resources" - ${identifier}::text
+            ELSE jsonb_set(c."allowed_resources", ARRAY[${identifier}::text], COALESCE(
+              (SELECT jsonb_agg(e.s ORDER BY e.n)
+               FROM jsonb_array_elements_text(c."allowed_resources"->${identifier}::text) WITH ORDINALITY AS e(s, n)
+               WHERE e.s = ANY(r.scopes)),
+              '[]'::jsonb))
+          END,
+          "updated_at" = GREATEST(now(), c."updated_at" + interval '1 millisecond')
+      FROM (SELECT (SELECT "scopes" FROM "resources" WHERE "identifier" = ${identifier}::text) AS scopes) AS r
+      WHERE jsonb_exists(c."allowed_resources", ${identifier}::text)
+        AND (r.scopes IS NULL
+             OR jsonb_typeof(c."allowed_resources"->${identifier}::text) <> 'array'
+             OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(c."allowed_resources"->${identifier}::text) AS q(s)
+                        WHERE NOT (q.s = ANY(r.scopes))))`,
+  ] as const;
 }
 
 export function createResourceRepository(prisma: PrismaClient): ResourceRepository {
@@ -51,21 +101,40 @@ export function createResourceRepository(prisma: PrismaClient): ResourceReposito
     },
     async create(resource) {
       try {
-        return await prisma.resource.create({ data: resource });
+        const [pruneRoles, pruneClients] = pruneReferences(prisma, resource.identifier);
+        const [, , created] = await prisma.$transaction([
+          pruneRoles,
+          pruneClients,
+          prisma.resource.create({ data: resource }),
+        ]);
+        return created;
       } catch (err) {
         if (isUniqueViolation(err)) return false;
         throw err;
       }
     },
-    async update(id, changes) {
-      const [row] = await prisma.resource.updateManyAndReturn({ where: { id }, data: changes });
-      return row;
+    async update(id, changes, expected) {
+      const current = await prisma.resource.findUnique({ where: { id } });
+      if (!current) return undefined;
+      const [rows] = await prisma.$transaction([
+        prisma.resource.updateManyAndReturn({
+          where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+          data: { ...changes, ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }) },
+        }),
+        ...pruneReferences(prisma, current.identifier),
+      ]);
+      if (rows[0]) return rows[0];
+      return expected !== undefined && (await prisma.resource.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
-    async delete(id) {
-      const [row] = await prisma.resource.findMany({ where: { id } });
-      if (!row) return undefined;
-      const { count } = await prisma.resource.deleteMany({ where: { id } });
-      return count > 0 ? row : undefined;
+    async delete(id, expected) {
+      const row = await prisma.resource.findUnique({ where: { id } });
+      if (!row) return expected === undefined ? undefined : 'stale';
+      const [{ count }] = await prisma.$transaction([
+        prisma.resource.deleteMany({ where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) } }),
+        ...pruneReferences(prisma, row.identifier),
+      ]);
+      if (count > 0) return row;
+      return expected !== undefined && (await prisma.resource.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
   };
 }

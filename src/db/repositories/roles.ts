@@ -1,5 +1,5 @@
 import type { Prisma, PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation } from './errors.ts';
+import { isUniqueViolation, nextVersion } from './errors.ts';
 
 export interface Permission {
   resource: string;
@@ -23,9 +23,16 @@ export interface RoleRepository {
   list(options: { after?: string | undefined; limit: number; name?: string | undefined }): Promise<RoleRecord[]>;
   /** @returns false when the name is taken */
   create(role: RoleWrite): Promise<RoleRecord | false>;
-  /** @returns false when the new name is taken, undefined when there is no such role */
-  update(id: string, changes: Partial<Omit<RoleWrite, 'id'>>): Promise<RoleRecord | false | undefined>;
-  delete(id: string): Promise<boolean>;
+  /**
+   * @returns false when the new name is taken, undefined when there is no such role, 'stale' when
+   * it is no longer the `expected` version (its `updated_at`)
+   */
+  update(
+    id: string,
+    changes: Partial<Omit<RoleWrite, 'id'>>,
+    expected?: Date,
+  ): Promise<RoleRecord | false | 'stale' | undefined>;
+  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
   ofUser(userId: string): Promise<RoleRecord[]>;
   ofClient(clientId: string): Promise<RoleRecord[]>;
   setForUser(userId: string, roleIds: readonly string[]): Promise<void>;
@@ -67,25 +74,30 @@ export function createRoleRepository(prisma: PrismaClient): RoleRepository {
         throw err;
       }
     },
-    async update(id, changes) {
+    async update(id, changes, expected) {
       const { permissions, ...rest } = changes;
       try {
         const [row] = await prisma.role.updateManyAndReturn({
-          where: { id },
+          where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
           data: {
             ...rest,
+            ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }),
             ...(permissions === undefined ? {} : { permissions: permissions as unknown as Prisma.InputJsonArray }),
           },
         });
-        return row ? toRecord(row) : undefined;
+        if (row) return toRecord(row);
+        return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : undefined;
       } catch (err) {
         if (isUniqueViolation(err)) return false;
         throw err;
       }
     },
-    async delete(id) {
-      const { count } = await prisma.role.deleteMany({ where: { id } });
-      return count > 0;
+    async delete(id, expected) {
+      const { count } = await prisma.role.deleteMany({
+        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+      });
+      if (count > 0) return true;
+      return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : false;
     },
     async ofUser(userId) {
       const rows = await prisma.userRole.findMany({ where: { userId }, include: { role: true } });

@@ -1,4 +1,5 @@
 import type { PrismaClient, User } from '../generated/client.ts';
+import { nextVersion } from './errors.ts';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -41,7 +42,9 @@ export type UserConflict = 'username_taken' | 'email_taken';
 export type UserWriteResult =
   | { ok: true; user: UserRecord }
   | { ok: false; error: UserConflict }
-  | { ok: false; error: 'not_found' };
+  | { ok: false; error: 'not_found' }
+  /** the row is no longer the version the write was conditional on */
+  | { ok: false; error: 'stale' };
 
 /** List filters: `usernamePrefix` on the normalized name, `email` exact (normalized), `status`. */
 export interface UserFilter {
@@ -66,9 +69,10 @@ export interface UserRepository {
    */
   findByLogin(usernameNormalized: string, email: string): Promise<UserRecord | undefined>;
   create(user: NewUserRecord): Promise<UserWriteResult>;
-  update(id: string, changes: UserChanges): Promise<UserWriteResult>;
-  /** @returns false when there was no such user */
-  delete(id: string): Promise<boolean>;
+  /** with `expected`, only if the row is still that version (its `updated_at`) */
+  update(id: string, changes: UserChanges, expected?: Date): Promise<UserWriteResult>;
+  /** @returns false when there was no such user, 'stale' when it is no longer the `expected` version */
+  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
   /** oldest first; `after` is the `next` of the previous page */
   list(options?: { limit?: number; after?: string; filter?: UserFilter }): Promise<UserPage>;
   recordSignIn(id: string, at?: Date): Promise<void>;
@@ -117,8 +121,16 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
       }
     },
 
-    async update(id, changes) {
+    async update(id, changes, expected) {
       try {
+        if (expected !== undefined) {
+          const [row] = await prisma.user.updateManyAndReturn({
+            where: { id, updatedAt: expected },
+            data: { ...changes, updatedAt: nextVersion(expected) },
+          });
+          if (row) return { ok: true, user: toRecord(row) };
+          return { ok: false, error: (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : 'not_found' };
+        }
         return { ok: true, user: toRecord(await prisma.user.update({ where: { id }, data: changes })) };
       } catch (err) {
         if (isNotFound(err)) return { ok: false, error: 'not_found' };
@@ -128,9 +140,12 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
       }
     },
 
-    async delete(id) {
-      const { count } = await prisma.user.deleteMany({ where: { id } });
-      return count > 0;
+    async delete(id, expected) {
+      const { count } = await prisma.user.deleteMany({
+        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+      });
+      if (count > 0) return true;
+      return expected !== undefined && (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : false;
     },
 
     async list({ limit = 50, after, filter = {} } = {}) {

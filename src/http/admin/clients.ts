@@ -1,8 +1,10 @@
 import type Router from '@koa/router';
 import type { ClientRecord } from '../../db/repositories/clients.ts';
+import { conflict } from '../../errors.ts';
+import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
-import { requireScope } from '../middleware/admin-auth.ts';
+import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { ClientPatch, type ClientPatchBody, ClientQuery, IdParams, NewClient } from './schemas.ts';
@@ -43,14 +45,24 @@ function withDefaults(metadata: ClientMetadata): ClientMetadata {
   };
 }
 
-export function clientRoutes(router: Router, clients: ClientService, roles: RoleService): void {
+export function clientRoutes(
+  router: Router,
+  clients: ClientService,
+  roles: RoleService,
+  delegation: AdminDelegation,
+): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
   const withSecret = async ({ client, secret }: ClientWithSecret) => view(client, await rolesOf(client.id), secret);
 
   router.post('/clients', requireScope('clients:write'), guard({ body: NewClient }), async (ctx) => {
     const { body } = guarded(ctx, { body: NewClient });
     const { metadata, allowedResources, firstParty } = split(body);
-    if (body.roles) await roles.check(body.roles);
+    const caller = callerPower(ctx);
+    if (body.client_id !== undefined && delegation.isBuiltInClient(body.client_id)) {
+      throw conflict(`${body.client_id} is the client_id of a built-in client`);
+    }
+    await delegation.checkAllowedResources(caller, allowedResources ?? {});
+    if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
     const created = await clients.register({
       client_id: body.client_id,
       metadata: withDefaults(metadata),
@@ -88,13 +100,21 @@ export function clientRoutes(router: Router, clients: ClientService, roles: Role
       const current = await clients.get(params.id);
       assertIfMatch(ctx, current.updatedAt);
       const { metadata, allowedResources, firstParty } = split(body);
-      if (body.roles) await roles.check(body.roles);
-      const changed = await clients.update(params.id, {
-        metadata:
-          Object.keys(metadata).length > 0 ? withDefaults({ ...current.metadata, ...metadata }) : current.metadata,
-        ...(allowedResources === undefined ? {} : { allowedResources }),
-        ...(firstParty === undefined ? {} : { firstParty }),
-      });
+      const caller = callerPower(ctx);
+      await delegation.checkClientTarget(caller, current);
+      if (allowedResources !== undefined) await delegation.checkAllowedResources(caller, allowedResources);
+      if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      // written only if still the version checked above (412 otherwise), roles included
+      const changed = await clients.update(
+        params.id,
+        {
+          metadata:
+            Object.keys(metadata).length > 0 ? withDefaults({ ...current.metadata, ...metadata }) : current.metadata,
+          ...(allowedResources === undefined ? {} : { allowedResources }),
+          ...(firstParty === undefined ? {} : { firstParty }),
+        },
+        { expected: current.updatedAt },
+      );
       if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
       ctx.set('Cache-Control', 'no-store');
       ctx.body = await withSecret(changed);
@@ -103,14 +123,19 @@ export function clientRoutes(router: Router, clients: ClientService, roles: Role
 
   router.delete('/clients/:id', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
-    assertIfMatch(ctx, (await clients.get(params.id)).updatedAt);
-    await clients.delete(params.id);
+    const current = await clients.get(params.id);
+    assertIfMatch(ctx, current.updatedAt);
+    await delegation.checkClientTarget(callerPower(ctx), current);
+    await clients.delete(params.id, { expected: current.updatedAt });
     ctx.status = 204;
   });
 
   router.post('/clients/:id/secret', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
+    const current = await clients.get(params.id);
+    assertIfMatch(ctx, current.updatedAt);
+    await delegation.checkClientTarget(callerPower(ctx), current);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await withSecret(await clients.rotateSecret(params.id));
+    ctx.body = await withSecret(await clients.rotateSecret(params.id, { expected: current.updatedAt }));
   });
 }

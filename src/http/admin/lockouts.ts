@@ -1,8 +1,9 @@
 import type Router from '@koa/router';
 import { notFound } from '../../errors.ts';
 import type { PublicUser } from '../../services/accounts.ts';
+import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { BruteForceProtection } from '../../services/brute-force.ts';
-import { requireScope } from '../middleware/admin-auth.ts';
+import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { IdParams } from './schemas.ts';
 
@@ -16,11 +17,17 @@ export interface LockoutDeps {
  * account-wide one and those per address, under every name the user signs in with.
  * The change itself is recorded by the audit middleware (`user.unlocked`).
  */
-export function lockoutRoutes(router: Router, deps: LockoutDeps): void {
+export function lockoutRoutes(
+  router: Router,
+  deps: LockoutDeps,
+  delegation: Pick<AdminDelegation, 'checkUserTarget'>,
+): void {
   router.post('/users/:id/unlock', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
     const user = await deps.users.get(params.id);
     if (!user) throw notFound('user');
+    // lifting a lockout helps whoever guesses at the account: not for a user with more admin power
+    await delegation.checkUserTarget(callerPower(ctx), user.id);
     await deps.bruteForce.unlock([user.username, ...(user.email ? [user.email] : [])]);
     ctx.status = 204;
   });

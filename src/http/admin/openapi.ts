@@ -104,8 +104,11 @@ export function buildOpenApi(router: Router, issuer: string, version: string): R
           ...ok,
           400: errorResponse('Bad input; `details` names the fields'),
           401: errorResponse('Missing, invalid, expired or revoked access token'),
-          403: errorResponse('The token lacks the scope'),
+          403: errorResponse('The token lacks the scope, or the change would grant or touch more than the token holds'),
           ...(parameters.some((p) => (p as { in: string }).in === 'path') ? { 404: errorResponse('Not found') } : {}),
+          ...(method === 'patch' || method === 'delete'
+            ? { 412: errorResponse('The record changed since it was read (If-Match), or a concurrent change won') }
+            : {}),
           ...(method === 'post' || method === 'patch'
             ? {
                 409: errorResponse('Conflict'),

@@ -2,8 +2,9 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { PasskeyRecord } from '../../db/repositories/passkeys.ts';
 import { notFound } from '../../errors.ts';
+import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
-import { requireScope } from '../middleware/admin-auth.ts';
+import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 
 const UserParams = z.object({ id: z.string().min(1).max(256) });
@@ -28,6 +29,7 @@ export function passkeyRoutes(
   router: Router,
   passkeys: PasskeyService,
   users: { get(id: string): Promise<unknown> },
+  delegation: Pick<AdminDelegation, 'checkUserTarget'>,
 ): void {
   router.get('/users/:id/passkeys', requireScope('users:read'), guard({ params: UserParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: UserParams });
@@ -41,6 +43,7 @@ export function passkeyRoutes(
     guard({ params: PasskeyParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: PasskeyParams });
+      await delegation.checkUserTarget(callerPower(ctx), params.id);
       if (!(await passkeys.remove(params.id, params.passkeyId, { by: 'admin', ip: ctx.ip }))) throw notFound('passkey');
       ctx.status = 204;
     },

@@ -43,15 +43,17 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     guard({ params: IdParams, body: ResourcePatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });
-      assertIfMatch(ctx, (await resources.get(params.id)).updatedAt);
-      ctx.body = view(await resources.update(params.id, body));
+      const current = await resources.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      ctx.body = view(await resources.update(params.id, body, { expected: current.updatedAt }));
     },
   );
 
   router.delete('/resources/:id', requireScope('resources:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
-    assertIfMatch(ctx, (await resources.get(params.id)).updatedAt);
-    await resources.delete(params.id);
+    const current = await resources.get(params.id);
+    assertIfMatch(ctx, current.updatedAt);
+    await resources.delete(params.id, { expected: current.updatedAt });
     ctx.status = 204;
   });
 }

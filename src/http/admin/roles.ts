@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import type { RoleRecord } from '../../db/repositories/roles.ts';
+import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
-import { requireScope } from '../middleware/admin-auth.ts';
+import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { IdParams, NewRole, RolePatch, RoleQuery } from './schemas.ts';
@@ -15,9 +16,10 @@ const view = (role: RoleRecord) => ({
   updated_at: role.updatedAt.toISOString(),
 });
 
-export function roleRoutes(router: Router, roles: RoleService): void {
+export function roleRoutes(router: Router, roles: RoleService, delegation: AdminDelegation): void {
   router.post('/roles', requireScope('roles:write'), guard({ body: NewRole }), async (ctx) => {
     const { body } = guarded(ctx, { body: NewRole });
+    await delegation.checkPermissions(callerPower(ctx), body.permissions);
     const created = await roles.create(body);
     ctx.status = 201;
     ctx.set('Location', `/admin/roles/${created.id}`);
@@ -37,14 +39,21 @@ export function roleRoutes(router: Router, roles: RoleService): void {
 
   router.patch('/roles/:id', requireScope('roles:write'), guard({ params: IdParams, body: RolePatch }), async (ctx) => {
     const { params, body } = guarded(ctx, { params: IdParams, body: RolePatch });
-    assertIfMatch(ctx, (await roles.get(params.id)).updatedAt);
-    ctx.body = view(await roles.update(params.id, body));
+    const current = await roles.get(params.id);
+    assertIfMatch(ctx, current.updatedAt);
+    const caller = callerPower(ctx);
+    // whoever holds the role gets what is added to it: the caller must hold it too
+    delegation.checkRoleTarget(caller, current);
+    if (body.permissions) await delegation.checkPermissions(caller, body.permissions);
+    ctx.body = view(await roles.update(params.id, body, { expected: current.updatedAt }));
   });
 
   router.delete('/roles/:id', requireScope('roles:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
-    assertIfMatch(ctx, (await roles.get(params.id)).updatedAt);
-    await roles.delete(params.id);
+    const current = await roles.get(params.id);
+    assertIfMatch(ctx, current.updatedAt);
+    delegation.checkRoleTarget(callerPower(ctx), current);
+    await roles.delete(params.id, { expected: current.updatedAt });
     ctx.status = 204;
   });
 }

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { AppError } from '../../errors.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
 import type { AccountService } from '../../services/accounts.ts';
+import { createAdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientService } from '../../services/clients.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { ResourceService } from '../../services/resources.ts';
@@ -29,6 +30,8 @@ export interface AdminDeps {
     | { issueInitialAccessToken(expiresIn: number): Promise<{ token: string; expiresAt: Date }> }
     | undefined;
   audience: string;
+  /** clients written from configuration at every start (ADMIN_CLIENT_ID, the account page's client) */
+  builtInClientIds: readonly string[];
   /** TLS_CLIENT_CERT_HEADER: where certificate-bound admin tokens find the client certificate */
   clientCertificateHeader?: string | undefined;
   keys: {
@@ -63,13 +66,19 @@ export function createAdminRouter(deps: AdminDeps): Router {
   router.use(etagHeader);
   router.use(adminAuth(deps.accessTokens, deps.audience, { clientCertificateHeader: deps.clientCertificateHeader }));
   if (deps.security) router.use(auditAdminChanges(deps.security.events));
-  clientRoutes(router, deps.clients, deps.roles);
+  const delegation = createAdminDelegation({
+    adminAudience: deps.audience,
+    builtInClientIds: deps.builtInClientIds,
+    resources: deps.resources,
+    roles: deps.roles,
+  });
+  clientRoutes(router, deps.clients, deps.roles, delegation);
   resourceRoutes(router, deps.resources);
-  userRoutes(router, deps.accounts, deps.roles);
-  if (deps.passkeys) passkeyRoutes(router, deps.passkeys, deps.accounts);
-  roleRoutes(router, deps.roles);
+  userRoutes(router, deps.accounts, deps.roles, delegation);
+  if (deps.passkeys) passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
+  roleRoutes(router, deps.roles, delegation);
   if (deps.security) eventRoutes(router, deps.security.events);
-  if (deps.security) lockoutRoutes(router, deps.security);
+  if (deps.security) lockoutRoutes(router, deps.security, delegation);
   router.get('/keys', requireScope('keys:read'), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({

@@ -1,8 +1,9 @@
 import type Router from '@koa/router';
-import { AppError, type ErrorCode } from '../../errors.ts';
+import { AppError, type ErrorCode, stale } from '../../errors.ts';
 import { type AccountService, type AccountWriteResult, RegisterInput, UpdateInput } from '../../services/accounts.ts';
+import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
-import { requireScope } from '../middleware/admin-auth.ts';
+import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { IdParams, RoleNames, UserQuery } from './schemas.ts';
@@ -31,6 +32,7 @@ const view = (user: Extract<AccountWriteResult, { ok: true }>['user'], roles: st
 function unwrap(result: AccountWriteResult) {
   if (result.ok) return result.user;
   if (result.code === 'not_found') throw new AppError('not_found', 404, 'user not found');
+  if (result.code === 'stale') throw stale();
   const status = result.code === 'username_taken' || result.code === 'email_taken' ? 409 : 400;
   const code: ErrorCode = status === 409 ? 'conflict' : 'invalid_request';
   throw new AppError(
@@ -41,13 +43,19 @@ function unwrap(result: AccountWriteResult) {
   );
 }
 
-export function userRoutes(router: Router, accounts: AccountService, roles: RoleService): void {
+export function userRoutes(
+  router: Router,
+  accounts: AccountService,
+  roles: RoleService,
+  delegation: AdminDelegation,
+): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'user', id });
 
   router.post('/users', requireScope('users:write'), guard({ body: NewUser }), async (ctx) => {
     const { body } = guarded(ctx, { body: NewUser });
     const { roles: names, ...fields } = body;
-    if (names) await roles.check(names);
+    // a user's roles decide what their tokens may carry, the admin API included
+    if (names) await delegation.checkRoleAssignment(callerPower(ctx), names);
     const user = unwrap(await accounts.register(fields));
     if (names) await roles.assign({ kind: 'user', id: user.id }, names);
     ctx.status = 201;
@@ -79,10 +87,13 @@ export function userRoutes(router: Router, accounts: AccountService, roles: Role
     const existing = await accounts.get(params.id);
     if (!existing) throw new AppError('not_found', 404, 'user not found');
     assertIfMatch(ctx, existing.updatedAt);
-    if (names) await roles.check(names);
-    const user =
-      Object.keys(fields).length > 0 ? unwrap(await accounts.update(params.id, fields)) : await accounts.get(params.id);
-    if (!user) throw new AppError('not_found', 404, 'user not found');
+    const caller = callerPower(ctx);
+    // a new password or email for a user with more admin power would hand the caller that power
+    await delegation.checkUserTarget(caller, params.id);
+    if (names) await delegation.checkRoleAssignment(caller, names);
+    // written only if still the version checked above (412 otherwise); a change of roles alone
+    // gives the user a new version too
+    const user = unwrap(await accounts.update(params.id, fields, { expected: existing.updatedAt }));
     if (names) await roles.assign({ kind: 'user', id: user.id }, names);
     ctx.body = view(user, await rolesOf(user.id));
   });
@@ -90,8 +101,12 @@ export function userRoutes(router: Router, accounts: AccountService, roles: Role
   router.delete('/users/:id', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
     const existing = await accounts.get(params.id);
-    if (existing) assertIfMatch(ctx, existing.updatedAt);
-    if (!(await accounts.remove(params.id))) throw new AppError('not_found', 404, 'user not found');
+    if (!existing) throw new AppError('not_found', 404, 'user not found');
+    assertIfMatch(ctx, existing.updatedAt);
+    await delegation.checkUserTarget(callerPower(ctx), params.id);
+    const removed = await accounts.remove(params.id, { expected: existing.updatedAt });
+    if (removed === 'stale') throw stale();
+    if (!removed) throw new AppError('not_found', 404, 'user not found');
     ctx.status = 204;
   });
 }

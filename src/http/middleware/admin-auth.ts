@@ -3,6 +3,7 @@ import { AppError } from '../../errors.ts';
 import { memoryReplayCache } from '../../resource-server/dpop.ts';
 import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
+import { type AdminPower, covers, powerOf } from '../../services/admin-delegation.ts';
 
 /** The admin API's scopes: `admin` grants everything; `x:write` includes `x:read`. */
 export const ADMIN_SCOPES = [
@@ -67,9 +68,12 @@ export function adminAuth(
 }
 
 export function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
-  const granted = new Set((claims.scope ?? '').split(' '));
-  if (granted.has('admin') || granted.has(needed)) return true;
-  return needed.endsWith(':read') && granted.has(needed.replace(/:read$/, ':write'));
+  return covers(powerOf(claims.scope), needed);
+}
+
+/** What the caller holds on the admin API: its token's scopes (docs/decisions/0010). */
+export function callerPower(ctx: Context): AdminPower {
+  return powerOf((ctx.state.token as AccessTokenClaims | undefined)?.scope);
 }
 
 export function requireScope(needed: AdminScope) {
