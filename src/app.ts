@@ -27,9 +27,10 @@ import { createHttp } from './http/routes.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
+import { jwtAccessTokenSupport } from './oidc/jwt-access-tokens.ts';
 import { createMtls } from './oidc/mtls.ts';
 import { createProvider } from './oidc/provider.ts';
-import { REGISTRATION_POLICY } from './oidc/registration.ts';
+import { createInitialAccessTokenUses, REGISTRATION_POLICY } from './oidc/registration.ts';
 import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
@@ -132,7 +133,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     });
     const roles = createRoleService({ repo: createRoleRepository(db.prisma), bus });
     const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
-    const adapter = createAdapterFactory({ payloads, clients });
+    const initialAccessTokens = createInitialAccessTokenUses(payloads);
+    const adapter = createAdapterFactory({ payloads, clients, initialAccessTokens });
     // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
     const passwords = createPasswordService(
       config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
@@ -171,9 +173,11 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       version: VERSION,
       registration: config.registrationEnabled
         ? {
-            async issueInitialAccessToken(expiresIn) {
+            async issueInitialAccessToken(expiresIn, uses) {
               const iat = new (current().InitialAccessToken)({ expiresIn, policies: [REGISTRATION_POLICY] });
-              return { token: await iat.save(), expiresAt: new Date(Date.now() + expiresIn * 1000) };
+              const token = await iat.save();
+              await initialAccessTokens.grant(iat.jti, uses, expiresIn);
+              return { token, expiresAt: new Date(Date.now() + expiresIn * 1000) };
             },
           }
         : undefined,
@@ -245,8 +249,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         },
       ],
     });
-    const build = () =>
-      security.observe(
+    const build = () => {
+      const built = security.observe(
         http.install(
           createProvider({
             issuer,
@@ -268,6 +272,11 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
           }),
         ),
       );
+      // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
+      // around it see the answer it gives, not the refusal it replaces
+      built.use(jwtAccessTokenSupport(accessTokens));
+      return built;
+    };
     provider = build();
     let providerHandler = provider.callback();
 

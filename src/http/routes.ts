@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { Security } from '../security.ts';
+import { canonicalPaths, templateOf } from './middleware/canonical-path.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { securityHeaders, serveStatic } from './middleware/security-headers.ts';
@@ -68,9 +69,17 @@ export function createHttp(deps: HttpDeps) {
     return handler ? handler(ctx, next) : next();
   };
 
+  // every route we serve, ours and oidc-provider's, for the one-spelling rule (canonical-path.ts)
+  const ownPaths = [deps.health, deps.admin, ...deps.pages.map((page) => page.router)].flatMap((router) =>
+    router.stack.flatMap((layer) => (typeof layer.path === 'string' ? [layer.path] : [])),
+  );
+  let templates = [...ownPaths, '/static', '/metrics'].map(templateOf);
+
   const chain: Middleware[] = [
     requestContext(deps.log),
     ...security.edge,
+    // before any lookup keyed on the path: the dispatcher below, the admin limit, the token limits
+    canonicalPaths(() => templates),
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
     dispatch,
@@ -78,8 +87,52 @@ export function createHttp(deps: HttpDeps) {
   return {
     /** puts our middleware in front of oidc-provider's routes; called for every provider built */
     install(provider: Provider): Provider {
+      templates = [...ownPaths, '/static', '/metrics', ...providerPaths(provider)].map(templateOf);
       for (const middleware of chain) provider.use(middleware);
       return provider;
     },
   };
+}
+
+/** oidc-provider's routes (the ones it serves with these features), as templates. */
+function providerPaths(provider: Provider): string[] {
+  const paths = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
+  const path = (name: string) => {
+    try {
+      return provider.pathFor(name);
+    } catch {
+      return undefined; // a route of a feature that is off
+    }
+  };
+  for (const name of [
+    'authorization',
+    'userinfo',
+    'token',
+    'jwks',
+    'registration',
+    'revocation',
+    'introspection',
+    'end_session',
+    'end_session_confirm',
+    'end_session_success',
+    'device_authorization',
+    'code_verification',
+    'pushed_authorization_request',
+    'backchannel_authentication',
+    'challenge',
+    'credential',
+  ]) {
+    const found = path(name);
+    if (found) paths.push(found);
+  }
+  // routes with a parameter: the authorization resume, the RFC 7592 client, the device resume
+  for (const [name, param] of [
+    ['authorization', ':uid'],
+    ['registration', ':clientId'],
+    ['code_verification', ':uid'],
+  ] as const) {
+    const found = path(name);
+    if (found) paths.push(`${found}/${param}`);
+  }
+  return paths;
 }

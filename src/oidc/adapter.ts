@@ -1,6 +1,7 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import type { ClientService } from '../services/clients.ts';
+import type { InitialAccessTokenUses } from './registration.ts';
 
 /**
  * oidc-provider's storage. Clients come from the clients table through the client service's
@@ -8,8 +9,12 @@ import type { ClientService } from '../services/clients.ts';
  * every other model is a row in the one JSONB table. Clients are written by the admin API, and
  * by oidc-provider only for dynamic registration.
  */
-export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; clients: ClientService }) {
-  const { payloads, clients } = deps;
+export function createAdapterFactory(deps: {
+  payloads: OidcPayloadRepository;
+  clients: ClientService;
+  initialAccessTokens: InitialAccessTokenUses;
+}) {
+  const { payloads, clients, initialAccessTokens } = deps;
 
   class ClientAdapter implements Adapter {
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -17,6 +22,13 @@ export function createAdapterFactory(deps: { payloads: OidcPayloadRepository; cl
     }
     // only dynamic registration (RFC 7591/7592) writes clients through the provider
     async upsert(id: string, payload: AdapterPayload): Promise<void> {
+      // a registration (RFC 7591) spends a use of its initial access token, here where the
+      // client is stored: after every check, and atomically, so parallel requests cannot share one
+      const ctx = Provider.ctx;
+      const iat = ctx?.oidc?.route === 'registration' ? ctx.oidc.entities.InitialAccessToken : undefined;
+      if (iat && !(await initialAccessTokens.take(iat.jti))) {
+        throw new errors.InvalidToken('initial access token has no registrations left');
+      }
       await clients.saveRegistered(id, payload as Record<string, unknown>);
     }
     async findByUserCode(): Promise<undefined> {

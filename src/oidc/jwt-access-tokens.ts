@@ -1,5 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { type AccessTokenService, looksLikeJwt } from '../services/access-tokens.ts';
+import { mayIntrospect } from './introspection-policy.ts';
 
 type Next = () => Promise<unknown>;
 
@@ -10,6 +11,7 @@ const isUnsupportedTokenType = (value: unknown) =>
  * oidc-provider does not store JWT access tokens and refuses them at introspection and
  * revocation (`unsupported_token_type`), after it has authenticated the caller. This runs
  * around those two routes and answers for our own JWTs instead: RFC 7662 and RFC 7009.
+ * Installed innermost (app.ts), so that the log, the metrics and the limits see its answer.
  */
 export function jwtAccessTokenSupport(tokens: AccessTokenService) {
   return async function jwtAccessTokens(ctx: KoaContextWithOIDC, next: Next) {
@@ -20,7 +22,17 @@ export function jwtAccessTokenSupport(tokens: AccessTokenService) {
       return answer(ctx, tokens);
     }
     if (ctx.status === 400 && isUnsupportedTokenType(ctx.body) && handles(ctx)) await answer(ctx, tokens);
+    else if (ctx.oidc?.route === 'revocation' && ctx.status === 200) revoked(ctx);
   };
+}
+
+/**
+ * RFC 7009 §2.2 leaves the body of a revocation's 200 open; oidc-provider sends an empty
+ * text/plain one, which clients that parse every answer as JSON (oidc-client-ts) refuse.
+ */
+function revoked(ctx: KoaContextWithOIDC): void {
+  ctx.type = 'application/json';
+  ctx.body = {};
 }
 
 function handles(ctx: KoaContextWithOIDC): boolean {
@@ -40,8 +52,8 @@ async function answer(ctx: KoaContextWithOIDC, tokens: AccessTokenService): Prom
     ctx.body = { active: false };
     if (!result?.ok || !caller) return;
     const { claims } = result;
-    // the same policy as for opaque tokens: a public client sees only its own tokens
-    if (caller.clientAuthMethod === 'none' && claims.client_id !== caller.clientId) return;
+    // the same policy as for opaque tokens: the token's own client, or its resource server
+    if (!mayIntrospect(caller, { kind: 'AccessToken', clientId: claims.client_id, aud: claims.aud })) return;
     ctx.body = {
       active: true,
       iss: claims.iss,
@@ -58,7 +70,7 @@ async function answer(ctx: KoaContextWithOIDC, tokens: AccessTokenService): Prom
     return;
   }
 
-  ctx.body = '';
+  revoked(ctx);
   // RFC 7009 §2.2: an invalid or expired token needs no revoking, and the answer is still 200
   if (!result?.ok || !caller) return;
   if (result.claims.client_id !== caller.clientId) {

@@ -1,5 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { AppError } from '../errors.ts';
+import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { AccessTokenService } from '../services/access-tokens.ts';
 import type { ClientService } from '../services/clients.ts';
@@ -10,8 +9,9 @@ import { generateClientSecret } from '../services/secrets.ts';
 import type { createAdapterFactory } from './adapter.ts';
 import { ACR_VALUES } from './authentication-policy.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
-import { jwtAccessTokenSupport } from './jwt-access-tokens.ts';
+import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
+import { outboundFetch } from './outbound-fetch.ts';
 import { hideStoredSecrets, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
 import { createResourceIndicators } from './resource-indicators.ts';
 
@@ -87,20 +87,28 @@ export function createProvider(deps: ProviderDeps): Provider {
       // first_party: the admin marks the client as ours, so its consent screen may be skipped
       // require_mfa: sign-ins for this client need a passkey as well as (or instead of) the password
       // fapi_profile: "2.0" puts the client under the FAPI 2.0 Security Profile (see fapi.ts)
-      properties: ['first_party', 'require_mfa', 'fapi_profile'],
+      // introspection_audiences: the APIs whose tokens this client may introspect (introspection-policy.ts)
+      properties: ['first_party', 'require_mfa', 'fapi_profile', INTROSPECTION_AUDIENCES],
+      // oidc-provider's own error: it answers 400 invalid_client_metadata at /reg (anything else is a 500)
       validator(_ctx, key, value, metadata) {
         if ((key === 'first_party' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
-          throw new AppError('invalid_client_metadata', 400, `${key} must be a boolean`);
+          throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
         if (key === 'fapi_profile' && value !== undefined) {
           if (!FAPI_PROFILES.includes(value as never)) {
-            throw new AppError('invalid_client_metadata', 400, 'fapi_profile must be off or 2.0');
+            throw new errors.InvalidClientMetadata('fapi_profile must be off or 2.0');
           }
           const problem = value === '2.0' ? fapiClientProblem(metadata) : undefined;
-          if (problem) throw new AppError('invalid_client_metadata', 400, problem);
+          if (problem) throw new errors.InvalidClientMetadata(problem);
+        }
+        if (key === INTROSPECTION_AUDIENCES) {
+          const problem = introspectionAudiencesProblem(value);
+          if (problem) throw new errors.InvalidClientMetadata(problem);
         }
       },
     },
+    // client jwks_uri and sector_identifier_uri: https to public addresses only (SSRF)
+    fetch: outboundFetch,
     // the redirect_uri parameter is always required: no guessing, even with one registered
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: ['openid', 'offline_access', 'profile', 'email'],
@@ -120,9 +128,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // a public client may introspect only its own tokens; confidential clients (APIs) any
-        allowedPolicy: async (ctx, client, token) =>
-          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+        // the token's own client, or the resource server it is for (introspection-policy.ts)
+        allowedPolicy: async (_ctx, client, token) => mayIntrospect(client, token),
       },
       revocation: {
         enabled: true,
@@ -224,7 +231,6 @@ export function createProvider(deps: ProviderDeps): Provider {
     return clients.verifySecret(actual, this.clientSecret);
   };
 
-  provider.use(jwtAccessTokenSupport(deps.accessTokens));
   provider.use(hideStoredSecrets);
   if (deps.mtls) provider.use(deps.mtls.discoveryAliases);
 

@@ -23,6 +23,20 @@ function accountOf(ctx: KoaContextWithOIDC): string | undefined {
 }
 
 /**
+ * RFC 6749 §5.2: a client-credentials request whose scopes may none be granted is refused with
+ * `invalid_scope`, rather than answered with a token that carries no scope. A request for no
+ * scope, or for some scopes that may be granted, gets its token (with what may be granted).
+ */
+function grantsSomeScope(ctx: KoaContextWithOIDC, info: OidcResourceServer): OidcResourceServer {
+  if (ctx.oidc?.route !== 'token' || ctx.oidc.params?.grant_type !== 'client_credentials') return info;
+  const requested = ctx.oidc.requestParamScopes;
+  if (requested.size === 0) return info;
+  const granted = new Set((info.scope ?? '').split(' '));
+  for (const scope of requested) if (granted.has(scope)) return info;
+  throw new errors.InvalidScope('none of the requested scopes may be granted to this client', [...requested].join(' '));
+}
+
+/**
  * RFC 8707 resource indicators and who may get which scopes of an API (DESIGN §3):
  * - a client may ask for the scopes its `allowedResources` or its roles allow, nothing else;
  * - a user's token carries, of those, only what the user's roles allow.
@@ -62,7 +76,7 @@ export function createResourceIndicators(deps: {
 
       if (accountId === undefined && cached) {
         const hit = memo.get(cached)?.get(grants)?.get(resource);
-        if (hit) return hit;
+        if (hit) return grantsSomeScope(ctx, hit);
       }
       const allowed = cached && clientScopes(cached, grants, indicator);
       if (!cached || !allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
@@ -77,7 +91,7 @@ export function createResourceIndicators(deps: {
       const byResource = byGrants.get(grants) ?? new WeakMap<ResourceServer, OidcResourceServer>();
       byGrants.set(grants, byResource);
       byResource.set(resource, result);
-      return result;
+      return grantsSomeScope(ctx, result);
     },
 
     /** A service asking for a token without `resource` gets one for its only API, if it has exactly one. */

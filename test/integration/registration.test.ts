@@ -41,6 +41,7 @@ describe('dynamic client registration (RFC 7591, RFC 7592)', () => {
       server = await startTestServer({ env: { REGISTRATION_ENABLED: 'true' } });
       const res = await server.admin<{ initial_access_token: string }>('POST', '/initial-access-tokens', {
         expires_in: 600,
+        uses: 10,
       });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       iat = res.body.initial_access_token;

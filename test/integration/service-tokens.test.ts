@@ -101,7 +101,8 @@ describe('service tokens (client credentials)', () => {
   test('introspection answers for JWT access tokens and requires client authentication', async () => {
     const config = await discover(server, service.client_id, service.client_secret);
     const { access_token } = await client.clientCredentialsGrant(config, { resource: API, scope: 'orders:read' });
-    const api = await registerService(server, {});
+    // the API's own client, which an admin allowed to introspect the API's tokens
+    const api = await registerService(server, {}, { introspection_audiences: [API] });
     const apiConfig = await discover(server, api.client_id, api.client_secret);
     const result = await client.tokenIntrospection(apiConfig, access_token);
     assert.equal(result.active, true);
@@ -127,7 +128,7 @@ describe('service tokens (client credentials)', () => {
   test('a revoked JWT is reported inactive; another client cannot revoke it', async () => {
     const config = await discover(server, service.client_id, service.client_secret);
     const { access_token } = await client.clientCredentialsGrant(config, { resource: API, scope: 'orders:read' });
-    const other = await registerService(server, {});
+    const other = await registerService(server, {}, { introspection_audiences: [API] });
     const otherConfig = await discover(server, other.client_id, other.client_secret);
 
     const err = await rejection(client.tokenRevocation(otherConfig, access_token));

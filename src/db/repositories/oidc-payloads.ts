@@ -10,6 +10,11 @@ export interface OidcPayloadRepository {
   consume(model: string, id: string): Promise<void>;
   /** marks a live, unconsumed row consumed; false when it was already consumed, expired or missing (atomic: one winner) */
   consumeOnce(model: string, id: string): Promise<boolean>;
+  /**
+   * Takes one of the uses counted in a live row's `remaining`; atomic, so parallel callers never
+   * take more than there were. Returns what remains after, or undefined when none was left.
+   */
+  takeUse(model: string, id: string): Promise<number | undefined>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
   /** @returns how many expired rows were removed */
@@ -89,6 +94,19 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
         data: { consumedAt: now },
       });
       return count === 1;
+    },
+    async takeUse(model, id) {
+      // one statement: PostgreSQL re-checks the WHERE of a row another transaction just changed
+      const rows = await prisma.$queryRawUnsafe<{ remaining: unknown }[]>(
+        `UPDATE "oidc_payloads"
+         SET "payload" = jsonb_set("payload", '{remaining}', to_jsonb(("payload"->>'remaining')::int - 1))
+         WHERE "model" = $1 AND "id" = $2 AND "consumed_at" IS NULL
+           AND ("expires_at" IS NULL OR "expires_at" > now()) AND ("payload"->>'remaining')::int > 0
+         RETURNING ("payload"->>'remaining')::int AS "remaining"`,
+        model,
+        id,
+      );
+      return rows[0] === undefined ? undefined : Number(rows[0].remaining);
     },
     async destroy(model, id) {
       await prisma.$executeRawUnsafe(`DELETE FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`, model, id);

@@ -27,7 +27,7 @@ export interface AdminDeps {
   version: string;
   /** present when REGISTRATION_ENABLED */
   registration?:
-    | { issueInitialAccessToken(expiresIn: number): Promise<{ token: string; expiresAt: Date }> }
+    | { issueInitialAccessToken(expiresIn: number, uses: number): Promise<{ token: string; expiresAt: Date }> }
     | undefined;
   audience: string;
   /** clients written from configuration at every start (ADMIN_CLIENT_ID, the account page's client) */
@@ -99,9 +99,9 @@ export function createAdminRouter(deps: AdminDeps): Router {
       if (!deps.registration) {
         throw new AppError('invalid_request', 400, 'dynamic client registration is off (REGISTRATION_ENABLED=false)');
       }
-      const { token, expiresAt } = await deps.registration.issueInitialAccessToken(body.expires_in);
+      const { token, expiresAt } = await deps.registration.issueInitialAccessToken(body.expires_in, body.uses);
       ctx.status = 201;
-      ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString() };
+      ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString(), uses: body.uses };
     },
   );
   router.post('/keys/rotate', requireScope('keys:write'), async (ctx) => {

@@ -124,6 +124,11 @@ const clientFields = {
   /** sign-ins for this client need a passkey (after the password, or a verified passkey alone) */
   require_mfa: z.boolean(),
   roles: RoleNames,
+  /** the APIs (identifiers) whose access tokens this client may introspect: it is their resource server */
+  introspection_audiences: z
+    .array(resourceIdentifier)
+    .max(100)
+    .refine((list) => new Set(list).size === list.length, 'must not list an audience twice'),
 };
 
 type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };
@@ -196,6 +201,8 @@ export const NewInitialAccessToken = z.strictObject({
     .min(60)
     .max(30 * 24 * 3600)
     .default(24 * 3600),
+  /** how many clients it may register (refused registrations do not count) */
+  uses: z.number().int().min(1).max(1000).default(1),
 });
 
 export const UserQuery = Cursor.extend({
