@@ -142,7 +142,10 @@ describe('admin API delegation: no caller grants what it does not hold', () => {
       ownToken,
     );
     assert.equal(res.status, 403, JSON.stringify(res.body));
-    assert.equal((await adminTokenOf(own, 'admin')).body.scope, undefined);
+    const escalated = await adminTokenOf(own, 'admin');
+    assert.equal(escalated.status, 400, JSON.stringify(escalated.body));
+    assert.equal(escalated.body.error, 'invalid_scope');
+    assert.equal(escalated.body.access_token, undefined);
     // it may still edit the role within what it holds
     const fine = await server.admin(
       'PATCH',
