@@ -32,6 +32,7 @@ import { createProvider } from './oidc/provider.ts';
 import { REGISTRATION_POLICY } from './oidc/registration.ts';
 import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
+import { createAccountChangeService, createAccountNotifier } from './services/account-changes.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
 import { auditingLogger } from './services/audit-log.ts';
 import { ensureBuiltInClients } from './services/builtin-clients.ts';
@@ -137,15 +138,24 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const passwords = createPasswordService(
       config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
     );
-    const accounts = createAccountService({ users: createUserRepository(db.prisma), passwords, log });
     const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
     // rate limits, lockout, the security event log and metrics (issue 6)
     const security = await createSecurity({ config, issuer, db, log });
     closeSecurity = security.close;
+    const accounts = createAccountService({
+      users: createUserRepository(db.prisma),
+      passwords,
+      log,
+      // a password change or a disabled account ends the sessions and tokens kept here
+      payloads,
+      events: security.events,
+    });
     // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
     // the passkey ceremonies log their security events; these lines also go to the event log
     const audited = auditingLogger(log, security.events, security.metrics);
     const passkeyRepo = createPasskeyRepository(db.prisma);
+    // a new passkey is announced to its owner (on /account today; a mailer would hook in there)
+    const notifier = createAccountNotifier({ payloads, log });
     const passkeys = createPasskeyService({
       issuer,
       rpName: 'Identity',
@@ -153,10 +163,14 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       challenges: createChallengeStore({ payloads }),
       users: accounts,
       log: audited,
+      notifier,
     });
+    // with a passkey, changing the ways to sign in needs a passkey proof, not the password alone
+    const changes = createAccountChangeService({ passkeys, payloads, log: audited });
     const needsMfa = createMfaDecision({
       global: config.mfaRequired,
       userRequires: (id) => passkeyRepo.mfaRequired(id),
+      hasSecondFactor: async (id) => (await passkeyRepo.listByUser(id)).length > 0,
     });
     const interactionPolicy = createInteractionPolicy(needsMfa);
 
@@ -223,6 +237,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             provider: current,
             accounts,
             passkeys,
+            changes,
+            notifier,
             csrf,
             pages,
             passkeyPages,
@@ -239,7 +255,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             log,
             passkeys: true,
             passkeyHooks: passkeyInteraction.hooks,
-            signin: security.signin(pages),
+            signin: security.signin(pages, secrets.eventDigest),
           }),
         },
       ],
