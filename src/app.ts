@@ -33,6 +33,7 @@ import { createProvider } from './oidc/provider.ts';
 import { createInitialAccessTokenUses, REGISTRATION_POLICY } from './oidc/registration.ts';
 import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
+import { createAccountChangeService, createAccountNotifier } from './services/account-changes.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
 import { auditingLogger } from './services/audit-log.ts';
 import { builtInClientIds, ensureBuiltInClients } from './services/builtin-clients.ts';
@@ -139,15 +140,24 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const passwords = createPasswordService(
       config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
     );
-    const accounts = createAccountService({ users: createUserRepository(db.prisma), passwords, log });
     const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
     // rate limits, lockout, the security event log and metrics (issue 6)
     const security = await createSecurity({ config, issuer, db, log });
     closeSecurity = security.close;
+    const accounts = createAccountService({
+      users: createUserRepository(db.prisma),
+      passwords,
+      log,
+      // a password change or a disabled account ends the sessions and tokens kept here
+      payloads,
+      events: security.events,
+    });
     // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
     // the passkey ceremonies log their security events; these lines also go to the event log
     const audited = auditingLogger(log, security.events, security.metrics);
     const passkeyRepo = createPasskeyRepository(db.prisma);
+    // a new passkey is announced to its owner (on /account today; a mailer would hook in there)
+    const notifier = createAccountNotifier({ payloads, log });
     const passkeys = createPasskeyService({
       issuer,
       rpName: 'Identity',
@@ -155,10 +165,14 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       challenges: createChallengeStore({ payloads }),
       users: accounts,
       log: audited,
+      notifier,
     });
+    // with a passkey, changing the ways to sign in needs a passkey proof, not the password alone
+    const changes = createAccountChangeService({ passkeys, payloads, log: audited });
     const needsMfa = createMfaDecision({
       global: config.mfaRequired,
       userRequires: (id) => passkeyRepo.mfaRequired(id),
+      hasSecondFactor: async (id) => (await passkeyRepo.listByUser(id)).length > 0,
     });
     const interactionPolicy = createInteractionPolicy(needsMfa);
 
@@ -228,6 +242,8 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             provider: current,
             accounts,
             passkeys,
+            changes,
+            notifier,
             csrf,
             pages,
             passkeyPages,
@@ -244,7 +260,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             log,
             passkeys: true,
             passkeyHooks: passkeyInteraction.hooks,
-            signin: security.signin(pages),
+            signin: security.signin(pages, secrets.eventDigest),
           }),
         },
       ],

@@ -35,7 +35,7 @@ export interface Security {
   /** wraps a freshly built provider: token and introspection limits, token events, route labels */
   observe(provider: Provider): Provider;
   /** the sign-in pages' limits, lockout and events */
-  signin(pages: Pick<Pages, 'error'>): SigninProtection;
+  signin(pages: Pick<Pages, 'error'>, digestKey: Buffer): SigninProtection;
   /** what the admin API needs for GET /admin/events, the audit of changes and unlocking */
   adminDeps(users: LockoutDeps['users']): LockoutDeps & { events: SecurityEventService };
   /** removes events past EVENT_RETENTION_DAYS (from the purge timer) */
@@ -96,11 +96,16 @@ export async function createSecurity(deps: {
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? admin(ctx, next) : next(),
     observe: (provider) => observeProvider(provider, protection, routeLabels),
-    signin: (pages) =>
-      createSigninProtection(protection, pages, async (login) => {
-        const user = await users.findByLogin(normalizeUsername(login), normalizeEmail(login));
-        return user?.id;
-      }),
+    signin: (pages, digestKey) =>
+      createSigninProtection(
+        protection,
+        pages,
+        async (login) => {
+          const user = await users.findByLogin(normalizeUsername(login), normalizeEmail(login));
+          return user?.id;
+        },
+        digestKey,
+      ),
     adminDeps: (users) => ({ bruteForce: protection.bruteForce, users, events }),
     async purge() {
       try {

@@ -18,6 +18,10 @@ export interface AccountPageData {
   username: string;
   passkeys: PasskeyView[];
   mfaRequired: boolean;
+  /** the account has a passkey and this session has not proved one recently: changes need a step-up */
+  stepUpRequired: boolean;
+  /** new passkeys, announced to the owner (src/services/account-changes.ts) */
+  securityNotices: { name: string; at: string }[];
   notice?: string | undefined;
   error?: string | undefined;
 }

@@ -79,6 +79,8 @@ const MESSAGES: Record<string, string> = {
   already_registered: 'This passkey is already registered.',
   verification_failed: 'The passkey could not be verified. Try again.',
   verification_required: 'This application needs a passkey that checks your PIN or biometrics, or your password first.',
+  step_up_required: 'First confirm it is you with one of the passkeys you already have.',
+  no_second_factor: 'Add a passkey first.',
 };
 
 /** A JSON error for the page script: 400 with a stable code. */

@@ -13,8 +13,13 @@ export const ACR_VALUES = [ACR.password, ACR.passkey, ACR.mfa] as const;
 
 /** The login prompt's reason when a session exists but lacks the second factor something demands. */
 export const MFA_REASON = 'mfa_required';
+/** The login prompt's reason when the session's account was disabled or deleted. */
+export const ACCOUNT_GONE_REASON = 'account_unavailable';
 
-/** The built-in client behind /account: the global policy spares it, so people can add their first passkey. */
+/**
+ * The built-in client behind /account: the global policy spares it only while the account has no
+ * second factor, so people can enrol their first passkey; once they have one, /account asks for it too.
+ */
 export const ACCOUNT_CLIENT_ID = 'idp-account';
 
 export interface PasskeyFactor {
@@ -44,10 +49,12 @@ export function authenticationMethods(factors: { password: boolean; passkey?: Pa
 }
 
 export interface MfaPolicyOptions {
-  /** MFA_REQUIRED: every client but the account page */
+  /** MFA_REQUIRED: every client, and the account page once the user has a second factor */
   global: boolean;
   /** the user's own setting */
   userRequires(userId: string): Promise<boolean>;
+  /** whether the user has a second factor (a passkey) */
+  hasSecondFactor(userId: string): Promise<boolean>;
 }
 
 /** Whether the request asked for MFA: `acr_values` (OIDC Core §3.1.2.1) or the acr of the `claims` parameter (§5.5.1.1). */
@@ -77,7 +84,12 @@ export type MfaDecision = (request: MfaRequest, userId: string | undefined) => P
 export function createMfaDecision(options: MfaPolicyOptions): MfaDecision {
   return async (request, userId) => {
     if (request.clientRequiresMfa) return true;
-    if (options.global && request.clientId !== ACCOUNT_CLIENT_ID) return true;
+    if (options.global) {
+      if (request.clientId !== ACCOUNT_CLIENT_ID) return true;
+      // the exemption is for enrolling a first factor only: with one, a password alone must not
+      // reach the page where factors are added and removed
+      if (userId !== undefined && (await options.hasSecondFactor(userId))) return true;
+    }
     if (requestedMfa(request.params)) return true;
     return userId !== undefined && (await options.userRequires(userId));
   };
@@ -92,11 +104,21 @@ export function createMfaDecision(options: MfaPolicyOptions): MfaDecision {
 export function createInteractionPolicy(needsMfa: MfaDecision) {
   const policy = interactionPolicy.base();
   const login = policy.get('login');
+  // A session whose account is gone (disabled or deleted: findAccount answers nothing) has no
+  // grant to check consent against; without this check the consent prompt would fail on the
+  // missing grant. Ask for a sign-in instead.
+  login?.checks.add(
+    new interactionPolicy.Check(ACCOUNT_GONE_REASON, 'the signed-in account is no longer available', (ctx) =>
+      ctx.oidc.session?.accountId !== undefined && ctx.oidc.account === undefined
+        ? interactionPolicy.Check.REQUEST_PROMPT
+        : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+    ),
+  );
   login?.checks.add(
     new interactionPolicy.Check(MFA_REASON, 'a second factor is required', async (ctx) => {
       const { session, result } = ctx.oidc;
       const accountId = session?.accountId;
-      if (accountId === undefined) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      if (accountId === undefined || ctx.oidc.account === undefined) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const acr = (result?.login as { acr?: string } | undefined)?.acr ?? session?.acr;
       if (acr === ACR.mfa) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const client = ctx.oidc.client;

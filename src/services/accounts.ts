@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from '../db/repositories/users.ts';
 import type { Logger } from '../logger.ts';
 import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+import type { SecurityEventInput } from './security-events.ts';
 
 /** Usernames compare case-insensitively and by compatibility form: "Ａlice" and "alice" are one name. */
 export const normalizeUsername = (username: string): string => username.normalize('NFKC').toLowerCase();
@@ -104,7 +106,16 @@ export interface AccountService {
   authenticate(username: string, password: string, ctx?: SignInContext): Promise<AuthenticationResult>;
   /** For oidc-provider: undefined for a missing or disabled user, which ends their sessions and tokens. */
   findAccount(sub: string): Promise<OidcAccount | undefined>;
+  /**
+   * Ends every session of the user and everything issued in them: grants, codes, access and
+   * refresh tokens (`offline_access` included), pending sign-in steps. `update` calls it when the
+   * password changes or the account is disabled, `remove` when it is deleted.
+   * @returns how many stored sessions, grants and tokens were removed
+   */
+  endSessions(userId: string, reason: SessionEndReason, actor?: string): Promise<number>;
 }
+
+export type SessionEndReason = 'password_changed' | 'disabled' | 'deleted' | 'admin';
 
 const SCOPE_CLAIMS = {
   profile: (u: UserRecord) => ({
@@ -150,8 +161,23 @@ export function createAccountService(deps: {
   users: UserRepository;
   passwords: PasswordService;
   log: Logger;
+  /** where oidc-provider keeps sessions, grants and tokens (without it nothing is ended: unit tests) */
+  payloads?: Pick<OidcPayloadRepository, 'destroyByAccount'>;
+  events?: { record(event: SecurityEventInput): void };
 }): AccountService {
   const { users, passwords, log } = deps;
+
+  const endSessions: AccountService['endSessions'] = async (userId, reason, actor) => {
+    const removed = (await deps.payloads?.destroyByAccount(userId)) ?? 0;
+    log.info({ event: 'session.revoked', userId, reason, removed }, 'sessions ended');
+    deps.events?.record({
+      type: 'session.revoked',
+      subject: userId,
+      actor,
+      details: { reason, scope: 'all', removed },
+    });
+    return removed;
+  };
 
   const written = (result: Awaited<ReturnType<UserRepository['create']>>): AccountWriteResult => {
     if (result.ok) return { ok: true, user: toPublicUser(result.user) };
@@ -231,7 +257,13 @@ export function createAccountService(deps: {
         }
       }
       const result = written(await users.update(id, changes, options.expected));
-      if (result.ok) log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
+      if (!result.ok) return result;
+      log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
+      // A new password must lock out whoever knew the old one: their sessions and refresh tokens
+      // end with it (OWASP Session Management Cheat Sheet, "Renew the Session ID After Any
+      // Privilege Level Change"; NIST SP 800-63B §6.1.4). So does disabling the account.
+      if (password !== undefined) await endSessions(id, 'password_changed');
+      else if (rest.status === 'disabled' && current.status !== 'disabled') await endSessions(id, 'disabled');
       return result;
     },
 
@@ -255,7 +287,10 @@ export function createAccountService(deps: {
 
     async remove(id, options = {}) {
       const removed = await users.delete(id, options.expected);
-      if (removed === true) log.info({ event: 'user.deleted', userId: id }, 'user deleted');
+      if (removed === true) {
+        log.info({ event: 'user.deleted', userId: id }, 'user deleted');
+        await endSessions(id, 'deleted');
+      }
       return removed;
     },
 
@@ -287,6 +322,8 @@ export function createAccountService(deps: {
       log.info({ event: 'signin.succeeded', userId: user.id, ...ctx }, 'sign-in succeeded');
       return { ok: true, user: toPublicUser({ ...user, lastSignInAt: at }) };
     },
+
+    endSessions,
 
     async findAccount(sub) {
       const user = await users.findById(sub);

@@ -1,21 +1,30 @@
 import { createHash } from 'node:crypto';
 import { normalizeUsername } from './accounts.ts';
-import type { RateLimitStore } from './rate-limits.ts';
+import type { Limiter, RateLimitStore } from './rate-limits.ts';
 
-export type LockScope = 'account_ip' | 'account';
+/**
+ * `account_ip`: this name from this address; `account`: this name from everywhere (the lock);
+ * `account_rate`: this name from everywhere, per rate-limit window.
+ */
+export type LockScope = 'account_ip' | 'account' | 'account_rate';
 
 export type Gate =
   | { locked: false /** wait this long before answering (progressive delay) */; delayMs: number }
   | { locked: true; scope: LockScope; retryAfter: number };
 
+export interface CheckOptions {
+  /** this browser signed in to this name before (a signed cookie): the account-wide refusals spare it */
+  knownDevice?: boolean;
+}
+
 export interface BruteForceProtection {
   /** before the password is checked: refuse while locked, else say how long to hold the answer */
-  check(login: string, ip: string): Promise<Gate>;
+  check(login: string, ip: string, options?: CheckOptions): Promise<Gate>;
   /** after a failure; returns the lock this failure applied, if any */
   failed(login: string, ip: string): Promise<{ scope: LockScope; failures: number } | undefined>;
   /** after a success: the pair's failures are forgiven (the account-wide count is not) */
   succeeded(login: string, ip: string): Promise<void>;
-  /** lifts every lock on these login names (username, email): the account-wide one and those per address */
+  /** lifts every lock and counter on these login names (username, email): account-wide, per address, per window */
   unlock(logins: readonly string[]): Promise<void>;
 }
 
@@ -29,7 +38,22 @@ export interface BruteForceOptions {
   lockoutSeconds: number;
   /** the first delay (after the second failure); doubles with each further one, up to 20 times it */
   delayMs: number;
+  /** failures of one login from all addresses per window (RATE_LIMIT_SIGNIN_ACCOUNT); absent or 0 points: none */
+  accountRate?: Limiter | undefined;
+  /** the window of `accountRate`, in seconds (default 60) */
+  accountRateWindowSeconds?: number | undefined;
 }
+
+/** The key of a login name in the counters: normalized as sign-in compares it, then hashed. */
+export const loginKey = (login: string): string =>
+  createHash('sha256').update(normalizeUsername(login.trim())).digest('base64url');
+
+/**
+ * How many failures one address may add to an account-wide count in one window: a fifth of
+ * the limit, so that reaching it takes at least five addresses (an address's share can fall
+ * across two windows, so in the worst case one address brings less than half of it).
+ */
+export const addressShare = (limit: number): number => Math.max(1, Math.ceil(limit / 5));
 
 /**
  * Brute-force protection for password sign-in (docs/decisions/0006-brute-force-lockout.md).
@@ -39,21 +63,26 @@ export interface BruteForceOptions {
  * (DESIGN §6). Names are hashed before they reach the counter store.
  *
  * - per login and address: a progressive delay from the second failure, then a lock after
- *   `threshold` failures. This stops one attacker guessing one account.
- * - per login from anywhere: a lock after `accountThreshold` failures, set much higher, so a
- *   distributed guess is stopped too, while one attacker cannot cheaply lock the real user out
- *   everywhere.
- * - unlock: the account-wide counter is deleted; the per-address counters are orphaned by
+ *   `threshold` failures. This stops one attacker guessing one account, at that address.
+ * - per login from anywhere (the lock after `accountThreshold` failures, and the per-window
+ *   rate): only failures count, never refused attempts, and each address counts for at most
+ *   its share (`addressShare`), so one address cannot lock the real user out; a distributed
+ *   guess still is stopped. A browser that signed in to the name before is spared these two.
+ * - unlock: the account-wide counters are deleted; the per-address counters are orphaned by
  *   bumping the login's epoch, which is part of their keys (so no store needs to list keys).
  */
 export function createBruteForceProtection(options: BruteForceOptions): BruteForceProtection {
   const { store, threshold, accountThreshold, lockoutSeconds } = options;
+  const rateWindow = options.accountRateWindowSeconds ?? 60;
+  const accountRate =
+    options.accountRate ?? store.limiter({ name: 'signin_account', points: 0, windowSeconds: rateWindow });
+  // always counting (a share needs the pair's count); it locks only with a threshold
   const pair = store.limiter({
     name: 'lock-pair',
-    points: Math.max(threshold - 1, 0),
+    points: threshold > 0 ? threshold - 1 : 1_000_000,
     windowSeconds: lockoutSeconds,
-    blockSeconds: lockoutSeconds,
-    enabled: threshold > 0,
+    blockSeconds: threshold > 0 ? lockoutSeconds : 0,
+    enabled: threshold > 0 || accountThreshold > 0,
   });
   const account = store.limiter({
     name: 'lock-account',
@@ -62,24 +91,44 @@ export function createBruteForceProtection(options: BruteForceOptions): BruteFor
     blockSeconds: lockoutSeconds,
     enabled: accountThreshold > 0,
   });
+  // a pair's failures in the current rate window, for its share of `accountRate`
+  const pairRate = store.limiter({
+    name: 'lock-pair-rate',
+    points: 1_000_000,
+    windowSeconds: rateWindow,
+    enabled: accountRate.points > 0,
+  });
   // outlives every pair counter: a counter lives at most a window plus a block
-  const epochs = store.limiter({ name: 'lock-epoch', points: 1_000_000, windowSeconds: lockoutSeconds * 4 });
+  const epochs = store.limiter({
+    name: 'lock-epoch',
+    points: 1_000_000,
+    windowSeconds: Math.max(lockoutSeconds, rateWindow) * 4,
+  });
+  const lockShare = addressShare(accountThreshold);
+  const rateShare = addressShare(accountRate.points);
 
-  const id = (login: string) => createHash('sha256').update(normalizeUsername(login.trim())).digest('base64url');
   const pairKey = async (login: string, ip: string) => {
-    const key = id(login);
+    const key = loginKey(login);
     return `${key}:${(await epochs.peek(key)).count}:${ip}`;
   };
   const maxDelay = options.delayMs * 20;
 
   return {
-    async check(login, ip) {
-      const [byPair, byAccount] = await Promise.all([pair.peek(await pairKey(login, ip)), account.peek(id(login))]);
+    async check(login, ip, { knownDevice = false } = {}) {
+      const key = loginKey(login);
+      const [byPair, byAccount, byRate] = await Promise.all([
+        pair.peek(await pairKey(login, ip)),
+        account.peek(key),
+        accountRate.peek(key),
+      ]);
       if (threshold > 0 && byPair.count >= threshold) {
         return { locked: true, scope: 'account_ip', retryAfter: byPair.retryAfter };
       }
-      if (accountThreshold > 0 && byAccount.count >= accountThreshold) {
+      if (!knownDevice && accountThreshold > 0 && byAccount.count >= accountThreshold) {
         return { locked: true, scope: 'account', retryAfter: byAccount.retryAfter };
+      }
+      if (!knownDevice && accountRate.points > 0 && byRate.count >= accountRate.points) {
+        return { locked: true, scope: 'account_rate', retryAfter: byRate.retryAfter };
       }
       const failures = byPair.count;
       const delayMs = failures < 2 ? 0 : Math.min(options.delayMs * 2 ** (failures - 2), maxDelay);
@@ -87,9 +136,15 @@ export function createBruteForceProtection(options: BruteForceOptions): BruteFor
     },
 
     async failed(login, ip) {
-      const [byPair, byAccount] = await Promise.all([pair.hit(await pairKey(login, ip)), account.hit(id(login))]);
+      const key = loginKey(login);
+      const pk = await pairKey(login, ip);
+      const [byPair, byPairRate] = await Promise.all([pair.hit(pk), pairRate.hit(pk)]);
+      const [byAccount] = await Promise.all([
+        accountThreshold > 0 && byPair.count <= lockShare ? account.hit(key) : undefined,
+        accountRate.points > 0 && byPairRate.count <= rateShare ? accountRate.hit(key) : undefined,
+      ]);
       // `count === threshold`: only the failure that crosses the line applies (and reports) the lock
-      if (accountThreshold > 0 && byAccount.count === accountThreshold) {
+      if (byAccount && byAccount.count === accountThreshold) {
         return { scope: 'account', failures: byAccount.count };
       }
       if (threshold > 0 && byPair.count === threshold) return { scope: 'account_ip', failures: byPair.count };
@@ -97,13 +152,14 @@ export function createBruteForceProtection(options: BruteForceOptions): BruteFor
     },
 
     async succeeded(login, ip) {
-      await pair.reset(await pairKey(login, ip));
+      const pk = await pairKey(login, ip);
+      await Promise.all([pair.reset(pk), pairRate.reset(pk)]);
     },
 
     async unlock(logins) {
       await Promise.all(
-        [...new Set(logins.map(id))].map(async (key) => {
-          await account.reset(key);
+        [...new Set(logins.map(loginKey))].map(async (key) => {
+          await Promise.all([account.reset(key), accountRate.reset(key)]);
           await epochs.hit(key);
         }),
       );

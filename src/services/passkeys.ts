@@ -9,6 +9,7 @@ import type {
 } from '@simplewebauthn/server';
 import type { PasskeyRecord, PasskeyRepository } from '../db/repositories/passkeys.ts';
 import type { Logger } from '../logger.ts';
+import type { AccountNotifier } from './account-changes.ts';
 import type { PublicUser } from './accounts.ts';
 import type { Ceremony, ChallengeCheck, ChallengeStore } from './webauthn-challenges.ts';
 
@@ -78,6 +79,8 @@ export interface PasskeyServiceOptions {
   challenges: ChallengeStore;
   users: { get(id: string): Promise<PublicUser | undefined> };
   log: Logger;
+  /** tells the owner of a new passkey (src/services/account-changes.ts) */
+  notifier?: Pick<AccountNotifier, 'passkeyAdded'> | undefined;
 }
 
 /** Names are shown on pages and in lists: printable, trimmed, short. */
@@ -171,7 +174,12 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
         'passkey added',
       );
       const stored = await repo.findByCredentialId(record.credentialId);
-      return stored ? { ok: true, value: stored } : { ok: false, reason: 'verification_failed' };
+      if (!stored) return { ok: false, reason: 'verification_failed' };
+      // the passkey is there: a failed announcement is logged, not turned into a failed registration
+      await options.notifier
+        ?.passkeyAdded(user, stored, stored.createdAt)
+        .catch((err: unknown) => log.warn({ err, userId: user.id }, 'announcing a new passkey failed'));
+      return { ok: true, value: stored };
     },
 
     async authenticationOptions(binding, userId) {

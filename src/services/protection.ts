@@ -53,6 +53,9 @@ export function createProtection(deps: {
     accountThreshold: config.lockout.accountThreshold,
     lockoutSeconds: config.lockout.seconds,
     delayMs: config.lockout.delayMs,
+    // counted by the brute-force protection: failures only, each address up to its share
+    accountRate: limits.signin_account,
+    accountRateWindowSeconds: r.windowSeconds,
   });
   const surge = createSurgeDetector({
     thresholds: { failures: config.surge.failuresPerMinute, tokens: config.surge.tokensPerMinute },

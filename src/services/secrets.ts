@@ -25,6 +25,8 @@ export interface DerivedKeys {
   readonly csrf: Buffer;
   /** RFC 9449 §8 DPoP nonces: the same on every instance, so a nonce from one is good at another */
   readonly dpopNonce: Buffer;
+  /** HMAC key of the digest the event log keeps of sign-in names that match no account */
+  readonly eventDigest: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -37,6 +39,7 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     cookieKeys: Object.freeze([derive(secretsKey, 'cookies').toString('base64url')]),
     csrf: derive(secretsKey, 'csrf'),
     dpopNonce: derive(secretsKey, 'dpop-nonce'),
+    eventDigest: derive(secretsKey, 'event-login-digest'),
   });
 }
 

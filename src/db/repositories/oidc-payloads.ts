@@ -17,6 +17,12 @@ export interface OidcPayloadRepository {
   takeUse(model: string, id: string): Promise<number | undefined>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
+  /**
+   * Removes every row of one account: its sessions, grants, and whatever was issued under those
+   * grants or names the account (codes, access and refresh tokens, pending sign-in steps).
+   * @returns how many rows were removed
+   */
+  destroyByAccount(accountId: string): Promise<number>;
   /** @returns how many expired rows were removed */
   purgeExpired(now: Date, batch: number): Promise<number>;
 }
@@ -113,6 +119,15 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
     },
     async revokeByGrantId(grantId) {
       await prisma.oidcPayload.deleteMany({ where: { grantId } });
+    },
+    async destroyByAccount(accountId) {
+      // one statement: the grants' ids are read in it, so nothing issued meanwhile slips between
+      return prisma.$executeRawUnsafe(
+        `DELETE FROM "oidc_payloads"
+         WHERE "payload"->>'accountId' = $1
+            OR "grant_id" IN (SELECT "id" FROM "oidc_payloads" WHERE "model" = 'Grant' AND "payload"->>'accountId' = $1)`,
+        accountId,
+      );
     },
     async purgeExpired(now, batch) {
       const rows = await prisma.oidcPayload.findMany({

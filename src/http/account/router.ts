@@ -4,16 +4,25 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
 import { ACCOUNT_CLIENT_ID } from '../../oidc/authentication-policy.ts';
+import type {
+  AccountChange,
+  AccountChangeService,
+  AccountNotifier,
+  AccountSession,
+} from '../../services/account-changes.ts';
 import type { AccountService, PublicUser } from '../../services/accounts.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import { FormBodyError, readForm } from '../interaction/form-body.ts';
 import type { Csrf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
-import { ceremonyFailed, jsonErrors, readCeremonyBody, registrationResponse } from '../webauthn-json.ts';
-
-/** Removing a passkey needs a sign-in this recent (seconds), as GitHub and Google ask for "sudo mode". */
-export const RECENT_SIGNIN_SECONDS = 300;
+import {
+  authenticationResponse,
+  ceremonyFailed,
+  jsonErrors,
+  readCeremonyBody,
+  registrationResponse,
+} from '../webauthn-json.ts';
 
 const STATE_COOKIE = 'idp_account_state';
 
@@ -25,6 +34,8 @@ const NOTICES: Record<string, string> = {
   'mfa-on': 'A passkey will be asked for after your password.',
   'mfa-off': 'Your password alone signs you in again.',
   reauth: 'For your security, removing a passkey needs a recent sign-in. You signed in again: try once more.',
+  'step-up': 'For your security, confirm it is you with one of your passkeys first, then try again.',
+  confirmed: 'Thank you. For the next few minutes you can change your passkeys.',
   'not-found': 'That passkey no longer exists.',
   'bad-name': 'A passkey name must have 1 to 64 visible characters.',
 };
@@ -33,7 +44,10 @@ export interface AccountRouterOptions {
   issuer: string;
   provider: () => Provider;
   accounts: Pick<AccountService, 'get'>;
-  passkeys: PasskeyService;
+  passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired' | 'setMfaRequired'>;
+  /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
+  changes: AccountChangeService;
+  notifier: Pick<AccountNotifier, 'recent'>;
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
@@ -46,21 +60,29 @@ export interface AccountRouterOptions {
  * its authorization code is never redeemed: the session the sign-in leaves is what counts here.
  */
 export function createAccountRouter(options: AccountRouterOptions): Router {
-  const { issuer, accounts, passkeys, csrf, pages, passkeyPages, log } = options;
+  const { issuer, accounts, passkeys, changes, notifier, csrf, pages, passkeyPages, log } = options;
   const router = new Router();
   const callback = `${issuer}/account/callback`;
 
   const signedIn = async (
     ctx: Context,
-  ): Promise<{ user: PublicUser; sessionUid: string; authTime: number } | undefined> => {
+  ): Promise<{ user: PublicUser; sessionUid: string; session: AccountSession } | undefined> => {
     const session = await options.provider().Session.get(ctx as never);
     const accountId = session.accountId;
     if (accountId === undefined) return undefined;
     const user = await accounts.get(accountId);
     if (user?.status !== 'active') return undefined;
-    return { user, sessionUid: session.uid, authTime: session.authTime() ?? 0 };
+    const amr = (session as { amr?: unknown }).amr;
+    return {
+      user,
+      sessionUid: session.uid,
+      session: {
+        uid: session.uid,
+        amr: Array.isArray(amr) ? amr.filter((m): m is string => typeof m === 'string') : [],
+        authTime: session.authTime() ?? 0,
+      },
+    };
   };
-  const binding = (sessionUid: string) => `session:${sessionUid}`;
   const csrfKey = (sessionUid: string) => `account:${sessionUid}`;
 
   /** Starts an authorization request for the account page; `reauth` forces the sign-in page (OIDC Core §3.1.2.1 prompt=login). */
@@ -137,7 +159,13 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     if (!who) return toSignIn(ctx, false);
     const list = await passkeys.list(who.user.id);
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
+    const allowed = await changes.authorize('add-passkey', who.user.id, who.session);
     passkeyPages.account(ctx, {
+      stepUpRequired: !allowed.allowed && allowed.reason === 'step_up_required',
+      securityNotices: (await notifier.recent(who.user.id)).map((n) => ({
+        name: n.name,
+        at: `${n.at.slice(0, 16).replace('T', ' ')} UTC`,
+      })),
       csrf: csrf.token(csrfKey(who.sessionUid)),
       displayName: who.user.name ?? who.user.username,
       username: who.user.username,
@@ -183,13 +211,41 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     ctx.redirect(reauth === '1' ? '/account?notice=reauth' : '/account');
   });
 
+  // A step-up: an assertion with one of the user's own passkeys, bound to this session. A GET
+  // for the options, like the sign-in page's: it only issues a challenge for this session, and
+  // another site cannot read the answer (same-origin policy).
+  router.get('/account/step-up/options', (ctx: RouterContext) =>
+    jsonErrors(ctx, async () => {
+      const who = await signedIn(ctx);
+      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
+      ctx.set('cache-control', 'no-store');
+      ctx.body = await changes.stepUpOptions(who.user.id, who.session);
+    }),
+  );
+
+  router.post('/account/step-up/verify', (ctx: RouterContext) =>
+    jsonErrors(ctx, async () => {
+      const who = await signedIn(ctx);
+      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
+      const body = await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
+      const proof = await changes.stepUp(who.user.id, who.session, authenticationResponse(body.response), {
+        ip: ctx.ip,
+      });
+      if (!proof.ok) return ceremonyFailed(ctx, proof.reason);
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { redirect: '/account?notice=confirmed' };
+    }),
+  );
+
   router.post('/account/passkeys/options', (ctx: RouterContext) =>
     jsonErrors(ctx, async () => {
       const who = await signedIn(ctx);
       if (!who) return ceremonyFailed(ctx, 'login_required', 401);
       await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
+      const options = await changes.registrationOptions(who.user, who.session);
+      if (!options.ok) return ceremonyFailed(ctx, options.reason, refusalStatus(options.reason));
       ctx.set('cache-control', 'no-store');
-      ctx.body = await passkeys.registrationOptions(who.user, binding(who.sessionUid));
+      ctx.body = options.value;
     }),
   );
 
@@ -198,20 +254,26 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
       const who = await signedIn(ctx);
       if (!who) return ceremonyFailed(ctx, 'login_required', 401);
       const body = await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
-      const added = await passkeys.register(
-        who.user,
-        binding(who.sessionUid),
-        registrationResponse(body.response),
-        body.name,
-        {
-          ip: ctx.ip,
-        },
-      );
-      if (!added.ok) return ceremonyFailed(ctx, added.reason);
+      const added = await changes.addPasskey(who.user, who.session, registrationResponse(body.response), body.name, {
+        ip: ctx.ip,
+      });
+      if (!added.ok) return ceremonyFailed(ctx, added.reason, refusalStatus(added.reason));
       ctx.set('cache-control', 'no-store');
       ctx.body = { redirect: '/account?notice=added', passkey: { id: added.value.id, name: added.value.name } };
     }),
   );
+
+  /** A form POST that changes the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
+  const mayChange = async (
+    ctx: Context,
+    change: AccountChange,
+    post: { user: PublicUser; session: AccountSession },
+  ) => {
+    const decision = await changes.authorize(change, post.user.id, post.session);
+    if (decision.allowed) return true;
+    back(ctx, decision.reason === 'step_up_required' ? 'step-up' : 'not-found');
+    return false;
+  };
 
   router.post('/account/passkeys/:id/rename', async (ctx) => {
     const post = await formPost(ctx);
@@ -223,8 +285,8 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   router.post('/account/passkeys/:id/remove', async (ctx) => {
     const post = await formPost(ctx);
     if (!post) return;
-    // removing a way to sign in needs a fresh proof that this is the account holder
-    if (Date.now() / 1000 - post.authTime > RECENT_SIGNIN_SECONDS) return toSignIn(ctx, true);
+    // removing a way to sign in needs a fresh proof with a passkey that this is the account holder
+    if (!(await mayChange(ctx, 'remove-passkey', post))) return;
     const removed = await passkeys.remove(post.user.id, ctx.params.id ?? '', { ip: ctx.ip, by: 'user' });
     back(ctx, removed ? 'removed' : 'not-found');
   });
@@ -233,8 +295,9 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     const post = await formPost(ctx);
     if (!post) return;
     const on = post.form.required === 'on';
-    // a second factor nobody can give would lock the account: only with a passkey
-    if (on && (await passkeys.list(post.user.id)).length === 0) return back(ctx, 'not-found');
+    // a second factor nobody can give would lock the account: only with a passkey, and only
+    // from a session that proved one
+    if (!(await mayChange(ctx, 'set-mfa', post))) return;
     await passkeys.setMfaRequired(post.user.id, on);
     log.info({ event: 'user.updated', userId: post.user.id, fields: ['mfaRequired'], mfaRequired: on }, 'user updated');
     back(ctx, on ? 'mfa-on' : 'mfa-off');
@@ -242,3 +305,6 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
 
   return router;
 }
+
+/** 403 for a change this session may not make yet; 400 for one that cannot be made. */
+const refusalStatus = (reason: string) => (reason === 'step_up_required' ? 403 : 400);

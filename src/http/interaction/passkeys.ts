@@ -5,6 +5,7 @@ import type { InteractionResults } from 'oidc-provider';
 import type { OidcPayloadRepository } from '../../db/repositories/oidc-payloads.ts';
 import type { Logger } from '../../logger.ts';
 import { authenticationMethods, MFA_REASON, type MfaDecision } from '../../oidc/authentication-policy.ts';
+import { decideAccountChange } from '../../services/account-changes.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { Csrf } from '../middleware/csrf.ts';
@@ -235,7 +236,16 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
   const offered = async (ctx: Ctx) => {
     const interaction = await details(ctx, ctx.params.uid);
     const pending = interaction && (await pendingOf(interaction.uid));
-    return interaction && pending?.mode === 'offer' ? { interaction, pending } : undefined;
+    if (!interaction || pending?.mode !== 'offer') return undefined;
+    // the offer follows a password alone: it may enrol a first passkey, never one more
+    // (a passkey added meanwhile, in another tab, ends it)
+    const decision = decideAccountChange('add-passkey', {
+      secondFactors: (await passkeys.list(pending.accountId)).length,
+      session: { amr: ['pwd'], authTime: 0 },
+      stepUpAt: undefined,
+      now: Math.floor(Date.now() / 1000),
+    });
+    return decision.allowed ? { interaction, pending } : undefined;
   };
   const finishPassword = (ctx: Context, interaction: Details, accountId: string) => {
     const methods = authenticationMethods({ password: true });

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
 import { normalizeUsername } from '../../services/accounts.ts';
-import type { LimitName, Protection } from '../../services/protection.ts';
+import { loginKey } from '../../services/brute-force.ts';
+import type { Protection } from '../../services/protection.ts';
 import type { Pages } from '../pages.ts';
 
 export type SigninOutcome =
@@ -34,24 +35,70 @@ export interface SigninProtection {
 
 const minutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 
+/** The known-device cookie (docs/decisions/0006): login names this browser signed in with. */
+export const KNOWN_DEVICE_COOKIE = 'idp_known';
+const KNOWN_DEVICE_DAYS = 180;
+const KNOWN_DEVICE_MAX = 8;
+const deviceEntry = (login: string) => loginKey(login).slice(0, 22);
+
+/**
+ * What the event log keeps of a name that matches no account: often a password typed into the
+ * username field, so never the text itself. A keyed digest (failures at one name can still be
+ * told apart and grouped, and nobody without the key can test guesses against it) and the
+ * first two characters.
+ */
+export function unknownLogin(login: string, key: Buffer): { login_prefix: string; login_digest: string } {
+  const chars = [...login];
+  return {
+    login_prefix: chars.length > 2 ? `${chars.slice(0, 2).join('')}…` : '…',
+    login_digest: createHmac('sha256', key).update(normalizeUsername(login)).digest('base64url').slice(0, 16),
+  };
+}
+
 export function createSigninProtection(
   protection: Protection,
   pages: Pick<Pages, 'error'>,
   findUserId: FindUserId,
+  /** keys the digest of unknown names in the event log */
+  digestKey: Buffer,
 ): SigninProtection {
   const { limits, bruteForce, events, metrics, surge } = protection;
   /**
-   * Records a failure event about `login` once its account (if any) is known. The lookup runs
-   * after the answer, never before it: the failure page must not wait on whether the account
-   * exists (DESIGN §6), and the sign-in service keeps answering every failure alike.
+   * Records an event about `login` once its account (if any) is known. The lookup runs after
+   * the answer, never before it: the failure page must not wait on whether the account exists
+   * (DESIGN §6), and the sign-in service keeps answering every failure alike. A name that
+   * names an account is kept (cut short); any other only as `unknownLogin` describes it.
    */
   const recordAbout = (login: string, event: Parameters<typeof events.record>[0]) => {
     if (login === '') return events.record(event);
+    const unknown = () => ({ ...event, details: { ...event.details, ...unknownLogin(login, digestKey) } });
     findUserId(login)
-      .then((subject) => events.record({ ...event, subject }))
-      .catch(() => events.record(event));
+      .then((subject) =>
+        events.record(
+          subject === undefined
+            ? unknown()
+            : { ...event, subject, details: { ...event.details, login: login.slice(0, 64) } },
+        ),
+      )
+      .catch(() => events.record(unknown()));
   };
-  const accountKey = (login: string) => createHash('sha256').update(normalizeUsername(login)).digest('base64url');
+  const knownDevice = (ctx: Context, login: string) =>
+    (ctx.cookies.get(KNOWN_DEVICE_COOKIE, { signed: true }) ?? '').split('.').includes(deviceEntry(login));
+  /** After a correct password: this browser is spared the account-wide locks of this name from now on. */
+  const rememberDevice = (ctx: Context, login: string) => {
+    const entry = deviceEntry(login);
+    const others = (ctx.cookies.get(KNOWN_DEVICE_COOKIE, { signed: true }) ?? '')
+      .split('.')
+      .filter((e) => /^[A-Za-z0-9_-]{22}$/.test(e) && e !== entry);
+    ctx.cookies.set(KNOWN_DEVICE_COOKIE, [entry, ...others].slice(0, KNOWN_DEVICE_MAX).join('.'), {
+      signed: true,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      path: '/interaction',
+      maxAge: KNOWN_DEVICE_DAYS * 86_400_000,
+    });
+  };
   const who = (ctx: Context, clientId: string | undefined) => ({
     ip: ctx.ip,
     userAgent: ctx.get('user-agent') || undefined,
@@ -65,12 +112,11 @@ export function createSigninProtection(
 
   return {
     async before(ctx, login, clientId) {
-      const checks: [LimitName, string][] = [['signin_ip', ctx.ip]];
-      if (login !== '') checks.push(['signin_account', accountKey(login)]);
-      for (const [limit, key] of checks) {
-        const verdict = await limits[limit].hit(key);
-        if (verdict.allowed) continue;
-        protection.refused(limit, verdict, { ...who(ctx, clientId), ...(login ? { subject: login } : {}) }, key);
+      // every attempt counts against its own address; the account-wide counts are failures only
+      // (src/services/brute-force.ts), so that one address cannot keep the real user out
+      const verdict = await limits.signin_ip.hit(ctx.ip);
+      if (!verdict.allowed) {
+        protection.refused('signin_ip', verdict, who(ctx, clientId), ctx.ip);
         metrics.signins.inc({ outcome: 'rate_limited', method: 'password' });
         tooMany(
           ctx,
@@ -81,15 +127,31 @@ export function createSigninProtection(
       }
       if (login === '') return false;
 
-      const gate = await bruteForce.check(login, ctx.ip);
+      const gate = await bruteForce.check(login, ctx.ip, { knownDevice: knownDevice(ctx, login) });
+      if (gate.locked && gate.scope === 'account_rate') {
+        const key = loginKey(login);
+        protection.refused(
+          'signin_account',
+          { allowed: false, count: limits.signin_account.points, retryAfter: gate.retryAfter },
+          { ...who(ctx, clientId), subject: `login:${key.slice(0, 16)}` },
+          key,
+        );
+        metrics.signins.inc({ outcome: 'rate_limited', method: 'password' });
+        tooMany(
+          ctx,
+          gate.retryAfter,
+          `Too many sign-in attempts. Wait ${minutes(gate.retryAfter)} minute(s) and try again.`,
+        );
+        return true;
+      }
       if (gate.locked) {
         metrics.rateLimited.inc({ limit: 'lockout' });
         metrics.signins.inc({ outcome: 'locked', method: 'password' });
-        events.record({
+        recordAbout(login, {
           type: 'signin.failed',
           outcome: 'failure',
           ...who(ctx, clientId),
-          details: { reason: 'locked', scope: gate.scope, login },
+          details: { reason: 'locked', scope: gate.scope },
         });
         // the same words whether or not the account exists: the lock is on the name typed
         tooMany(
@@ -106,7 +168,10 @@ export function createSigninProtection(
 
     async after(ctx, login, outcome, clientId) {
       if (outcome.ok) {
-        if (login !== '') await bruteForce.succeeded(login, ctx.ip);
+        if (login !== '') {
+          await bruteForce.succeeded(login, ctx.ip);
+          rememberDevice(ctx, login);
+        }
         metrics.signins.inc({ outcome: 'success', method: 'password' });
         events.record({
           type: 'signin.succeeded',
@@ -123,11 +188,10 @@ export function createSigninProtection(
         type: 'signin.failed',
         outcome: 'failure',
         ...who(ctx, clientId),
-        // the name typed, cut short: it is what was attacked, known account or not
-        details: { reason: outcome.reason, method: 'password', login: login.slice(0, 64) },
+        details: { reason: outcome.reason, method: 'password' },
       });
       if (login === '') return;
-      surge.observe('failures', 'account', accountKey(login));
+      surge.observe('failures', 'account', loginKey(login));
       const lock = await bruteForce.failed(login, ctx.ip);
       if (!lock) return;
       metrics.lockouts.inc({ scope: lock.scope });
@@ -135,7 +199,7 @@ export function createSigninProtection(
         type: 'signin.locked',
         outcome: 'failure',
         ...who(ctx, clientId),
-        details: { scope: lock.scope, failures: lock.failures, login: login.slice(0, 64) },
+        details: { scope: lock.scope, failures: lock.failures },
       });
     },
 

@@ -41,7 +41,9 @@ describe('brute-force protection', () => {
     assert.deepEqual(await bf.failed('BOB', '10.0.0.1'), { scope: 'account_ip', failures: 2 });
     assert.equal((await bf.check('bob', '10.0.0.1')).locked, true);
     assert.equal((await bf.check('bob', '10.0.0.2')).locked, false);
-    assert.deepEqual(await bf.failed('bob', '10.0.0.2'), { scope: 'account', failures: 3 });
+    // each address adds at most its share (a fifth of 3, so 1) to the account-wide count
+    assert.equal(await bf.failed('bob', '10.0.0.2'), undefined);
+    assert.deepEqual(await bf.failed('bob', '10.0.0.3'), { scope: 'account', failures: 3 });
     const gate = await bf.check('bob', '10.0.0.9');
     assert.equal(gate.locked && gate.scope, 'account');
     assert.ok(gate.locked && gate.retryAfter > 0 && gate.retryAfter <= 60);
@@ -61,5 +63,44 @@ describe('brute-force protection', () => {
     });
     for (let i = 0; i < 20; i++) assert.equal(await bf.failed('carol', '10.0.0.1'), undefined);
     assert.equal((await bf.check('carol', '10.0.0.1')).locked, false);
+  });
+
+  test('regression: one address cannot lock the account everywhere, however long it keeps guessing', async () => {
+    const limits = await store();
+    const bf = createBruteForceProtection({
+      store: limits,
+      threshold: 1000,
+      accountThreshold: 50,
+      lockoutSeconds: 60,
+      delayMs: 0,
+      accountRate: limits.limiter({ name: 'signin_account', points: 10, windowSeconds: 60 }),
+      accountRateWindowSeconds: 60,
+    });
+    for (let i = 0; i < 200; i++) assert.equal(await bf.failed('dave', '10.0.0.1'), undefined);
+    assert.equal((await bf.check('dave', '10.0.0.1')).locked, false, 'no pair lock at this threshold');
+    assert.equal((await bf.check('dave', '10.0.0.2')).locked, false, 'elsewhere the name is not locked');
+  });
+
+  test('failures from many addresses hit the account-wide rate and lock; a known device is spared; unlock clears all', async () => {
+    const limits = await store();
+    const bf = createBruteForceProtection({
+      store: limits,
+      threshold: 10,
+      accountThreshold: 10,
+      lockoutSeconds: 60,
+      delayMs: 0,
+      accountRate: limits.limiter({ name: 'signin_account', points: 5, windowSeconds: 60 }),
+      accountRateWindowSeconds: 60,
+    });
+    for (let i = 1; i <= 5; i++) await bf.failed('erin', `10.0.1.${i}`);
+    const rate = await bf.check('erin', '10.0.2.1');
+    assert.equal(rate.locked && rate.scope, 'account_rate');
+    assert.equal((await bf.check('erin', '10.0.2.1', { knownDevice: true })).locked, false);
+    for (let i = 1; i <= 5; i++) await bf.failed('erin', `10.0.1.${i}`);
+    const lock = await bf.check('erin', '10.0.2.1');
+    assert.equal(lock.locked && lock.scope, 'account');
+    assert.equal((await bf.check('erin', '10.0.2.1', { knownDevice: true })).locked, false);
+    await bf.unlock(['erin']);
+    assert.deepEqual(await bf.check('erin', '10.0.2.1'), { locked: false, delayMs: 0 });
   });
 });
