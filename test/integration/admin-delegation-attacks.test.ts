@@ -15,6 +15,7 @@ type Event = {
   details: Record<string, unknown>;
 };
 type Client = { client_id: string; client_secret: string };
+type Registered = Client & { registration_access_token: string; registration_client_uri: string };
 
 describe('admin delegation under attack', () => {
   let server: TestServer;
@@ -96,5 +97,50 @@ describe('admin delegation under attack', () => {
     assert.equal(events[0]?.actor, ADMIN_CLIENT_ID);
     // the token itself never reaches the log
     assert.ok(!JSON.stringify(events).includes(res.body.initial_access_token));
+  });
+
+  test('regression: a registration access token changed and deleted a client an admin had since allowed admin API scopes', async () => {
+    // a clients:write token may hand out initial access tokens (0010, consequences)...
+    const iat = await server.admin<{ initial_access_token: string }>(
+      'POST',
+      '/initial-access-tokens',
+      {},
+      await as('clients:write'),
+    );
+    const res = await fetch(`${server.url}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${iat.body.initial_access_token}` },
+      body: JSON.stringify({ client_name: 'self-made', redirect_uris: ['https://app.example/cb'] }),
+    });
+    assert.equal(res.status, 201);
+    const registered = (await res.json()) as Registered;
+    // ...and an admin who holds users:write later lets the client ask for it
+    const granted = await server.admin('PATCH', `/clients/${registered.client_id}`, {
+      allowedResources: { [ADMIN]: ['users:write'] },
+    });
+    assert.equal(granted.status, 200);
+    // the clients:write token itself may no longer touch it (0010 rule 3)...
+    assert.equal(
+      (await server.admin('PATCH', `/clients/${registered.client_id}`, { client_name: 'x' }, await as('clients:write')))
+        .status,
+      403,
+    );
+    // ...and neither may the registration access token it got through its initial access token
+    const rat = { authorization: `Bearer ${registered.registration_access_token}` };
+    const put = await fetch(registered.registration_client_uri, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...rat },
+      body: JSON.stringify({
+        client_id: registered.client_id,
+        client_name: 'self-made',
+        redirect_uris: ['https://attacker.example/cb'],
+      }),
+    });
+    assert.equal(put.status, 401, await put.text());
+    const del = await fetch(registered.registration_client_uri, { method: 'DELETE', headers: rat });
+    assert.equal(del.status, 401);
+    const now = await server.admin<{ redirect_uris: string[] }>('GET', `/clients/${registered.client_id}`);
+    assert.equal(now.status, 200);
+    assert.deepEqual(now.body.redirect_uris, ['https://app.example/cb']);
   });
 });
