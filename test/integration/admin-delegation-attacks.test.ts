@@ -67,9 +67,12 @@ describe('admin delegation under attack', () => {
       await as('roles:write'),
     );
     assert.equal(takeover.status, 403);
+    // a token lacking the route's scope altogether is refused before its body is read
+    const noScope = await server.admin('POST', '/users', { username: randomName('u') }, await as('users:read'));
+    assert.equal(noScope.status, 403);
 
     const failures = await waitForEvents<Event>(server, { limit: '200' }, (events) =>
-      ['client.created', 'role.updated'].every((type) =>
+      ['client.created', 'role.updated', 'user.created'].every((type) =>
         events.some((e) => e.type === type && e.outcome === 'failure'),
       ),
     );
@@ -80,6 +83,9 @@ describe('admin delegation under attack', () => {
     assert.deepEqual(created.details.fields, ['allowedResources']);
     const role = failures.find((e) => e.type === 'role.updated' && e.outcome === 'failure');
     assert.equal(role?.subject, boss.body.id);
+    const user = failures.find((e) => e.type === 'user.created' && e.outcome === 'failure');
+    assert.equal(user?.details.error, 'insufficient_scope');
+    assert.equal(user?.details.fields, undefined);
     // a successful change is still recorded as one
     assert.ok(!failures.some((e) => e.outcome === 'failure' && e.details.error === undefined));
   });
