@@ -51,11 +51,16 @@ export interface ClientService {
     namePrefix?: string | undefined;
   }): Promise<ClientRecord[]>;
   /**
-   * `expected`: the version (`updatedAt`) the caller read and checked; a client changed since is
-   * not written (412), so concurrent writers cannot overwrite each other (RFC 9110 §13.1.1).
+   * An admin's change. `expected`: the version (`updatedAt`) the caller read and checked; a
+   * client changed since is not written (412), so concurrent writers cannot overwrite each other
+   * (RFC 9110 §13.1.1). A client that registered itself is from then on managed by admins only:
+   * its RFC 7592 registration access tokens end with the change (an admin may just have allowed
+   * it more than the holder of that token, who got it through a clients:write initial access
+   * token, may grant or change; docs/decisions/0010).
    */
   update(id: string, changes: ClientChanges, options?: Versioned): Promise<ClientWithSecret>;
   delete(id: string, options?: Versioned): Promise<void>;
+  /** an admin's rotation; like `update`, it ends the client's registration access tokens */
   rotateSecret(id: string, options?: Versioned): Promise<ClientWithSecret>;
   /** creates or updates a confidential client with a secret chosen by the operator (ADMIN_CLIENT_*) */
   bootstrap(id: string, secret: string, input: Omit<NewClient, 'client_id'>): Promise<void>;
@@ -159,6 +164,7 @@ export function createClientService(deps: {
           ...(changes.allowedResources === undefined ? {} : { allowedResources: changes.allowedResources }),
         },
         options.expected,
+        { endRegistration: true },
       );
       if (updated === 'stale') throw stale();
       if (!updated) throw notFound('client');
@@ -177,7 +183,9 @@ export function createClientService(deps: {
         throw new AppError('invalid_request', 400, 'this client does not authenticate with a client secret');
       }
       const secret = generateClientSecret();
-      const updated = await repo.update(id, { secretHash: hashClientSecret(secret, secretKey) }, options.expected);
+      const updated = await repo.update(id, { secretHash: hashClientSecret(secret, secretKey) }, options.expected, {
+        endRegistration: true,
+      });
       if (updated === 'stale') throw stale();
       if (!updated) throw notFound('client');
       await changed(id);

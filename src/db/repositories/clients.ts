@@ -25,16 +25,34 @@ export interface ClientRepository {
   create(client: ClientWrite): Promise<ClientRecord | false>;
   /**
    * With `expected`, only if the row is still that version (its `updated_at`): 'stale' when it
-   * changed meanwhile. Without, unconditionally.
+   * changed meanwhile. Without, unconditionally. With `endRegistration`, the client's RFC 7592
+   * registration access tokens end in the same transaction as the change.
    */
   update(
     id: string,
     changes: Partial<Omit<ClientWrite, 'id'>>,
     expected?: Date,
+    options?: { endRegistration?: boolean },
   ): Promise<ClientRecord | 'stale' | undefined>;
-  /** @returns false when there is no such client, 'stale' when it is no longer the `expected` version */
+  /**
+   * @returns false when there is no such client, 'stale' when it is no longer the `expected` version.
+   * Its registration access tokens go with it.
+   */
   delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
 }
+
+type Db = Pick<PrismaClient, '$executeRaw'>;
+
+/**
+ * Ends the RFC 7592 registration access tokens of a client (oidc-provider keeps them among its
+ * payloads, naming the client in `clientId`). `unlessClientExists`: only if the client is gone.
+ */
+const endRegistration = (db: Db, id: string, unlessClientExists = false) =>
+  unlessClientExists
+    ? db.$executeRaw`DELETE FROM "oidc_payloads" WHERE "model" = 'RegistrationAccessToken'
+        AND "payload"->>'clientId' = ${id} AND NOT EXISTS (SELECT 1 FROM "clients" WHERE "id" = ${id})`
+    : db.$executeRaw`DELETE FROM "oidc_payloads" WHERE "model" = 'RegistrationAccessToken'
+        AND "payload"->>'clientId' = ${id}`;
 
 const toRecord = (row: {
   id: string;
@@ -70,38 +88,46 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
     },
     async create(client) {
       try {
-        return toRecord(
-          await prisma.client.create({
+        // a token left over from an earlier client of this id must not manage the new one
+        const [, created] = await prisma.$transaction([
+          endRegistration(prisma, client.id),
+          prisma.client.create({
             data: {
               ...client,
               metadata: client.metadata as Prisma.InputJsonObject,
               allowedResources: client.allowedResources as Prisma.InputJsonObject,
             },
           }),
-        );
+        ]);
+        return toRecord(created);
       } catch (err) {
         if (isUniqueViolation(err)) return false;
         throw err;
       }
     },
-    async update(id, changes, expected) {
+    async update(id, changes, expected, options = {}) {
       const { metadata, allowedResources, ...rest } = changes;
-      const result = await prisma.client.updateManyAndReturn({
-        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
-        data: {
-          ...rest,
-          ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }),
-          ...(metadata === undefined ? {} : { metadata: metadata as Prisma.InputJsonObject }),
-          ...(allowedResources === undefined ? {} : { allowedResources: allowedResources as Prisma.InputJsonObject }),
-        },
+      const result = await prisma.$transaction(async (tx) => {
+        const rows = await tx.client.updateManyAndReturn({
+          where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+          data: {
+            ...rest,
+            ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }),
+            ...(metadata === undefined ? {} : { metadata: metadata as Prisma.InputJsonObject }),
+            ...(allowedResources === undefined ? {} : { allowedResources: allowedResources as Prisma.InputJsonObject }),
+          },
+        });
+        if (rows[0] && options.endRegistration) await endRegistration(tx, id);
+        return rows;
       });
       if (result[0]) return toRecord(result[0]);
       return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
     async delete(id, expected) {
-      const { count } = await prisma.client.deleteMany({
-        where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
-      });
+      const [{ count }] = await prisma.$transaction([
+        prisma.client.deleteMany({ where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) } }),
+        endRegistration(prisma, id, true),
+      ]);
       if (count > 0) return true;
       return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : false;
     },

@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import { AppError } from '../../errors.ts';
 import type { AccessTokenClaims } from '../../services/access-tokens.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 
@@ -9,6 +10,8 @@ const SINGULAR: Record<string, string> = {
   users: 'user',
   roles: 'role',
   keys: 'key',
+  // an initial access token lets whoever holds it register a client (RFC 7591 §3)
+  'initial-access-tokens': 'initial_access_token',
 };
 const ACTIONS: Record<string, string> = { secret: 'secret_rotated', unlock: 'unlocked', rotate: 'rotated' };
 
@@ -36,26 +39,29 @@ export function changeType(method: string, route: string): string | undefined {
 }
 
 /**
- * Records every successful change made through the admin API, with the admin who made it
- * (the token's `sub` and `client_id`), as one middleware for all routes, so a route added later
- * is recorded too. The details name the fields sent, never their values (a body may hold a
- * password or a secret).
+ * Records every change made through the admin API, with the admin who made it (the token's
+ * `sub` and `client_id`), as one middleware for all routes, so a route added later is recorded
+ * too. A change refused for want of power (403: a missing scope, or the delegation rule of
+ * docs/decisions/0010) is recorded as well, with outcome `failure` and the error code: an
+ * attempt to raise one's power is what the log is for (DESIGN §6). The details name the fields
+ * sent, never their values (a body may hold a password or a secret).
  */
 export function auditAdminChanges(events: SecurityEventService): Middleware {
-  return async (ctx, next) => {
-    await next();
-    if (!MUTATING.has(ctx.method) || ctx.status >= 400) return;
+  const record = (ctx: Context, failure?: AppError) => {
+    if (!MUTATING.has(ctx.method)) return;
     const route = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
     const type = typeof route === 'string' ? changeType(ctx.method, route) : undefined;
     if (!type) return;
     const token = ctx.state.token as AccessTokenClaims | undefined;
     const params = (ctx as Context & { params?: Record<string, string> }).params;
-    const body = ctx.body as { id?: unknown; client_id?: unknown } | undefined;
+    const body = failure ? undefined : (ctx.body as { id?: unknown; client_id?: unknown } | undefined);
     const created =
       typeof body?.client_id === 'string' ? body.client_id : typeof body?.id === 'string' ? body.id : undefined;
+    // when the route's scope check refused, the body was never read: no fields then
     const sent = (ctx.state.guard as { body?: unknown } | undefined)?.body;
     events.record({
       type,
+      ...(failure ? { outcome: 'failure' as const } : {}),
       actor: token?.sub,
       clientId: token?.client_id,
       subject: params?.id ?? created,
@@ -64,8 +70,18 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
       details: {
         method: ctx.method,
         route,
-        ...(sent && typeof sent === 'object' ? { fields: Object.keys(sent).slice(0, 50) } : {}),
+        ...(failure ? { error: failure.code } : {}),
+        ...(sent && typeof sent === 'object' && !Array.isArray(sent) ? { fields: Object.keys(sent).slice(0, 50) } : {}),
       },
     });
+  };
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof AppError && err.status === 403) record(ctx, err);
+      throw err;
+    }
+    if (ctx.status < 400) record(ctx);
   };
 }

@@ -6,13 +6,14 @@ export const etagOf = (updatedAt: Date | string) => `"${new Date(updatedAt).getT
 
 /**
  * Optimistic concurrency (RFC 9110 §13.1.1): a write with `If-Match` goes through only if the
- * record is still the version the caller read; otherwise 412 and nothing changes.
+ * record is still the version the caller read; otherwise 412 and nothing changes. If-Match
+ * compares strongly (RFC 9110 §8.8.3.2): a weak tag (`W/"..."`) never matches.
  */
 export function assertIfMatch(ctx: Context, updatedAt: Date): void {
   const header = ctx.get('if-match');
   if (!header || header.trim() === '*') return;
   const current = etagOf(updatedAt);
-  const accepted = header.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  const accepted = header.split(',').map((tag) => tag.trim());
   if (!accepted.includes(current)) {
     throw new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');
   }

@@ -13,6 +13,7 @@ describe('admin change event types', () => {
     assert.equal(changeType('POST', '/admin/roles'), 'role.created');
     assert.equal(changeType('PATCH', '/admin/resources/:id'), 'resource.updated');
     assert.equal(changeType('POST', '/admin/keys/rotate'), 'key.rotated');
+    assert.equal(changeType('POST', '/admin/initial-access-tokens'), 'initial_access_token.created');
     assert.equal(changeType('POST', '/admin/users/:id/passkeys'), 'user.passkeys');
     assert.equal(changeType('POST', '/admin/{*rest}'), undefined);
     assert.equal(changeType('POST', '/admin/unknown'), undefined);
