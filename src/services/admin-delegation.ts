@@ -37,6 +37,11 @@ export interface AdminDelegation {
     caller: AdminPower,
     allowedResources: Readonly<Record<string, readonly string[]>>,
   ): Promise<void>;
+  /**
+   * `introspection_audiences`: every API exists (400 naming `introspection_audiences.<i>`), and
+   * only a caller holding `admin` lets a client read the admin API's tokens.
+   */
+  checkIntrospectionAudiences(caller: AdminPower, audiences: readonly string[]): Promise<void>;
   /** a role's permissions: the same, with fields `permissions.<i>.resource` / `.scope` */
   checkPermissions(caller: AdminPower, permissions: readonly Permission[]): Promise<void>;
   /**
@@ -106,6 +111,23 @@ export function createAdminDelegation(deps: {
       if (missing.length > 0) {
         throw refuse(`granting ${missing.join(', ')} on the admin API needs a token that holds it`, [
           { field: `allowedResources.${adminAudience}`, message: `this token does not hold ${missing.join(', ')}` },
+        ]);
+      }
+    },
+
+    async checkIntrospectionAudiences(caller, audiences) {
+      const details: ErrorDetail[] = [];
+      for (const [i, identifier] of audiences.entries()) {
+        if (!(await resources.resolve(identifier))) {
+          details.push({ field: `introspection_audiences.${i}`, message: `no API with identifier ${identifier}` });
+        }
+      }
+      if (details.length > 0) throw new AppError('invalid_request', 400, 'unknown API', details);
+      // the admin API's tokens carry what every admin may do: reading them is admin business
+      const i = audiences.indexOf(adminAudience);
+      if (i !== -1 && !covers(caller, 'admin')) {
+        throw refuse("introspecting the admin API's tokens needs a token that holds admin", [
+          { field: `introspection_audiences.${i}`, message: 'this token does not hold admin' },
         ]);
       }
     },

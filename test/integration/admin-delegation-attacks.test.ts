@@ -149,4 +149,29 @@ describe('admin delegation under attack', () => {
     assert.equal(now.status, 200);
     assert.deepEqual(now.body.redirect_uris, ['https://app.example/cb']);
   });
+
+  test('regression: clients:write let a client introspect the admin API tokens, or an API that does not exist', async () => {
+    const token = await as('clients:write');
+    const admin = await server.admin('POST', '/clients', { introspection_audiences: [ADMIN] }, token);
+    assert.equal(admin.status, 403, JSON.stringify(admin.body));
+    const mine = await server.admin<Client>('POST', '/clients', { client_name: 'rs' }, token);
+    assert.equal(mine.status, 201);
+    const patched = await server.admin(
+      'PATCH',
+      `/clients/${mine.body.client_id}`,
+      { introspection_audiences: [ADMIN] },
+      token,
+    );
+    assert.equal(patched.status, 403, JSON.stringify(patched.body));
+    const unknown = await server.admin(
+      'POST',
+      '/clients',
+      { introspection_audiences: ['https://nowhere.example'] },
+      token,
+    );
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.equal((unknown.body as { details?: { field: string }[] }).details?.[0]?.field, 'introspection_audiences.0');
+    // a full admin may make a client the admin API's resource server
+    assert.equal((await server.admin('POST', '/clients', { introspection_audiences: [ADMIN] })).status, 201);
+  });
 });

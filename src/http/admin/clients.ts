@@ -62,6 +62,7 @@ export function clientRoutes(
       throw conflict(`${body.client_id} is the client_id of a built-in client`);
     }
     await delegation.checkAllowedResources(caller, allowedResources ?? {});
+    await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
     if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
     const created = await clients.register({
       client_id: body.client_id,
@@ -103,6 +104,9 @@ export function clientRoutes(
       const caller = callerPower(ctx);
       await delegation.checkClientTarget(caller, current);
       if (allowedResources !== undefined) await delegation.checkAllowedResources(caller, allowedResources);
+      if (body.introspection_audiences !== undefined) {
+        await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences);
+      }
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       // written only if still the version checked above (412 otherwise), roles included
       const changed = await clients.update(
