@@ -214,6 +214,14 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       staticRoot: `${VIEWS_DIR}/static`,
       health: createHealthRouter(() => db.ping()),
       admin,
+      badInputPage: (ctx, detail) =>
+        pages.error(ctx, {
+          status: 400,
+          title: 'This request could not be read',
+          message: 'It contains characters that are not allowed. Go back and try again.',
+          code: 'invalid_request',
+          detail,
+        }),
       pages: [
         { prefixes: ['/interaction'], router: passkeyInteraction.router },
         {
