@@ -1,3 +1,5 @@
+// first: refuses a Node.js too old to run us, before anything native is loaded
+import '../node-version.ts';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { createApp, openCore } from '../app.ts';
