@@ -76,7 +76,11 @@ export async function openCore(config: Config, log: Logger) {
   const secrets = deriveKeys(resolveSecretsKey(config, log));
   const db = await openDatabase(config, log);
   try {
-    await migrate(db, log);
+    const applied = await migrate(db, log);
+    log.info(
+      { applied },
+      applied.length ? `applied ${applied.length} database migration(s)` : 'database schema up to date',
+    );
     const keys = createKeyService({
       repo: createSigningKeyRepository(db.prisma),
       encryptionKey: secrets.keyEncryption,
