@@ -264,6 +264,6 @@ describe('npm start', () => {
     });
     const [code] = await once(child, 'exit');
     assert.equal(code, 2);
-    assert.equal(stderr.trim(), 'configuration error: PORT: must be a number');
+    assert.equal(stderr.trim(), 'configuration error: PORT: must be a whole number from 0 to 65535 (got eighty)');
   });
 });
