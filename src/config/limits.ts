@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { integerEnv, optionalIntegerEnv } from './numbers.ts';
 
 /**
@@ -39,6 +39,17 @@ export const LimitsEnv = {
   SURGE_TOKENS_PER_MINUTE: count(3000),
   /** serve /metrics on this port instead of the main one */
   METRICS_PORT: optionalIntegerEnv(0, 65535),
+  /** a bearer token /metrics requires; in production /metrics is on the main port only with one */
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+    .pipe(
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{32,256}$/, 'must be 32 to 256 printable ASCII characters without spaces')
+        .optional(),
+    ),
 };
 
 type LimitsEnvValues = z.infer<z.ZodObject<typeof LimitsEnv>>;
@@ -62,6 +73,7 @@ export interface LimitsConfig {
   readonly eventRetentionDays: number;
   readonly surge: { readonly failuresPerMinute: number; readonly tokensPerMinute: number };
   readonly metricsPort: number | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
@@ -87,5 +99,6 @@ export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
       tokensPerMinute: e.SURGE_TOKENS_PER_MINUTE,
     }),
     metricsPort: e.METRICS_PORT,
+    metricsToken: e.METRICS_TOKEN,
   });
 }
