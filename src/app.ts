@@ -78,7 +78,11 @@ export async function openCore(config: Config, log: Logger) {
   const secrets = deriveKeys(resolveSecretsKey(config, log));
   const db = await openDatabase(config, log);
   try {
-    await migrate(db, log);
+    const applied = await migrate(db, log);
+    log.info(
+      { applied },
+      applied.length ? `applied ${applied.length} database migration(s)` : 'database schema up to date',
+    );
     const keys = createKeyService({
       repo: createSigningKeyRepository(db.prisma),
       encryptionKey: secrets.keyEncryption,
@@ -233,6 +237,14 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       staticRoot: `${VIEWS_DIR}/static`,
       health: createHealthRouter(() => db.ping()),
       admin,
+      badInputPage: (ctx, detail) =>
+        pages.error(ctx, {
+          status: 400,
+          title: 'This request could not be read',
+          message: 'It contains characters that are not allowed. Go back and try again.',
+          code: 'invalid_request',
+          detail,
+        }),
       pages: [
         { prefixes: ['/interaction'], router: passkeyInteraction.router },
         {

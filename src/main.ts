@@ -1,3 +1,5 @@
+// first: refuses a Node.js too old to run us, before anything native is loaded
+import './node-version.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';

@@ -68,7 +68,7 @@ export async function createSecurity(deps: {
   let metricsServer: Server | undefined;
   if (limits.metricsPort !== undefined) {
     const app = new Koa();
-    app.use(metricsEndpoint(metrics));
+    app.use(metricsEndpoint(metrics, { token: limits.metricsToken }));
     metricsServer = createServer(app.callback());
     const server = metricsServer;
     await new Promise<void>((resolve, reject) => {
@@ -85,7 +85,12 @@ export async function createSecurity(deps: {
     requestMetrics(metrics, routeLabels),
     inputLimits({ https: issuer.startsWith('https:') }),
   ];
-  if (!metricsServer) edge.push(metricsEndpoint(metrics));
+  // in production the main port's /metrics (client ids, traffic) needs METRICS_TOKEN
+  if (!metricsServer && config.env === 'production' && limits.metricsToken === undefined) {
+    log.warn('/metrics is off: in production set METRICS_PORT (a port of its own) or METRICS_TOKEN (a bearer token)');
+  } else if (!metricsServer) {
+    edge.push(metricsEndpoint(metrics, { token: limits.metricsToken }));
+  }
   const admin = rateLimitByAddress(protection, 'admin');
 
   return {

@@ -62,7 +62,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     throw err;
   }
   handler = app.callback();
-  log.info({ url, issuer, database: app.db.kind }, 'listening');
+  // `url` is what to open: the issuer (cookies and redirects are bound to its host, so the
+  // bound address, e.g. 127.0.0.1 for an issuer on localhost, would lead to an expired sign-in)
+  log.info({ url: issuer, issuer, boundAddress: url, database: app.db.kind }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {

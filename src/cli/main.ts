@@ -1,8 +1,11 @@
+// first: refuses a Node.js too old to run us, before anything native is loaded
+import '../node-version.ts';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { createApp, openCore } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { migrate } from '../db/migrator.ts';
+import { openDatabase } from '../db/database.ts';
+import { migrate, readMigrations } from '../db/migrator.ts';
 import { NewResource, NewRole } from '../http/admin/schemas.ts';
 import { zodDetails } from '../http/middleware/guard.ts';
 import { createLogger } from '../logger.ts';
@@ -11,7 +14,8 @@ import { CACHE_CHANNEL } from '../services/cache.ts';
 const USAGE = `usage: npm run idp -- <command> [options]
 
 commands:
-  migrate                         apply pending database migrations
+  migrate                         apply pending database migrations; prints those applied now (applied)
+                                  and those the database already had (alreadyApplied)
   keys rotate                     make new signing keys current (the old ones verify until they expire)
   keys list                       list the signing keys
   client create --name NAME [--resource IDENTIFIER=scope,scope ...] [--redirect-uri URI ...] [--public]
@@ -68,10 +72,14 @@ async function main(argv: string[]): Promise<void> {
   const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
   if (command === 'migrate') {
-    const { db } = await openCore(config, log);
+    // the database alone: opening the whole core would migrate first and leave nothing to report
+    const db = await openDatabase(config, log);
     try {
       const applied = await migrate(db, log);
-      print({ applied });
+      const alreadyApplied = readMigrations()
+        .map((m) => m.name)
+        .filter((name) => !applied.includes(name));
+      print({ applied, alreadyApplied });
     } finally {
       await db.close();
     }

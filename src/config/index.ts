@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
+import { integerEnv } from './numbers.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -28,12 +29,7 @@ const EnvSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'], { error: 'must be development, production or test' })
     .default('development'),
-  PORT: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(0, 'must be between 0 and 65535')
-    .max(65535, 'must be between 0 and 65535')
-    .default(3000),
+  PORT: integerEnv(0, 65535, 3000),
   HOST: optionalString,
   ISSUER: optionalString.pipe(absoluteUrl(['http:', 'https:']).optional()),
   DATABASE_URL: optionalString.pipe(absoluteUrl(['postgres:', 'postgresql:']).optional()),
@@ -63,10 +59,10 @@ const EnvSchema = z.object({
       .transform((v) => v.toLowerCase())
       .optional(),
   ),
-  /** seconds between sweeps of expired protocol artifacts */
   /** every sign-in needs a passkey (but the account page, where people add their first one) */
   MFA_REQUIRED: bool.default(false),
-  PURGE_INTERVAL: z.coerce.number({ error: 'must be a number' }).int().min(1).max(86_400).default(300),
+  /** seconds between sweeps of expired protocol artifacts */
+  PURGE_INTERVAL: integerEnv(1, 86_400, 300),
   /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
   REGISTRATION_ENABLED: bool.default(false),
   ...LimitsEnv,

@@ -1,21 +1,16 @@
 import { z } from 'zod';
+import { integerEnv, optionalIntegerEnv } from './numbers.ts';
 
 /**
  * The environment variables of rate limits, brute-force lockout, the security event log and
  * metrics. Spread into the environment schema in `index.ts`; defaults are in the README.
  */
 
-const count = (fallback: number, max = 1_000_000) =>
-  z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(0, 'must be 0 or more')
-    .max(max)
-    .default(fallback);
+const count = (fallback: number, max = 1_000_000) => integerEnv(0, max, fallback);
 
 export const LimitsEnv = {
   /** the window every RATE_LIMIT_* count is per, in seconds */
-  RATE_LIMIT_WINDOW: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3600).default(60),
+  RATE_LIMIT_WINDOW: integerEnv(1, 3600, 60),
   /** token requests per authenticated client per window (0: no limit) */
   RATE_LIMIT_TOKEN: count(1200),
   /** introspection and revocation requests per authenticated client per window */
@@ -33,26 +28,26 @@ export const LimitsEnv = {
   /** failed sign-ins for one account from all addresses before it is locked everywhere (0: never) */
   LOCKOUT_ACCOUNT_THRESHOLD: count(50, 100_000),
   /** how long a lockout lasts, and the window failures are counted in */
-  LOCKOUT_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(86_400).default(900),
+  LOCKOUT_SECONDS: integerEnv(1, 86_400, 900),
   /** the first progressive delay after repeated failures; it doubles with each further failure */
   SIGNIN_DELAY_MS: count(250, 10_000),
   /** days a security event is kept */
-  EVENT_RETENTION_DAYS: z.coerce.number({ error: 'must be a number' }).int().min(1).max(3650).default(90),
+  EVENT_RETENTION_DAYS: integerEnv(1, 3650, 90),
   /** failures per minute for one account, address or client that count as a surge */
   SURGE_FAILURES_PER_MINUTE: count(20),
   /** token requests per minute for one client or address that count as a surge */
   SURGE_TOKENS_PER_MINUTE: count(3000),
   /** serve /metrics on this port instead of the main one */
-  METRICS_PORT: z
+  METRICS_PORT: optionalIntegerEnv(0, 65535),
+  /** a bearer token /metrics requires; in production /metrics is on the main port only with one */
+  METRICS_TOKEN: z
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
     .pipe(
       z
         .string()
-        .regex(/^\d{1,5}$/, 'must be a port number')
-        .transform(Number)
-        .refine((n) => n <= 65535, 'must be between 0 and 65535')
+        .regex(/^[\x21-\x7e]{32,256}$/, 'must be 32 to 256 printable ASCII characters without spaces')
         .optional(),
     ),
 };
@@ -78,6 +73,7 @@ export interface LimitsConfig {
   readonly eventRetentionDays: number;
   readonly surge: { readonly failuresPerMinute: number; readonly tokensPerMinute: number };
   readonly metricsPort: number | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
@@ -103,5 +99,6 @@ export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
       tokensPerMinute: e.SURGE_TOKENS_PER_MINUTE,
     }),
     metricsPort: e.METRICS_PORT,
+    metricsToken: e.METRICS_TOKEN,
   });
 }

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { makePrivate, securePrivateDir } from '../config/private-dir.ts';
 import type { Logger } from '../logger.ts';
 import { PrismaClient } from './generated/client.ts';
 
@@ -121,22 +122,31 @@ function openPostgres(databaseUrl: string, log: Logger): Database {
  * One process owns the directory; a lock file refuses a second one instead of corrupting it.
  */
 async function openEmbedded(dir: string, log: Logger): Promise<Database> {
-  mkdirSync(dir, { recursive: true });
-  const lockFile = join(dir, '..', 'pgdata.lock');
-  acquireLock(lockFile);
+  const dataDir = resolve(dir, '..');
+  securePrivateDir(dataDir, log);
+  makePrivate(dir, log);
+  const lockFile = join(dataDir, 'pgdata.lock');
+  await acquireLock(lockFile);
   // loaded only for the embedded database: a PostgreSQL deployment does not carry it in memory
   const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('pglite-prisma-adapter'),
   ]);
   let db: InstanceType<typeof PGlite>;
+  // PGlite creates most of its files at first open: directories private by umask, files by
+  // chmod right after (it sets their modes itself); DATA_DIR stays 0700 throughout, so a file
+  // it creates later is out of other users' reach until the next start makes it 0600 too
+  const umask = process.umask(0o077);
   try {
     db = await PGlite.create(dir);
   } catch (err) {
     rmSync(lockFile, { force: true });
     heldLocks.delete(lockFile);
     throw err;
+  } finally {
+    process.umask(umask);
   }
+  makePrivate(dir, log);
   log.debug({ dir }, 'embedded database opened');
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
   // a single process owns the embedded database, so notifications stay in-process
@@ -165,6 +175,7 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
     async close() {
       await prisma.$disconnect();
       await db.close();
+      makePrivate(dir, log);
       rmSync(lockFile, { force: true });
       heldLocks.delete(lockFile);
     },
@@ -174,34 +185,60 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
 /** lock files this process holds: a lock naming our own pid is stale unless it is in here */
 const heldLocks = new Set<string>();
 
-function acquireLock(file: string): void {
+/** How long a start waits for the previous owner of DATA_DIR (being stopped or killed) to let go. */
+export const LOCK_WAIT_MS = 10_000;
+
+async function acquireLock(file: string, waitMs = LOCK_WAIT_MS): Promise<void> {
+  const dataDir = resolve(file, '..');
   if (heldLocks.has(file)) {
-    throw new Error(`the embedded database in ${resolve(file, '..')} is already open in this process`);
+    throw new Error(`the embedded database in DATA_DIR ${dataDir} is already open in this process`);
   }
-  try {
-    writeFileSync(file, String(process.pid), { flag: 'wx' });
-    heldLocks.add(file);
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      heldLocks.add(file);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    } catch (err) {
+      // the owner removed it between our two calls: try again at once
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    // in a container the server is often pid 1 after every restart: our own pid here is a stale lock
+    if (!Number.isInteger(owner) || owner === process.pid || !isAlive(owner)) {
+      // a stale lock from a process that died without cleaning up
+      writeFileSync(file, String(process.pid), { mode: 0o600 });
+      heldLocks.add(file);
+      return;
+    }
+    // a process just killed or being stopped lets go within moments: wait for it, bounded
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `the embedded database in DATA_DIR ${dataDir} is in use by process ${owner} (still running after ${Math.round(waitMs / 1000)} s); stop that process, or set DATA_DIR to another directory (or DATABASE_URL to share PostgreSQL between instances)`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
-  const owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
-  // in a container the server is often pid 1 after every restart: our own pid here is a stale lock
-  if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-    throw new Error(
-      `the embedded database in ${resolve(file, '..')} is in use by process ${owner}; stop it or use another DATA_DIR`,
-    );
-  }
-  // a stale lock from a process that died without cleaning up
-  writeFileSync(file, String(process.pid));
-  heldLocks.add(file);
 }
 
+/** Whether `pid` runs; a zombie (killed, not yet reaped by its parent) does not. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // Linux: the state after the command name; Z is a zombie, X dead
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\S+ \(.*\) [ZX]/s.test(stat);
+  } catch {
+    return true; // no /proc (or it vanished): kill(0) said it exists
   }
 }

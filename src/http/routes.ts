@@ -1,9 +1,10 @@
 import type Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { Security } from '../security.ts';
 import { canonicalPaths, templateOf } from './middleware/canonical-path.ts';
+import { cleanInput } from './middleware/clean-input.ts';
 import { errorHandler } from './middleware/errors.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { securityHeaders, serveStatic } from './middleware/security-headers.ts';
@@ -26,6 +27,8 @@ export interface HttpDeps {
   admin: Router;
   /** the pages: interaction, passkey and account routers */
   pages: readonly Mounted[];
+  /** the 400 page for a browser whose request carries text no endpoint accepts */
+  badInputPage(ctx: Context, message: string): void;
 }
 
 /** Runs middlewares one after another, as Koa would (each one's `next` is the following one). */
@@ -82,6 +85,8 @@ export function createHttp(deps: HttpDeps) {
     canonicalPaths(() => templates),
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
+    // NUL, lone surrogates, malformed percent-encoding: a 400 here, before anything stores them
+    cleanInput({ page: deps.badInputPage }),
     dispatch,
   ];
   return {

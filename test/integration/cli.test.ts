@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { readMigrations } from '../../src/db/migrator.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -114,6 +115,36 @@ describe('operator CLI (npm run idp)', () => {
       const result = await idp(args, args.includes('--password-stdin') ? 'short\n' : '');
       assert.notEqual(result.code, 0, args.join(' '));
       assert.match(result.stderr, message, `${args.join(' ')}: ${result.stderr}`);
+    }
+  });
+});
+
+describe('npm run idp -- migrate', () => {
+  test('regression: migrate reports what it applied in this run, and what was applied before', async () => {
+    const database = await createTestDatabase();
+    const run = () =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate'],
+          { env: { ...process.env, ...database.env, SECRETS_KEY, NODE_ENV: 'test', LOG_LEVEL: 'error' } },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c));
+        child.stderr.on('data', (c: Buffer) => (stderr += c));
+        child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+    try {
+      const migrations = readMigrations().map((m) => m.name);
+      const first = await run();
+      assert.equal(first.code, 0, first.stderr);
+      assert.deepEqual(JSON.parse(first.stdout), { applied: migrations, alreadyApplied: [] });
+      const second = await run();
+      assert.equal(second.code, 0, second.stderr);
+      assert.deepEqual(JSON.parse(second.stdout), { applied: [], alreadyApplied: migrations });
+    } finally {
+      await database.drop();
     }
   });
 });

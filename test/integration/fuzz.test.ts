@@ -38,6 +38,20 @@ const nasty = fc.constantFrom(
   '-1',
   '1e309',
   'true',
+  // text no database column can hold, and numbers and times out of every range
+  'a\u0000b',
+  '\uDC00x',
+  'x\uD83D',
+  '99999999999999999999999',
+  '9223372036854775808',
+  '-0',
+  'NaN',
+  'Infinity',
+  '0000-01-01T00:00:00Z',
+  '9999-12-31T23:59:59-14:00',
+  '+275760-09-13T00:00:00Z',
+  '2024-02-30T00:00:00Z',
+  Buffer.from('2024-01-01T00:00:00.000Z|99999999999999999999').toString('base64url'),
 );
 const text = fc.oneof(nasty, fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 80 }));
 const PARAMS = [
@@ -72,6 +86,13 @@ const PARAMS = [
   'csrf',
   'decision',
   'dpop_jkt',
+  // the admin API's filters and pages
+  'limit',
+  'after',
+  'since',
+  'until',
+  'type',
+  'subject',
 ];
 const paramName = fc.oneof(fc.constantFrom(...PARAMS), fc.string({ maxLength: 12 }));
 const params = fc.dictionary(paramName, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 8 });
@@ -99,11 +120,70 @@ const body = fc.oneof(
   }),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+  // what URLSearchParams would never write: raw NUL, encoded lone surrogates, bad escapes
+  fc
+    .tuple(
+      fc.constantFrom(...PARAMS),
+      fc.constantFrom('%00', 'a%00b', '%ED%A0%80', '%zz', '%', '%C0%80', '%F0%9F%98%80'),
+    )
+    .map(([k, v]) => `${k}=${v}`),
+  // JSON with named fields: JSON.stringify escapes NUL and lone surrogates (\u0000, \ud800)
+  fc
+    .dictionary(
+      fc.constantFrom(...PARAMS, 'client_name', 'redirect_uris', 'username', 'name', 'identifier', 'scopes'),
+      fc.oneof(text, fc.array(text, { maxLength: 2 }), fc.double(), fc.integer()),
+      { maxKeys: 5 },
+    )
+    .map((o) => JSON.stringify(o)),
+);
+
+/** The same path as a client might misspell it: upper or mixed case, a trailing slash, or both. */
+const spelled = (paths: fc.Arbitrary<string>) =>
+  fc.tuple(paths, fc.constantFrom('as is', 'as is', 'upper', 'mixed', 'slash', 'upper slash')).map(([path, how]) => {
+    const cased = how.startsWith('upper')
+      ? path.toUpperCase()
+      : how === 'mixed'
+        ? path.replace(/[a-z]/, (c) => c.toUpperCase())
+        : path;
+    return how.endsWith('slash') ? `${cased}/` : cased;
+  });
+
+/** Path segments a route reads as an id: encoded NUL, lone surrogates, bad escapes, huge numbers. */
+const nastyId = fc.oneof(
+  fc.string({ maxLength: 30 }).map((v) => encodeURIComponent(v)),
+  fc.constantFrom(
+    '%00',
+    'a%00b',
+    '%ED%A0%80',
+    '%ED%B0%80',
+    '%zz',
+    '%',
+    '99999999999999999999999',
+    '-1',
+    '1e309',
+    '..',
+    '%2e%2e',
+  ),
 );
 
 const request = fc.record({
   method: fc.constantFrom('GET', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'),
   query: params,
+  // appended as is: what URLSearchParams would never write
+  rawQuery: fc.option(
+    fc.constantFrom(
+      'state=%00',
+      'client_id=a%00b',
+      'x=%ED%A0%80',
+      'y=%zz',
+      '%00=1',
+      'since=0000-01-01T00:00:00Z',
+      'until=%2B275760-09-13T00:00:00Z',
+      'limit=1e309',
+      'after=MjAyNC0wMS0wMVQwMDowMDowMC4wMDBafDk5OTk5OTk5OTk5OTk5OTk5OTk',
+    ),
+    { nil: undefined },
+  ),
   headers: fc.record(
     {
       authorization: headerValue,
@@ -111,6 +191,9 @@ const request = fc.record({
       dpop: fc.stringMatching(/^[\x21-\x7e]{0,80}$/),
       'x-forwarded-for': fc.constantFrom('10.99.0.1', 'not-an-ip', '::1', ''),
       accept: fc.constantFrom('application/json', 'text/html', '*/*'),
+      // Latin-1 is what HTTP headers carry; Node itself refuses control characters in them
+      'user-agent': fc.stringMatching(/^[\x20-\x7e\xa0-\xff]{0,60}$/),
+      'accept-language': fc.constantFrom('zh-CN', 'en;q=0.1', '*', 'x'.repeat(200), ''),
     },
     { requiredKeys: [] },
   ),
@@ -129,6 +212,7 @@ describe('fuzzing every endpoint with malformed input', () => {
   const send = async (path: string, req: FuzzRequest): Promise<number> => {
     const url = new URL(path, server.url);
     for (const [k, v] of Object.entries(req.query)) for (const one of [v].flat()) url.searchParams.append(k, one);
+    if (req.rawQuery) url.search = url.search ? `${url.search}&${req.rawQuery}` : `?${req.rawQuery}`;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v) headers[k] = v;
     if (path.startsWith('/interaction/')) headers.cookie = interaction.jar.header();
@@ -146,7 +230,7 @@ describe('fuzzing every endpoint with malformed input', () => {
 
   const noServerError = async (paths: fc.Arbitrary<string>, runs = RUNS) => {
     await fc.assert(
-      fc.asyncProperty(paths, request, async (path, req) => {
+      fc.asyncProperty(spelled(paths), request, async (path, req) => {
         const status = await send(path, req);
         assert.ok(status < 500, `${req.method} ${path} answered ${status}`);
       }),
@@ -158,6 +242,7 @@ describe('fuzzing every endpoint with malformed input', () => {
     server = await startTestServer({
       env: {
         TRUST_PROXY: 'true',
+        REGISTRATION_ENABLED: 'true',
         // the fuzzer is one address hammering everything: keep the limits out of its way
         RATE_LIMIT_ADMIN: '1000000',
         RATE_LIMIT_CLIENT_AUTH_FAILURES: '1000000',
@@ -214,6 +299,8 @@ describe('fuzzing every endpoint with malformed input', () => {
         '/session/end',
         '/session/end/confirm',
         '/reg',
+        '/reg/nope',
+        '/reg/%00',
         '/healthz',
         '/metrics',
         '/static/app.css',
@@ -237,8 +324,8 @@ describe('fuzzing every endpoint with malformed input', () => {
           `/interaction/${interaction.uid}/passkey/skip`,
         ),
         fc
-          .tuple(fc.string({ maxLength: 30 }), fc.constantFrom('', '/login', '/confirm', '/abort', '/passkey'))
-          .map(([uid, tail]) => `/interaction/${encodeURIComponent(uid)}${tail}`),
+          .tuple(nastyId, fc.constantFrom('', '/login', '/confirm', '/abort', '/passkey'))
+          .map(([uid, tail]) => `/interaction/${uid}${tail}`),
       ),
     );
   });
@@ -255,8 +342,8 @@ describe('fuzzing every endpoint with malformed input', () => {
           '/account/mfa',
         ),
         fc
-          .tuple(fc.string({ maxLength: 30 }), fc.constantFrom('rename', 'remove'))
-          .map(([id, action]) => `/account/passkeys/${encodeURIComponent(id)}/${action}`),
+          .tuple(nastyId, fc.constantFrom('rename', 'remove'))
+          .map(([id, action]) => `/account/passkeys/${id}/${action}`),
       ),
     );
   });
@@ -273,8 +360,8 @@ describe('fuzzing every endpoint with malformed input', () => {
         '/admin/keys',
       ),
       fc
-        .tuple(fc.constantFrom('clients', 'resources', 'users', 'roles'), fc.string({ maxLength: 40 }))
-        .map(([c, id]) => `/admin/${c}/${encodeURIComponent(id)}`),
+        .tuple(fc.constantFrom('clients', 'resources', 'users', 'roles'), nastyId)
+        .map(([c, id]) => `/admin/${c}/${id}`),
       fc.constantFrom(
         '/admin',
         '/admin/',
@@ -288,8 +375,8 @@ describe('fuzzing every endpoint with malformed input', () => {
         `/admin/users/${ids.user}/passkeys`,
       ),
       fc
-        .tuple(fc.constantFrom('unlock', 'passkeys', 'secret'), fc.string({ maxLength: 20 }))
-        .map(([action, id]) => `/admin/users/${encodeURIComponent(id)}/${action}`),
+        .tuple(fc.constantFrom('unlock', 'passkeys', 'secret'), nastyId)
+        .map(([action, id]) => `/admin/users/${id}/${action}`),
     );
     await fc.assert(
       fc.asyncProperty(adminPath, request, fc.boolean(), async (path, req, authorized) => {

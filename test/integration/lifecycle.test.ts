@@ -223,7 +223,16 @@ describe('npm start', () => {
           const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
           if (line) {
             clearTimeout(timer);
-            resolve(JSON.parse(line).issuer);
+            const listening = JSON.parse(line);
+            // regression: the URL logged to open is the issuer, not the bound address
+            // (127.0.0.1 for an issuer on localhost leads to an expired sign-in page)
+            assert.equal(listening.url, listening.issuer);
+            assert.match(listening.boundAddress, /^http:\/\/127\.0\.0\.1:\d+$/);
+            // regression: start-up says which migrations it applied
+            const migrated = output.split('\n').find((l) => l.includes('database migration'));
+            assert.ok(migrated, output);
+            assert.ok(JSON.parse(migrated).applied.length > 0);
+            resolve(listening.issuer);
           }
         });
         child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
@@ -255,6 +264,6 @@ describe('npm start', () => {
     });
     const [code] = await once(child, 'exit');
     assert.equal(code, 2);
-    assert.equal(stderr.trim(), 'configuration error: PORT: must be a number');
+    assert.equal(stderr.trim(), 'configuration error: PORT: must be a whole number from 0 to 65535 (got eighty)');
   });
 });

@@ -7,6 +7,26 @@ import { guard, guarded } from '../middleware/guard.ts';
 
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|(\d{1,19})$/;
 
+/** Event ids are PostgreSQL bigints: a larger number would overflow in the query. */
+const MAX_EVENT_ID = 2n ** 63n - 1n;
+/**
+ * Times the log can hold and PostgreSQL can compare: no event predates the Unix epoch, and
+ * year 0 (which ISO 8601 allows) is no year at all in PostgreSQL's calendar.
+ */
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const inRange = (date: Date) => date.getTime() >= EARLIEST && date.getTime() <= LATEST;
+const RANGE_MESSAGE = 'must be a time between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z';
+
+const Time = z.iso.datetime({ offset: true }).transform((v, ctx) => {
+  const date = new Date(v);
+  if (!inRange(date)) {
+    ctx.addIssue({ code: 'custom', message: RANGE_MESSAGE });
+    return z.NEVER;
+  }
+  return date;
+});
+
 /** The position after the last event of a page: its time and id, opaque to callers. */
 export const encodeCursor = (e: Pick<SecurityEventRecord, 'occurredAt' | 'id'>) =>
   Buffer.from(`${e.occurredAt.toISOString()}|${e.id}`).toString('base64url');
@@ -16,11 +36,18 @@ const Cursor = z
   .max(128)
   .transform((v, ctx) => {
     const match = CURSOR.exec(Buffer.from(v, 'base64url').toString('utf8'));
-    if (!match?.[1] || !match[2]) {
+    const occurredAt = new Date(match?.[1] ?? Number.NaN);
+    const id = match?.[2];
+    if (
+      id === undefined ||
+      BigInt(id) > MAX_EVENT_ID ||
+      !inRange(occurredAt) ||
+      occurredAt.toISOString() !== match?.[1]
+    ) {
       ctx.addIssue({ code: 'custom', message: 'is not a cursor from a previous page' });
       return z.NEVER;
     }
-    return { occurredAt: new Date(match[1]), id: match[2] };
+    return { occurredAt, id };
   });
 
 const EventQuery = z.strictObject({
@@ -34,8 +61,8 @@ const EventQuery = z.strictObject({
     .optional(),
   subject: z.string().min(1).max(256).optional(),
   client_id: z.string().min(1).max(256).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: Time.optional(),
+  until: Time.optional(),
 });
 
 const view = (e: SecurityEventRecord) => ({
@@ -59,8 +86,8 @@ export function eventRoutes(router: Router, events: SecurityEventService): void 
       type: query.type,
       subject: query.subject,
       clientId: query.client_id,
-      since: query.since === undefined ? undefined : new Date(query.since),
-      until: query.until === undefined ? undefined : new Date(query.until),
+      since: query.since,
+      until: query.until,
       before: query.after,
       limit: query.limit,
     });

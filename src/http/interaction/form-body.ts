@@ -30,6 +30,8 @@ export async function readForm(req: IncomingMessage, limit = FORM_LIMIT_BYTES): 
     throw new FormBodyError('payload_too_large', `the form is larger than ${limit} bytes`);
   }
 
+  // the edge (clean-input.ts) has looked at the body already; an empty one may have ended the stream
+  if (req.readableEnded) return Object.create(null);
   const body = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { RouteLabels } from '../../oidc/observe.ts';
 import type { Metrics } from '../../services/metrics.ts';
@@ -31,10 +32,28 @@ export function requestMetrics(metrics: Metrics, routeLabels: RouteLabels): Midd
   };
 }
 
-/** GET /metrics: the Prometheus text exposition of this app's registry. */
-export function metricsEndpoint(metrics: Metrics): Middleware {
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * GET /metrics: the Prometheus text exposition of this app's registry. With `token`, only for
+ * `Authorization: Bearer <token>` (RFC 6750), compared in constant time: the metrics name
+ * clients and show traffic, which is not for everyone who can reach the server.
+ */
+export function metricsEndpoint(metrics: Metrics, options: { token?: string | undefined } = {}): Middleware {
+  const expected = options.token === undefined ? undefined : digest(options.token);
   return async (ctx, next) => {
     if (ctx.path !== '/metrics') return next();
+    if (expected !== undefined) {
+      const match = /^Bearer ([\x21-\x7e]+)$/i.exec(ctx.get('authorization'));
+      // hashing first makes both sides one length, so the comparison time says nothing about the token
+      if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_token', error_description: 'the metrics need a bearer token' };
+        return;
+      }
+    }
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.status = 405;
       ctx.set('Allow', 'GET, HEAD');

@@ -29,8 +29,8 @@ describe('loadConfig', () => {
   });
 
   test('one line naming the variable for each bad value', () => {
-    fails({ PORT: 'eighty' }, 'PORT: must be a number');
-    fails({ PORT: '70000' }, 'PORT: must be between 0 and 65535');
+    fails({ PORT: 'eighty' }, 'PORT: must be a whole number from 0 to 65535 (got eighty)');
+    fails({ PORT: '70000' }, 'PORT: must be a whole number from 0 to 65535 (got 70000)');
     fails({ ISSUER: 'not a url' }, 'ISSUER: must be an absolute http or https URL');
     fails({ ISSUER: 'https://id.example/?x=1' }, 'ISSUER: must not have a query or fragment');
     fails({ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be an absolute postgres or postgresql URL');
