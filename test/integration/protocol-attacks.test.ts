@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { createOutboundFetch, isSpecialUseAddress } from '../../src/oidc/outbound-fetch.ts';
+import { registerApi, registerService } from '../helpers/oidc.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { createPki, type Pki } from '../helpers/tls.ts';
 
@@ -11,6 +12,39 @@ import { createPki, type Pki } from '../helpers/tls.ts';
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+test('regression: failed client authentication at the PAR endpoint counts against the address, and PAR closes with the token endpoint', async () => {
+  const server = await startTestServer({ env: { RATE_LIMIT_CLIENT_AUTH_FAILURES: '3', RATE_LIMIT_WINDOW: '60' } });
+  try {
+    const api = 'https://par-throttle.example';
+    await registerApi(server, api, ['orders:read']);
+    const svc = await registerService(server, { [api]: ['orders:read'] });
+    const par = (secret: string) =>
+      fetch(`${server.url}/request`, {
+        method: 'POST',
+        headers: { authorization: basic(svc.client_id, secret), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: svc.client_id,
+          response_type: 'code',
+          redirect_uri: 'https://x.example/cb',
+        }),
+      });
+    // guessing the secret at /request, where the token endpoint's throttle did not look
+    for (let i = 0; i < 3; i++) assert.equal((await par(`guess-${i}`)).status, 401);
+    const answered = await par(svc.client_secret);
+    assert.equal(answered.status, 429, 'PAR still told a right secret from a wrong one');
+    assert.ok(answered.headers.get('retry-after'));
+    const token = await server.token(svc.client_id, svc.client_secret, {
+      grant_type: 'client_credentials',
+      resource: api,
+    });
+    assert.equal(token.status, 429, 'failures at PAR were not counted');
+  } finally {
+    await server.close();
+  }
+});
 
 describe('outbound fetch against a hostile https server', () => {
   let pki: Pki;
