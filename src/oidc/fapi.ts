@@ -20,8 +20,10 @@ const FAPI_ID_TOKEN_ALGS = new Set(['PS256', 'ES256', 'EdDSA']);
 
 /** What stops this client's metadata from following the FAPI 2.0 profile, or undefined. */
 export function fapiClientProblem(metadata: Readonly<Record<string, unknown>>): string | undefined {
-  const method = String(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
-  if (!FAPI_AUTH_METHODS.has(method)) {
+  // the values are a registrant's JSON, checked here before oidc-provider checks their types:
+  // a non-string is simply not one of the allowed values (String() of an object may throw)
+  const method = metadata.token_endpoint_auth_method ?? 'client_secret_basic';
+  if (typeof method !== 'string' || !FAPI_AUTH_METHODS.has(method)) {
     return 'fapi_profile 2.0 needs token_endpoint_auth_method private_key_jwt, tls_client_auth or self_signed_tls_client_auth';
   }
   // §5.3.2.1: only sender-constrained access tokens (DPoP or mTLS)
@@ -34,7 +36,8 @@ export function fapiClientProblem(metadata: Readonly<Record<string, unknown>>): 
     if (metadata.require_pushed_authorization_requests !== true) {
       return 'fapi_profile 2.0 needs require_pushed_authorization_requests: true';
     }
-    if (!FAPI_ID_TOKEN_ALGS.has(String(metadata.id_token_signed_response_alg ?? 'RS256'))) {
+    const alg = metadata.id_token_signed_response_alg ?? 'RS256';
+    if (typeof alg !== 'string' || !FAPI_ID_TOKEN_ALGS.has(alg)) {
       return 'fapi_profile 2.0 needs id_token_signed_response_alg ES256 (RS256 is not allowed)';
     }
   }

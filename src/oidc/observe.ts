@@ -5,7 +5,7 @@ import type { Protection, TripContext } from '../services/protection.ts';
 import type { Verdict } from '../services/rate-limits.ts';
 
 type Next = () => Promise<unknown>;
-type Guarded = 'token' | 'introspection' | 'revocation';
+type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_request';
 
 /** The name oidc-provider gave the route of a request, for the metrics' `route` label. */
 export type RouteLabels = WeakMap<IncomingMessage, string>;
@@ -22,6 +22,10 @@ export type RouteLabels = WeakMap<IncomingMessage, string>;
  * - a client that authenticates in the body is counted the same way, and once over, its
  *   introspection and client-credentials answers (which change nothing stored) are replaced by
  *   429; a code or refresh-token exchange already done is delivered rather than lost.
+ * Every endpoint that authenticates a client counts its failures against the address and is
+ * closed to it once over: pushed authorization requests (RFC 9126 §2.1) authenticate the
+ * client as the token endpoint does, and would otherwise answer a secret guess after the
+ * token endpoint has stopped answering.
  */
 export function observeProvider(provider: Provider, protection: Protection, routeLabels: RouteLabels): Provider {
   const { limits, events, metrics, surge } = protection;
@@ -29,6 +33,7 @@ export function observeProvider(provider: Provider, protection: Protection, rout
     [provider.pathFor('token'), 'token'],
     [provider.pathFor('introspection'), 'introspection'],
     [provider.pathFor('revocation'), 'revocation'],
+    [provider.pathFor('pushed_authorization_request'), 'pushed_authorization_request'],
   ]);
 
   provider.use(async function protect(ctx: KoaContextWithOIDC, next: Next) {
@@ -39,12 +44,14 @@ export function observeProvider(provider: Provider, protection: Protection, rout
       return;
     }
     const who: TripContext = { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined };
-    const limiter = route === 'token' ? limits.token : limits.introspection;
+    // the per-client limits: tokens, and introspection (with revocation); PAR has only the failure limit
+    const limiter =
+      route === 'token' ? limits.token : route === 'pushed_authorization_request' ? undefined : limits.introspection;
 
     const failures = await limits.client_auth_failures.peek(ctx.ip);
     if (!failures.allowed) return refuse(ctx, 'client_auth_failures', failures, who, ctx.ip);
     const claimed = basicClientId(ctx.get('authorization'));
-    if (claimed !== undefined) {
+    if (claimed !== undefined && limiter) {
       const verdict = await limiter.peek(claimed);
       if (!verdict.allowed) {
         return refuse(
@@ -77,7 +84,7 @@ export function observeProvider(provider: Provider, protection: Protection, rout
       });
       return;
     }
-    if (!client) return;
+    if (!client || !limiter) return;
 
     const verdict = await limiter.hit(client.clientId);
     const grantType = typeof ctx.oidc.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined;

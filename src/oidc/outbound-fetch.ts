@@ -1,13 +1,14 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 
 /**
  * Addresses a request from this server must never reach: loopback, private, link-local,
  * shared, documentation, multicast and other non-global ranges (IANA special-purpose
- * registries), and the IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo).
+ * registries), and the IPv6 forms that embed an IPv4 address (mapped, compatible, translated,
+ * NAT64, 6to4, Teredo).
  */
 const SPECIAL_USE_V4 = new BlockList();
 for (const [network, prefix] of [
@@ -32,8 +33,9 @@ for (const [network, prefix] of [
 // apart: Node matches IPv4 addresses against ::ffff:0:0/96
 const SPECIAL_USE_V6 = new BlockList();
 for (const [network, prefix] of [
-  ['::', 127], // :: and ::1
+  ['::', 96], // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291 §2.5.5.1)
   ['::ffff:0:0', 96],
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765)
   ['64:ff9b::', 96],
   ['64:ff9b:1::', 48],
   ['100::', 64],
@@ -59,25 +61,27 @@ class RefusedTarget extends Error {
 }
 
 /**
- * DNS resolution that refuses a name resolving to any special-use address. The connection is
- * made to the address checked here (no second lookup), so a name that changes its answer
+ * DNS resolution that refuses a name resolving to any refused (special-use) address. The
+ * connection is made to the address checked here (no second lookup), so a name that changes its answer
  * between a check and the connection (DNS rebinding) cannot slip through.
  */
-const checkedLookup: LookupFunction = (hostname, options, callback) => {
-  const all: LookupAllOptions = { ...options, all: true };
-  dnsLookup(hostname, all, (err, addresses: LookupAddress[]) => {
-    if (err) return callback(err, '', 0);
-    const refused = addresses.find((a) => isSpecialUseAddress(a.address));
-    if (addresses.length === 0 || refused) {
-      return callback(new RefusedTarget(`${hostname} resolves to a non-public address`), '', 0);
-    }
-    if ((options as { all?: boolean }).all) {
-      return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-    }
-    const first = addresses[0] as LookupAddress;
-    callback(null, first.address, first.family);
-  });
-};
+function checkedLookup(refused: (address: string) => boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    const all: LookupAllOptions = { ...options, all: true };
+    dnsLookup(hostname, all, (err, addresses: LookupAddress[]) => {
+      if (err) return callback(err, '', 0);
+      const bad = addresses.find((a) => refused(a.address));
+      if (addresses.length === 0 || bad) {
+        return callback(new RefusedTarget(`${hostname} resolves to a non-public address`), '', 0);
+      }
+      if ((options as { all?: boolean }).all) {
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      }
+      const first = addresses[0] as LookupAddress;
+      callback(null, first.address, first.family);
+    });
+  };
+}
 
 function toHeaders(incoming: IncomingHttpHeaders): Headers {
   const headers = new Headers();
@@ -88,47 +92,98 @@ function toHeaders(incoming: IncomingHttpHeaders): Headers {
   return headers;
 }
 
+/** The most a response body may hold: a JWKS or a sector identifier document is a few kilobytes. */
+export const MAX_RESPONSE_BYTES = 512 * 1024;
+/** When the caller gives no signal: oidc-provider gives one of 2.5 seconds to every fetch. */
+const DEFAULT_TIMEOUT_MS = 5000;
+
+export interface OutboundFetchOptions {
+  /** whether an address may not be connected to; tests allow their loopback server with it */
+  refused?: (address: string) => boolean;
+  /** extra CAs to trust (tests only) */
+  ca?: string;
+  maxResponseBytes?: number;
+}
+
 /**
  * oidc-provider's `fetch` (client `jwks_uri`, `sector_identifier_uri`): https only, to public
  * addresses only (checked after DNS resolution, IP literals in any spelling the URL parser
  * accepts included), and no redirects followed (a 3xx is handed back, and oidc-provider treats
  * anything but 200 as a failure). No request leaves for a target an attacker chose inside
  * our network: not even a connection is opened.
+ *
+ * What comes back is the remote server's choice, so it is held to what a fetch can digest: a
+ * status Fetch cannot represent is a failed fetch (not an exception thrown in the socket's
+ * event handler, which would end the process), and a body past `maxResponseBytes` (announced
+ * or streamed) fails the fetch, with the connection closed, before it fills the memory.
  */
-export async function outboundFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
-  const url = new URL(input instanceof Request ? input.url : input.toString());
-  if (url.protocol !== 'https:') throw new RefusedTarget('only https URLs are fetched');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  // an IP literal is connected to without a lookup: check it here
-  if (isIP(host) !== 0 && isSpecialUseAddress(host)) throw new RefusedTarget(`${host} is not a public address`);
+export function createOutboundFetch(options: OutboundFetchOptions = {}) {
+  const refused = options.refused ?? isSpecialUseAddress;
+  const lookup = checkedLookup(refused);
+  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
-  const headers: Record<string, string> = {};
-  new Headers(init.headers).forEach((value, name) => {
-    headers[name] = value;
-  });
-  return new Promise<Response>((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: init.method ?? 'GET',
-        headers,
-        lookup: checkedLookup,
-        ...(init.signal ? { signal: init.signal } : {}),
-      },
-      (res) => {
-        const status = res.statusCode ?? 502;
-        const nullBody = status === 204 || status === 304 || init.method === 'HEAD';
-        if (nullBody) res.resume();
-        resolve(
-          new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
-            status,
-            headers: toHeaders(res.headers),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    if (typeof init.body === 'string') req.write(init.body);
-    req.end();
-  });
+  return async function outboundFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    if (url.protocol !== 'https:') throw new RefusedTarget('only https URLs are fetched');
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    // an IP literal is connected to without a lookup: check it here
+    if (isIP(host) !== 0 && refused(host)) throw new RefusedTarget(`${host} is not a public address`);
+
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
+    const signal = init.signal ?? AbortSignal.timeout(DEFAULT_TIMEOUT_MS);
+    return new Promise<Response>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers,
+          lookup,
+          signal,
+          ...(options.ca ? { ca: options.ca } : {}),
+        },
+        (res) => {
+          try {
+            resolve(toResponse(res, init.method, maxBytes));
+          } catch (err) {
+            res.destroy();
+            reject(err);
+          }
+        },
+      );
+      req.on('error', reject);
+      if (typeof init.body === 'string') req.write(init.body);
+      req.end();
+    });
+  };
 }
+
+function toResponse(res: IncomingMessage, method: string | undefined, maxBytes: number): Response {
+  const status = res.statusCode ?? 0;
+  // Fetch represents 200-599 only (1xx never reaches here); anything else is no answer
+  if (status < 200 || status > 599) throw new RefusedTarget(`unusable response status ${status}`);
+  const announced = Number(res.headers['content-length']);
+  if (announced > maxBytes) throw new RefusedTarget('response too large');
+  const headers = toHeaders(res.headers);
+  if (status === 204 || status === 304 || method === 'HEAD') {
+    res.resume();
+    return new Response(null, { status, headers });
+  }
+  // counted as it streams: a Content-Length is only a claim
+  let received = 0;
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      if (received > maxBytes) return done(new RefusedTarget('response too large'));
+      done(null, chunk);
+    },
+  });
+  // an error on either side (the limit, a timeout, a reset, a cancelled read) destroys both
+  pipeline(res, limited, () => {});
+  return new Response(Readable.toWeb(limited) as ReadableStream<Uint8Array>, { status, headers });
+}
+
+/** The fetch oidc-provider is configured with: public https targets only. */
+export const outboundFetch = createOutboundFetch();

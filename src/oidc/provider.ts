@@ -231,6 +231,15 @@ export function createProvider(deps: ProviderDeps): Provider {
     return clients.verifySecret(actual, this.clientSecret);
   };
 
+  // At /reg, oidc-provider decides whether a client needs a secret before it checks the
+  // metadata's types, matching its *_alg and *_enc values against a pattern: a JSON object there
+  // (`{"toString": 1}` cannot be made a string) threw a 500. Decide on the string values only;
+  // the schema check that follows refuses the rest with 400 invalid_client_metadata.
+  const ClientStatics = provider.Client as unknown as { needsSecret(metadata: Record<string, unknown>): boolean };
+  const needsSecret = ClientStatics.needsSecret.bind(ClientStatics);
+  ClientStatics.needsSecret = (metadata) =>
+    needsSecret(Object.fromEntries(Object.entries(metadata).filter(([, value]) => typeof value !== 'object')));
+
   provider.use(hideStoredSecrets);
   if (deps.mtls) provider.use(deps.mtls.discoveryAliases);
 
