@@ -81,12 +81,12 @@ export function createHttp(deps: HttpDeps) {
   const chain: Middleware[] = [
     requestContext(deps.log),
     ...security.edge,
-    // before any lookup keyed on the path: the dispatcher below, the admin limit, the token limits
-    canonicalPaths(() => templates),
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
     // NUL, lone surrogates, malformed percent-encoding: a 400 here, before anything stores them
     cleanInput({ page: deps.badInputPage }),
+    // before any lookup keyed on the path: the dispatcher below, the admin limit, the token limits
+    canonicalPaths(() => templates),
     dispatch,
   ];
   return {
