@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { normalizeUsername } from '../../src/services/accounts.ts';
 import {
+  CookieJar,
   createUser,
   follow,
   postLogin,
@@ -11,6 +12,7 @@ import {
   waitForEvents,
 } from '../helpers/form-signin.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
+import { SoftAuthenticator, type SoftCredential } from '../helpers/soft-authenticator.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'another horse, another staple';
@@ -172,5 +174,176 @@ describe('sign-in attacks: sessions', () => {
     const res = location ? await follow(server, signin.jar, location) : { status: confirm.status, location: undefined };
     assert.equal(res.location?.searchParams.get('code') ?? null, null, 'no authorization code');
     assert.notEqual(res.status, 500);
+  });
+});
+
+/** Signs in to /account with a password, as a browser would; returns the jar and the account page. */
+async function accountSignIn(server: TestServer, username: string, password: string) {
+  const jar = new CookieJar();
+  const login = await follow(server, jar, '/account');
+  const uid = /\/interaction\/([^/]+)\/login/.exec(login.html)?.[1];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(login.html)?.[1];
+  assert.ok(uid && csrf, `a sign-in page: ${login.html.slice(0, 200)}`);
+  const res = await postLogin(server, { jar, uid, csrf }, username, password);
+  assert.equal(res.status, 303, res.html.slice(0, 300));
+  const page = await follow(server, jar, res.headers.get('location') as string);
+  assert.match(page.html, /id="add-passkey"/, 'the account page');
+  return { jar, csrf: /data-csrf="([^"]+)"/.exec(page.html)?.[1] ?? '' };
+}
+
+type AccountBrowser = Awaited<ReturnType<typeof accountSignIn>>;
+
+const json = async (server: TestServer, who: AccountBrowser, method: string, path: string, body?: unknown) => {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { cookie: who.jar.header(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: (text ? JSON.parse(text) : {}) as Record<string, unknown> & { challenge: string },
+  };
+};
+
+/** Adds a passkey from `who`'s /account session with `device`; returns the answer of the verify step. */
+const addPasskey = async (server: TestServer, who: AccountBrowser, device: SoftAuthenticator) => {
+  const options = await json(server, who, 'POST', '/account/passkeys/options', { csrf: who.csrf });
+  if (options.status !== 200) return options;
+  const response = device.register(options.body as never);
+  return json(server, who, 'POST', '/account/passkeys/verify', { csrf: who.csrf, response, name: 'mine' });
+};
+
+const stepUp = async (
+  server: TestServer,
+  who: AccountBrowser,
+  device: SoftAuthenticator,
+  credential?: SoftCredential,
+) => {
+  const options = await json(server, who, 'GET', '/account/step-up/options');
+  assert.equal(options.status, 200);
+  const body = { csrf: who.csrf, response: device.authenticate(options.body, credential) };
+  return { answer: await json(server, who, 'POST', '/account/step-up/verify', body), body };
+};
+
+describe('sign-in attacks: the /account step-up', () => {
+  let server: TestServer;
+  let victim: { username: string; id: string; device: SoftAuthenticator; browser: AccountBrowser };
+  let attacker: { device: SoftAuthenticator; browser: AccountBrowser };
+
+  const passkeysOf = async (userId: string) =>
+    (await server.admin<{ data: unknown[] }>('GET', `/users/${userId}/passkeys`)).body.data.length;
+
+  before(async () => {
+    server = await startTestServer();
+    const origin = server.issuer;
+    // the victim enrols a first passkey (the bootstrap: password alone, no factor yet)
+    const username = randomName('victim');
+    const id = await createUser(server, username, PASSWORD);
+    const device = new SoftAuthenticator(origin);
+    const browser = await accountSignIn(server, username, PASSWORD);
+    assert.equal((await addPasskey(server, browser, device)).status, 200, 'the software authenticator works');
+    victim = { username, id, device, browser };
+    // the attacker has an account of their own with a passkey, and the victim's password
+    const own = randomName('attacker');
+    await createUser(server, own, PASSWORD);
+    const attackerDevice = new SoftAuthenticator(origin);
+    assert.equal((await addPasskey(server, await accountSignIn(server, own, PASSWORD), attackerDevice)).status, 200);
+    attacker = { device: attackerDevice, browser: await accountSignIn(server, username, PASSWORD) };
+  });
+  after(() => server?.close());
+
+  test("another account's passkey does not step up the victim's session", async () => {
+    const { answer } = await stepUp(server, attacker.browser, attacker.device);
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error, 'wrong_user');
+    assert.equal((await addPasskey(server, attacker.browser, attacker.device)).status, 403);
+    assert.equal(await passkeysOf(victim.id), 1);
+  });
+
+  test('a step-up assertion works once, in the session it was made for', async () => {
+    const { answer, body } = await stepUp(server, victim.browser, victim.device);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const replay = await json(server, victim.browser, 'POST', '/account/step-up/verify', body);
+    assert.equal(replay.status, 400);
+    // captured and replayed in the attacker's password-only session (their own CSRF token)
+    const elsewhere = await json(server, attacker.browser, 'POST', '/account/step-up/verify', {
+      ...body,
+      csrf: attacker.browser.csrf,
+    });
+    assert.equal(elsewhere.status, 400);
+    assert.equal((await addPasskey(server, attacker.browser, attacker.device)).status, 403);
+  });
+
+  test('registration options fetched during the step-up window do not finish after it', async () => {
+    assert.equal((await stepUp(server, victim.browser, victim.device)).answer.status, 200);
+    const options = await json(server, victim.browser, 'POST', '/account/passkeys/options', {
+      csrf: victim.browser.csrf,
+    });
+    assert.equal(options.status, 200);
+    // the five minutes pass
+    await server.running.app.db.prisma.$executeRawUnsafe(
+      `UPDATE "oidc_payloads" SET "payload" = jsonb_set("payload", '{at}', to_jsonb(("payload"->>'at')::int - 301))
+       WHERE "model" = 'AccountStepUp' AND "payload"->>'accountId' = $1`,
+      victim.id,
+    );
+    const response = victim.device.register(options.body as never);
+    const late = await json(server, victim.browser, 'POST', '/account/passkeys/verify', {
+      csrf: victim.browser.csrf,
+      response,
+    });
+    assert.equal(late.status, 403);
+    assert.equal(late.body.error, 'step_up_required');
+  });
+
+  test('bad input to the step-up and passkey endpoints is a 4xx, never a 5xx', async () => {
+    // a real assertion, spent: each body below fails on its shape, not on a fresh challenge
+    const { answer, body: spent } = await stepUp(server, victim.browser, victim.device);
+    assert.equal(answer.status, 200);
+    const good = spent.response;
+    const nul = '\u0000';
+    const bodies: unknown[] = [
+      { csrf: nul, response: good },
+      { csrf: victim.browser.csrf, response: { ...good, id: `a${nul}` } },
+      { csrf: victim.browser.csrf, response: { ...good, response: { ...good.response, userHandle: nul } } },
+      { csrf: victim.browser.csrf, response: good, name: nul.repeat(150) },
+      { csrf: victim.browser.csrf, response: { ...good, clientExtensionResults: { [nul]: nul } } },
+      { csrf: victim.browser.csrf, response: { ...good, id: 'A'.repeat(20_000) } },
+      `{"csrf":"${'x'.repeat(40_000)}"}`,
+      '{"csrf":',
+      '[]',
+      'null',
+    ];
+    const malformed = [bodies[0], ...bodies.slice(-4)];
+    for (const [path, list] of [
+      ['/account/step-up/verify', bodies],
+      ['/account/passkeys/verify', bodies],
+      ['/account/passkeys/options', malformed],
+    ] as const) {
+      for (const body of list) {
+        const res = await json(server, victim.browser, 'POST', path, body).catch(() => ({ status: 0, body: {} }));
+        assert.ok(res.status >= 400 && res.status < 500, `${path} ${JSON.stringify(body).slice(0, 80)}: ${res.status}`);
+      }
+    }
+    // a real registration named with control characters only: stored under a default name
+    const named = await json(server, victim.browser, 'POST', '/account/passkeys/options', {
+      csrf: victim.browser.csrf,
+    });
+    assert.equal(named.status, 200);
+    const added = await json(server, victim.browser, 'POST', '/account/passkeys/verify', {
+      csrf: victim.browser.csrf,
+      response: victim.device.register(named.body as never),
+      name: `${nul}\u202e${nul}`.repeat(60),
+    });
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    assert.match(String((added.body.passkey as { name: string }).name), /^Passkey \d{4}-\d{2}-\d{2}$/);
+    // a real assertion whose clientDataJSON carries a NUL in the challenge
+    const raw = JSON.stringify({ type: 'webauthn.get', challenge: `x${nul}`, origin: server.issuer });
+    const forged = { ...good, response: { ...good.response, clientDataJSON: Buffer.from(raw).toString('base64url') } };
+    const res = await json(server, victim.browser, 'POST', '/account/step-up/verify', {
+      csrf: victim.browser.csrf,
+      response: forged,
+    });
+    assert.equal(res.status, 400);
   });
 });
