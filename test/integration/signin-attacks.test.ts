@@ -296,6 +296,34 @@ describe('sign-in attacks: the /account step-up', () => {
     assert.equal(late.body.error, 'step_up_required');
   });
 
+  test("the sign-in's passkey enrolment cannot add to an account that has one, even at its second-factor step", async () => {
+    const strict = await registerWebClient(server, { first_party: true, require_mfa: true });
+    const loose = await registerWebClient(server, { first_party: true });
+    for (const client of [strict, loose]) {
+      const signin = await startSignIn(server, client);
+      const res = await fetch(`${server.url}/interaction/${signin.uid}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: signin.jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          csrf: signin.csrf,
+          username: victim.username,
+          password: PASSWORD,
+          passkey_capable: '1',
+        }),
+      });
+      signin.jar.store(res);
+      assert.equal(res.status, 303);
+      const options = await fetch(`${server.url}/interaction/${signin.uid}/passkey/register/options`, {
+        method: 'POST',
+        headers: { cookie: signin.jar.header(), 'content-type': 'application/json' },
+        body: JSON.stringify({ csrf: signin.csrf }),
+      });
+      assert.equal(options.status, 400, client === strict ? 'at the second-factor step' : 'after the sign-in');
+    }
+    assert.equal(await passkeysOf(victim.id), 1);
+  });
+
   test('bad input to the step-up and passkey endpoints is a 4xx, never a 5xx', async () => {
     // a real assertion, spent: each body below fails on its shape, not on a fresh challenge
     const { answer, body: spent } = await stepUp(server, victim.browser, victim.device);
