@@ -278,28 +278,30 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       ],
     });
     const build = () => {
-      const built = security.observe(
-        http.install(
-          createProvider({
-            issuer,
-            keystore,
-            cookieKeys: secrets.cookieKeys,
-            clients,
-            resources,
-            roles,
-            accessTokens,
-            adapter,
-            trustProxy: config.trustProxy,
-            log,
-            registrationEnabled: config.registrationEnabled,
-            mtls,
-            dpopNonceSecret: secrets.dpopNonce,
-            findAccount: (_ctx, sub) => accounts.findAccount(sub),
-            interactionPolicy,
-            pages,
-          }),
-        ),
-      );
+      const created = createProvider({
+        issuer,
+        keystore,
+        cookieKeys: secrets.cookieKeys,
+        clients,
+        resources,
+        roles,
+        accessTokens,
+        adapter,
+        trustProxy: config.trustProxy,
+        log,
+        registrationEnabled: config.registrationEnabled,
+        mtls,
+        dpopNonceSecret: secrets.dpopNonce,
+        findAccount: (_ctx, sub) => accounts.findAccount(sub),
+        interactionPolicy,
+        pages,
+      });
+      // TRUST_PROXY: one proxy in front of us, which appends the address it saw to
+      // X-Forwarded-For. Koa would take the leftmost entry, which the client wrote itself, so
+      // every rate limit and lockout per address would count whatever the client claims. The
+      // rightmost entry is the one our proxy vouches for.
+      created.maxIpsCount = 1;
+      const built = security.observe(http.install(created));
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
       // around it see the answer it gives, not the refusal it replaces
       built.use(jwtAccessTokenSupport(accessTokens));

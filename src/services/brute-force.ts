@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { normalizeUsername } from './accounts.ts';
+import { addressKey } from './client-address.ts';
 import type { Limiter, RateLimitStore } from './rate-limits.ts';
 
 /**
@@ -109,7 +110,8 @@ export function createBruteForceProtection(options: BruteForceOptions): BruteFor
 
   const pairKey = async (login: string, ip: string) => {
     const key = loginKey(login);
-    return `${key}:${(await epochs.peek(key)).count}:${ip}`;
+    // an IPv6 host counts by its /64: otherwise one host is countless addresses
+    return `${key}:${(await epochs.peek(key)).count}:${addressKey(ip)}`;
   };
   const maxDelay = options.delayMs * 20;
 

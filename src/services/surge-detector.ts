@@ -69,7 +69,7 @@ export function createSurgeDetector(options: SurgeOptions): SurgeDetector {
       if (total < threshold || now - w.lastReported < 60_000) return false;
       w.lastReported = now;
       options.metrics?.surges.inc({ kind, dimension });
-      // the key is an address, a client id or a hashed account name: no secret
+      // the key is an address, a client id or a keyed digest of a sign-in name: no secret
       options.log.warn({ kind, dimension, key, perMinute: total, threshold }, `surge of ${kind} for one ${dimension}`);
       return true;
     },

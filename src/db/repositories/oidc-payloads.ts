@@ -19,7 +19,8 @@ export interface OidcPayloadRepository {
   revokeByGrantId(grantId: string): Promise<void>;
   /**
    * Removes every row of one account: its sessions, grants, and whatever was issued under those
-   * grants or names the account (codes, access and refresh tokens, pending sign-in steps).
+   * grants or names the account (codes, access and refresh tokens, pending sign-in steps, and
+   * interactions whose sign-in is done but not yet resumed).
    * @returns how many rows were removed
    */
   destroyByAccount(accountId: string): Promise<number>;
@@ -121,11 +122,18 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
       await prisma.oidcPayload.deleteMany({ where: { grantId } });
     },
     async destroyByAccount(accountId) {
-      // one statement: the grants' ids are read in it, so nothing issued meanwhile slips between
+      // one statement: the grants' ids are read in it, so nothing issued meanwhile slips between.
+      // Interactions too: one whose sign-in step is done carries the login in `result` (or its
+      // session in `session`) until the browser comes back to /auth/{uid}; left alone, a password
+      // checked before the change would still open a new session after it.
       return prisma.$executeRawUnsafe(
         `DELETE FROM "oidc_payloads"
          WHERE "payload"->>'accountId' = $1
-            OR "grant_id" IN (SELECT "id" FROM "oidc_payloads" WHERE "model" = 'Grant' AND "payload"->>'accountId' = $1)`,
+            OR "grant_id" IN (SELECT "id" FROM "oidc_payloads" WHERE "model" = 'Grant' AND "payload"->>'accountId' = $1)
+            OR ("model" = 'Interaction'
+                AND ("payload"#>>'{result,login,accountId}' = $1
+                  OR "payload"#>>'{lastSubmission,login,accountId}' = $1
+                  OR "payload"#>>'{session,accountId}' = $1))`,
         accountId,
       );
     },

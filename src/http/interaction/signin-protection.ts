@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
 import { normalizeUsername } from '../../services/accounts.ts';
 import { loginKey } from '../../services/brute-force.ts';
+import { addressKey } from '../../services/client-address.ts';
 import type { Protection } from '../../services/protection.ts';
 import type { Pages } from '../pages.ts';
 
@@ -114,9 +115,10 @@ export function createSigninProtection(
     async before(ctx, login, clientId) {
       // every attempt counts against its own address; the account-wide counts are failures only
       // (src/services/brute-force.ts), so that one address cannot keep the real user out
-      const verdict = await limits.signin_ip.hit(ctx.ip);
+      const address = addressKey(ctx.ip);
+      const verdict = await limits.signin_ip.hit(address);
       if (!verdict.allowed) {
-        protection.refused('signin_ip', verdict, who(ctx, clientId), ctx.ip);
+        protection.refused('signin_ip', verdict, who(ctx, clientId), address);
         metrics.signins.inc({ outcome: 'rate_limited', method: 'password' });
         tooMany(
           ctx,
@@ -129,11 +131,13 @@ export function createSigninProtection(
 
       const gate = await bruteForce.check(login, ctx.ip, { knownDevice: knownDevice(ctx, login) });
       if (gate.locked && gate.scope === 'account_rate') {
-        const key = loginKey(login);
+        // keyed: the name may be a password typed into the wrong field, and a plain hash of it
+        // could be tested against guesses by anyone who reads the log
+        const key = unknownLogin(login, digestKey).login_digest;
         protection.refused(
           'signin_account',
           { allowed: false, count: limits.signin_account.points, retryAfter: gate.retryAfter },
-          { ...who(ctx, clientId), subject: `login:${key.slice(0, 16)}` },
+          { ...who(ctx, clientId), subject: `login:${key}` },
           key,
         );
         metrics.signins.inc({ outcome: 'rate_limited', method: 'password' });
@@ -191,7 +195,8 @@ export function createSigninProtection(
         details: { reason: outcome.reason, method: 'password' },
       });
       if (login === '') return;
-      surge.observe('failures', 'account', loginKey(login));
+      // the surge warning logs this key: keyed for the same reason as the event log's digest
+      surge.observe('failures', 'account', unknownLogin(login, digestKey).login_digest);
       const lock = await bruteForce.failed(login, ctx.ip);
       if (!lock) return;
       metrics.lockouts.inc({ scope: lock.scope });
