@@ -361,7 +361,8 @@ describe('sign-in attacks: the /account step-up', () => {
     const added = await json(server, victim.browser, 'POST', '/account/passkeys/verify', {
       csrf: victim.browser.csrf,
       response: victim.device.register(named.body as never),
-      name: `${nul}\u202e${nul}`.repeat(60),
+      // (a NUL is refused at the edge before any route; these other controls reach the route)
+      name: '\u0001\u202e\u0007'.repeat(60),
     });
     assert.equal(added.status, 200, JSON.stringify(added.body));
     assert.match(String((added.body.passkey as { name: string }).name), /^Passkey \d{4}-\d{2}-\d{2}$/);

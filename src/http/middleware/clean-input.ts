@@ -136,7 +136,8 @@ export function cleanInput(options: CleanInputOptions): Middleware {
     const segment = ctx.path.split('/')[1] ?? '';
     ctx.status = 400;
     ctx.set('Cache-Control', 'no-store');
-    if (PAGE_SEGMENTS.has(segment) && ctx.accepts('html', 'json') === 'html') {
+    // a page's scripts post JSON: they are answered in JSON, as the routes they call would
+    if (PAGE_SEGMENTS.has(segment) && !ctx.is('json') && ctx.accepts('html', 'json') === 'html') {
       options.page(ctx, message);
       ctx.status = 400;
       return;
