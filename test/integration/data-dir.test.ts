@@ -135,10 +135,9 @@ describe('the embedded database lock', () => {
         return;
       }
       writeFileSync(join(dataDir, 'pgdata.lock'), String(pid));
-      const started = Date.now();
+      // were the zombie counted as the owner, the open would wait out the lock and then fail
       const db = await openDatabase({ databaseUrl: undefined, dataDir }, capture().log);
       await db.close();
-      assert.ok(Date.now() - started < 5000);
     } finally {
       parent.kill('SIGKILL');
     }
