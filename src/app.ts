@@ -137,7 +137,6 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       },
     });
     const roles = createRoleService({ repo: createRoleRepository(db.prisma), bus });
-    const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
     const initialAccessTokens = createInitialAccessTokenUses(payloads);
     const adapter = createAdapterFactory({ payloads, clients, initialAccessTokens });
     // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
@@ -155,6 +154,17 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       // a password change or a disabled account ends the sessions and tokens kept here
       payloads,
       events: security.events,
+      bus,
+    });
+    // introspection and the admin API ask whether a token's client and user still stand
+    const accessTokens = createAccessTokenService({
+      issuer,
+      keystore: () => keystore,
+      payloads,
+      standing: {
+        clientCreatedAt: async (id) => (await clients.resolve(id))?.createdAt,
+        userTokenValid: (id, issuedAt) => accounts.tokenStillValid(id, issuedAt),
+      },
     });
     // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
     // the passkey ceremonies log their security events; these lines also go to the event log
