@@ -306,11 +306,12 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         interactionPolicy,
         pages,
       });
-      // TRUST_PROXY: one proxy in front of us, which appends the address it saw to
+      // TRUST_PROXY: that many proxies in front of us, each appending the address it saw to
       // X-Forwarded-For. Koa would take the leftmost entry, which the client wrote itself, so
-      // every rate limit and lockout per address would count whatever the client claims. The
-      // rightmost entry is the one our proxy vouches for.
-      created.maxIpsCount = 1;
+      // every rate limit and lockout per address would count whatever the client claims. With
+      // `maxIpsCount` it keeps only the last entries and takes the first of those: the client's
+      // address as our outermost proxy (a CDN in front of a load balancer) saw it.
+      created.maxIpsCount = Math.max(config.proxyHops, 1);
       const built = security.observe(http.install(created));
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
       // around it see the answer it gives, not the refusal it replaces
