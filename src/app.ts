@@ -145,7 +145,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     );
     const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
     // rate limits, lockout, the security event log and metrics (issue 6)
-    const security = await createSecurity({ config, issuer, db, log });
+    const security = await createSecurity({ config, issuer, db, log, digestKey: secrets.eventDigest });
     closeSecurity = security.close;
     const accounts = createAccountService({
       users: createUserRepository(db.prisma),
@@ -282,7 +282,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             log,
             passkeys: true,
             passkeyHooks: passkeyInteraction.hooks,
-            signin: security.signin(pages, secrets.eventDigest),
+            signin: security.signin(pages),
           }),
         },
       ],
