@@ -137,7 +137,6 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       },
     });
     const roles = createRoleService({ repo: createRoleRepository(db.prisma), bus });
-    const accessTokens = createAccessTokenService({ issuer, keystore: () => keystore, payloads });
     const initialAccessTokens = createInitialAccessTokenUses(payloads);
     const adapter = createAdapterFactory({ payloads, clients, initialAccessTokens });
     // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
@@ -146,7 +145,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     );
     const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
     // rate limits, lockout, the security event log and metrics (issue 6)
-    const security = await createSecurity({ config, issuer, db, log });
+    const security = await createSecurity({ config, issuer, db, log, digestKey: secrets.eventDigest });
     closeSecurity = security.close;
     const accounts = createAccountService({
       users: createUserRepository(db.prisma),
@@ -155,6 +154,17 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       // a password change or a disabled account ends the sessions and tokens kept here
       payloads,
       events: security.events,
+      bus,
+    });
+    // introspection and the admin API ask whether a token's client and user still stand
+    const accessTokens = createAccessTokenService({
+      issuer,
+      keystore: () => keystore,
+      payloads,
+      standing: {
+        clientCreatedAt: async (id) => (await clients.resolve(id))?.createdAt,
+        userTokenValid: (id, issuedAt) => accounts.tokenStillValid(id, issuedAt),
+      },
     });
     // passkeys (issue 4): WebAuthn with challenges kept next to the provider's models
     // the passkey ceremonies log their security events; these lines also go to the event log
@@ -272,7 +282,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
             log,
             passkeys: true,
             passkeyHooks: passkeyInteraction.hooks,
-            signin: security.signin(pages, secrets.eventDigest),
+            signin: security.signin(pages),
           }),
         },
       ],
@@ -296,11 +306,12 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
         interactionPolicy,
         pages,
       });
-      // TRUST_PROXY: one proxy in front of us, which appends the address it saw to
+      // TRUST_PROXY: that many proxies in front of us, each appending the address it saw to
       // X-Forwarded-For. Koa would take the leftmost entry, which the client wrote itself, so
-      // every rate limit and lockout per address would count whatever the client claims. The
-      // rightmost entry is the one our proxy vouches for.
-      created.maxIpsCount = 1;
+      // every rate limit and lockout per address would count whatever the client claims. With
+      // `maxIpsCount` it keeps only the last entries and takes the first of those: the client's
+      // address as our outermost proxy (a CDN in front of a load balancer) saw it.
+      created.maxIpsCount = Math.max(config.proxyHops, 1);
       const built = security.observe(http.install(created));
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
       // around it see the answer it gives, not the refusal it replaces

@@ -35,7 +35,7 @@ export interface Security {
   /** wraps a freshly built provider: token and introspection limits, token events, route labels */
   observe(provider: Provider): Provider;
   /** the sign-in pages' limits, lockout and events */
-  signin(pages: Pick<Pages, 'error'>, digestKey: Buffer): SigninProtection;
+  signin(pages: Pick<Pages, 'error'>): SigninProtection;
   /** what the admin API needs for GET /admin/events, the audit of changes and unlocking */
   adminDeps(users: LockoutDeps['users']): LockoutDeps & { events: SecurityEventService };
   /** removes events past EVENT_RETENTION_DAYS (from the purge timer) */
@@ -49,8 +49,10 @@ export async function createSecurity(deps: {
   issuer: string;
   db: Database;
   log: Logger;
+  /** keys what the counters, the event log and the known-device cookie keep of sign-in names */
+  digestKey: Buffer;
 }): Promise<Security> {
-  const { config, issuer, db, log } = deps;
+  const { config, issuer, db, log, digestKey } = deps;
   const limits = config.limits;
   const metrics = createMetrics({ pool: db.poolStats ? () => db.poolStats?.() : undefined });
   const events = createSecurityEventService({
@@ -60,7 +62,7 @@ export async function createSecurity(deps: {
     retentionDays: limits.eventRetentionDays,
   });
   const store = await createRateLimitStore({ redisUrl: config.redisUrl, issuer, log });
-  const protection = createProtection({ config: limits, store, events, metrics, log });
+  const protection = createProtection({ config: limits, store, events, metrics, log, digestKey });
   const routeLabels: RouteLabels = new WeakMap();
   // to name the account a failed sign-in was about, in the event log
   const users = createUserRepository(db.prisma);
@@ -101,7 +103,7 @@ export async function createSecurity(deps: {
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? admin(ctx, next) : next(),
     observe: (provider) => observeProvider(provider, protection, routeLabels),
-    signin: (pages, digestKey) =>
+    signin: (pages) =>
       createSigninProtection(
         protection,
         pages,

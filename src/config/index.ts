@@ -11,6 +11,30 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/**
+ * TRUST_PROXY: how many proxies in front of us append to X-Forwarded-For (a CDN and a load
+ * balancer are two). `true` is one, `false` none; anything else is refused rather than guessed.
+ */
+const MAX_PROXY_HOPS = 10;
+const proxyHops = z
+  .string()
+  .optional()
+  .transform((raw, ctx): number => {
+    const v = raw?.trim() ?? '';
+    const word = v.toLowerCase();
+    if (word === '' || word === 'false' || word === 'no') return 0;
+    if (word === 'true' || word === 'yes') return 1;
+    const n = /^\d{1,2}$/.test(v) ? Number(v) : Number.NaN;
+    if (!(n >= 0 && n <= MAX_PROXY_HOPS)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be true, false or the number of proxies from 0 to ${MAX_PROXY_HOPS} (got ${v.length > 24 ? `${v.slice(0, 24)}...` : v})`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const optionalString = z
   .string()
   .optional()
@@ -51,7 +75,7 @@ const EnvSchema = z.object({
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
   TLS_CLIENT_CA_FILE: optionalString,
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: proxyHops,
   TLS_CLIENT_CERT_HEADER: optionalString.pipe(
     z
       .string()
@@ -85,6 +109,8 @@ export interface Config {
     | { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined }
     | undefined;
   readonly trustProxy: boolean;
+  /** TRUST_PROXY: how many proxies append to X-Forwarded-For; the client is that many entries from the right */
+  readonly proxyHops: number;
   /** the CAs that issue client certificates (mTLS), for the TLS socket and for forwarded certificates */
   readonly clientCaFile: string | undefined;
   /** lower-case name of the header in which the trusted proxy forwards the client certificate */
@@ -124,7 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE, or TLS_CLIENT_CERT_HEADER');
   }
   // anyone could send the header: it is believed only from the proxy we were told to trust
-  if (e.TLS_CLIENT_CERT_HEADER !== undefined && !e.TRUST_PROXY) {
+  if (e.TLS_CLIENT_CERT_HEADER !== undefined && e.TRUST_PROXY === 0) {
     throw new ConfigError('TLS_CLIENT_CERT_HEADER: needs TRUST_PROXY=true');
   }
 
@@ -161,7 +187,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       e.TLS_CERT_FILE !== undefined && e.TLS_KEY_FILE !== undefined
         ? Object.freeze({ certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, clientCaFile: e.TLS_CLIENT_CA_FILE })
         : undefined,
-    trustProxy: e.TRUST_PROXY,
+    trustProxy: e.TRUST_PROXY > 0,
+    proxyHops: e.TRUST_PROXY,
     clientCaFile: e.TLS_CLIENT_CA_FILE,
     clientCertHeader: e.TLS_CLIENT_CERT_HEADER,
     purgeIntervalSeconds: e.PURGE_INTERVAL,

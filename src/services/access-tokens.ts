@@ -15,12 +15,27 @@ export interface AccessTokenClaims extends JWTPayload {
 
 export type VerifyResult =
   | { ok: true; claims: AccessTokenClaims }
-  | { ok: false; reason: 'malformed' | 'invalid' | 'expired' | 'revoked' | 'wrong_audience' };
+  | { ok: false; reason: 'malformed' | 'invalid' | 'expired' | 'revoked' | 'wrong_audience' | 'ended' };
+
+/**
+ * What a token speaks for, now: its client and (for a user's token) its user. Both answer from
+ * caches that every instance invalidates on a change (src/services/cache.ts).
+ */
+export interface TokenStanding {
+  /** epoch ms of the client's creation, or undefined when there is no such client (any more) */
+  clientCreatedAt(clientId: string): Promise<number | undefined>;
+  /** the user exists, is active, and nothing ended their tokens after `issuedAt` (epoch seconds) */
+  userTokenValid(userId: string, issuedAt: number): Promise<boolean>;
+}
 
 const REVOKED = 'RevokedAccessToken';
 
 export interface AccessTokenService {
-  /** checks signature, issuer, type, expiry, audience (when given) and revocation */
+  /**
+   * Checks signature, issuer, type, expiry, audience (when given), revocation, and that the
+   * token's client and user still stand (`ended`: the client was deleted; the user was deleted or
+   * disabled, changed their password, or had their sessions ended, after the token was issued).
+   */
   verify(token: string, options?: { audience?: string }): Promise<VerifyResult>;
   /** records the token as revoked until it would have expired (RFC 7009 for self-contained tokens) */
   revoke(claims: AccessTokenClaims): Promise<void>;
@@ -33,8 +48,10 @@ export function createAccessTokenService(deps: {
   issuer: string;
   keystore: () => Keystore;
   payloads: OidcPayloadRepository;
+  /** without it, a token's client and user are not checked (unit tests) */
+  standing?: TokenStanding;
 }): AccessTokenService {
-  const { issuer, payloads } = deps;
+  const { issuer, payloads, standing } = deps;
   let jwks: { source: Keystore; get: ReturnType<typeof createLocalJWKSet> } | undefined;
   const keyResolver = () => {
     const current = deps.keystore();
@@ -61,6 +78,7 @@ export function createAccessTokenService(deps: {
         const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
         if (!aud.includes(options.audience)) return { ok: false, reason: 'wrong_audience' };
       }
+      if (standing && !(await stillStands(standing, claims))) return { ok: false, reason: 'ended' };
       if (await payloads.find(REVOKED, claims.jti)) return { ok: false, reason: 'revoked' };
       return { ok: true, claims };
     },
@@ -70,4 +88,21 @@ export function createAccessTokenService(deps: {
       await payloads.upsert(REVOKED, claims.jti, { jti: claims.jti, clientId: claims.client_id }, remaining);
     },
   };
+}
+
+/** `iat` has whole seconds, and instances' clocks may differ a little from the one that created the client */
+const CLOCK_SLACK_SECONDS = 2;
+
+/**
+ * RFC 7662 §2.2: `active` says the token is usable now, which is what a resource server asks
+ * introspection for. A self-contained token outlives what it speaks for unless we look: its
+ * client deleted (or deleted and created again under the same id: a token older than the
+ * client is not its), its user deleted, disabled, or cut off by a password change or the end
+ * of their sessions. `sub` is the client's id for a client's own token, a user's id otherwise.
+ */
+async function stillStands(standing: TokenStanding, claims: AccessTokenClaims): Promise<boolean> {
+  const createdAt = await standing.clientCreatedAt(claims.client_id);
+  if (createdAt === undefined || claims.iat < Math.floor(createdAt / 1000) - CLOCK_SLACK_SECONDS) return false;
+  if (claims.sub === claims.client_id) return true;
+  return standing.userTokenValid(claims.sub, claims.iat);
 }

@@ -16,8 +16,12 @@ import type { CeremonyContext, PasskeyResult, PasskeyService } from './passkeys.
  */
 export const STEP_UP_SECONDS = 300;
 
-/** The changes that need the proof: each adds, removes or weakens a way to sign in. */
-export type AccountChange = 'add-passkey' | 'remove-passkey' | 'set-mfa';
+/**
+ * The changes that need the proof: each adds, removes or weakens a way to sign in, or (a
+ * rename) changes what the owner sees of one: a password alone must not relabel the owner's
+ * passkey ("old phone, remove me") to have the owner remove it, or hide which one is whose.
+ */
+export type AccountChange = 'add-passkey' | 'remove-passkey' | 'rename-passkey' | 'set-mfa';
 
 /** `amr` values (RFC 8176 §2) that say a passkey was used: `mfa` is only ever issued with one here. */
 const PASSKEY_AMR = new Set(['hwk', 'swk', 'mfa']);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from '../db/repositories/users.ts';
 import type { Logger } from '../logger.ts';
+import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
 import type { SecurityEventInput } from './security-events.ts';
 
@@ -53,7 +54,12 @@ export interface PublicUser {
   lastSignInAt: Date | null;
 }
 
-export const toPublicUser = ({ passwordHash, usernameNormalized: _, ...user }: UserRecord): PublicUser => ({
+export const toPublicUser = ({
+  passwordHash,
+  usernameNormalized: _,
+  tokensValidAfter: __,
+  ...user
+}: UserRecord): PublicUser => ({
   ...user,
   hasPassword: passwordHash !== null,
 });
@@ -113,7 +119,25 @@ export interface AccountService {
    * @returns how many stored sessions, grants and tokens were removed
    */
   endSessions(userId: string, reason: SessionEndReason, actor?: string): Promise<number>;
+  /**
+   * Whether an access token issued to this user at `issuedAt` (epoch seconds, its `iat`) still
+   * stands: the user exists, is active, and no password change, disabling or ending of sessions
+   * came since. Cached per user and invalidated through the cache bus on every change, so a
+   * live token costs no database round trip.
+   */
+  tokenStillValid(userId: string, issuedAt: number): Promise<boolean>;
 }
+
+/** What a user's access tokens depend on; null for a user that does not exist. */
+type TokenStanding = { active: boolean; validAfterMs: number } | null;
+
+/**
+ * The instant before which a user's access tokens end, when they end now. `iat` has whole
+ * seconds only (RFC 7519 NumericDate as this server writes it), so the cut is the next whole
+ * second: a token issued in the same second as the change, before or after it, cannot be told
+ * apart and ends too; one a second later stands.
+ */
+export const tokenCutoff = (now = Date.now()): Date => new Date(Math.ceil(now / 1000) * 1000);
 
 export type SessionEndReason = 'password_changed' | 'disabled' | 'deleted' | 'admin';
 
@@ -164,10 +188,23 @@ export function createAccountService(deps: {
   /** where oidc-provider keeps sessions, grants and tokens (without it nothing is ended: unit tests) */
   payloads?: Pick<OidcPayloadRepository, 'destroyByAccount'>;
   events?: { record(event: SecurityEventInput): void };
+  /** tells every instance a user changed (the token standing below is cached); without it nothing is cached */
+  bus?: CacheBus;
 }): AccountService {
-  const { users, passwords, log } = deps;
+  const { users, passwords, log, bus } = deps;
+  const standing = new TtlCache<TokenStanding>({ ttlMs: 60_000, max: 50_000 });
+  if (bus) followTopic(bus, 'user', standing);
+  const changed = async (userId: string) => {
+    await bus?.publish({ topic: 'user', key: userId });
+  };
+  const loadStanding = async (userId: string): Promise<TokenStanding> => {
+    const user = await users.findById(userId);
+    if (!user) return null;
+    return { active: user.status === 'active', validAfterMs: user.tokensValidAfter?.getTime() ?? 0 };
+  };
 
-  const endSessions: AccountService['endSessions'] = async (userId, reason, actor) => {
+  /** Removes what oidc-provider keeps for the user's sessions; the caller has ended their access tokens. */
+  const closeSessions = async (userId: string, reason: SessionEndReason, actor?: string) => {
     const removed = (await deps.payloads?.destroyByAccount(userId)) ?? 0;
     log.info({ event: 'session.revoked', userId, reason, removed }, 'sessions ended');
     deps.events?.record({
@@ -177,6 +214,14 @@ export function createAccountService(deps: {
       details: { reason, scope: 'all', removed },
     });
     return removed;
+  };
+
+  const endSessions: AccountService['endSessions'] = async (userId, reason, actor) => {
+    // RFC 7662 §2.2: the access tokens of those sessions are self-contained JWTs; introspection
+    // and the admin API answer for them by this cut
+    await users.endTokensBefore(userId, tokenCutoff());
+    await changed(userId);
+    return closeSessions(userId, reason, actor);
   };
 
   const written = (result: Awaited<ReturnType<UserRepository['create']>>): AccountWriteResult => {
@@ -256,14 +301,22 @@ export function createAccountService(deps: {
           changes.passwordHash = h.hash;
         }
       }
+      // A new password must lock out whoever knew the old one: their sessions, refresh and access
+      // tokens end with it (OWASP Session Management Cheat Sheet, "Renew the Session ID After Any
+      // Privilege Level Change"; NIST SP 800-63B §6.1.4). So does disabling the account. The
+      // access tokens' cut is written with the change itself: no moment has one without the other.
+      const ending: SessionEndReason | undefined =
+        password !== undefined
+          ? 'password_changed'
+          : rest.status === 'disabled' && current.status !== 'disabled'
+            ? 'disabled'
+            : undefined;
+      if (ending) changes.tokensValidAfter = tokenCutoff();
       const result = written(await users.update(id, changes, options.expected));
       if (!result.ok) return result;
+      await changed(id);
       log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
-      // A new password must lock out whoever knew the old one: their sessions and refresh tokens
-      // end with it (OWASP Session Management Cheat Sheet, "Renew the Session ID After Any
-      // Privilege Level Change"; NIST SP 800-63B §6.1.4). So does disabling the account.
-      if (password !== undefined) await endSessions(id, 'password_changed');
-      else if (rest.status === 'disabled' && current.status !== 'disabled') await endSessions(id, 'disabled');
+      if (ending) await closeSessions(id, ending);
       return result;
     },
 
@@ -288,8 +341,9 @@ export function createAccountService(deps: {
     async remove(id, options = {}) {
       const removed = await users.delete(id, options.expected);
       if (removed === true) {
+        await changed(id);
         log.info({ event: 'user.deleted', userId: id }, 'user deleted');
-        await endSessions(id, 'deleted');
+        await closeSessions(id, 'deleted');
       }
       return removed;
     },
@@ -324,6 +378,11 @@ export function createAccountService(deps: {
     },
 
     endSessions,
+
+    async tokenStillValid(userId, issuedAt) {
+      const found = bus ? await standing.getOrLoad(userId, () => loadStanding(userId)) : await loadStanding(userId);
+      return found?.active === true && issuedAt * 1000 >= found.validAfterMs;
+    },
 
     async findAccount(sub) {
       const user = await users.findById(sub);

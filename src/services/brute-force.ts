@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { normalizeUsername } from './accounts.ts';
 import { addressKey } from './client-address.ts';
 import type { Limiter, RateLimitStore } from './rate-limits.ts';
@@ -31,6 +31,8 @@ export interface BruteForceProtection {
 
 export interface BruteForceOptions {
   store: RateLimitStore;
+  /** keys the digest of login names in the counters (the event log's digest key) */
+  digestKey: Buffer;
   /** failures of one login from one address before that pair is locked; 0: never */
   threshold: number;
   /** failures of one login from all addresses before it is locked everywhere; 0: never */
@@ -45,9 +47,14 @@ export interface BruteForceOptions {
   accountRateWindowSeconds?: number | undefined;
 }
 
-/** The key of a login name in the counters: normalized as sign-in compares it, then hashed. */
-export const loginKey = (login: string): string =>
-  createHash('sha256').update(normalizeUsername(login.trim())).digest('base64url');
+/**
+ * What the counters, the event log and the known-device cookie keep of a login name: normalized
+ * as sign-in compares it, then a keyed digest (HMAC-SHA256). The name may be a password typed
+ * into the wrong field; a plain hash of it in Redis could be tested against guesses by anyone
+ * who reads the store, a keyed one only with the key (derived from SECRETS_KEY).
+ */
+export const loginDigest = (login: string, key: Buffer): string =>
+  createHmac('sha256', key).update(normalizeUsername(login.trim())).digest('base64url');
 
 /**
  * How many failures one address may add to an account-wide count in one window: a fifth of
@@ -61,7 +68,7 @@ export const addressShare = (limit: number): number => Math.max(1, Math.ceil(lim
  *
  * Keyed by the login name as typed (normalized), never by whether an account exists, so an
  * unknown name is delayed and locked exactly like a real one and the lock tells nothing
- * (DESIGN §6). Names are hashed before they reach the counter store.
+ * (DESIGN §6). Names reach the counter store only as `loginDigest`.
  *
  * - per login and address: a progressive delay from the second failure, then a lock after
  *   `threshold` failures. This stops one attacker guessing one account, at that address.
@@ -73,7 +80,8 @@ export const addressShare = (limit: number): number => Math.max(1, Math.ceil(lim
  *   bumping the login's epoch, which is part of their keys (so no store needs to list keys).
  */
 export function createBruteForceProtection(options: BruteForceOptions): BruteForceProtection {
-  const { store, threshold, accountThreshold, lockoutSeconds } = options;
+  const { store, threshold, accountThreshold, lockoutSeconds, digestKey } = options;
+  const loginKey = (login: string) => loginDigest(login, digestKey);
   const rateWindow = options.accountRateWindowSeconds ?? 60;
   const accountRate =
     options.accountRate ?? store.limiter({ name: 'signin_account', points: 0, windowSeconds: rateWindow });

@@ -40,6 +40,8 @@ export interface ClientWithSecret {
 export interface CachedClient {
   readonly providerMetadata: Readonly<Record<string, unknown>>;
   readonly allowedResources: Readonly<Record<string, readonly string[]>>;
+  /** epoch ms: a token issued before is not this client's (one of the same id, deleted since) */
+  readonly createdAt: number;
 }
 
 export interface ClientService {
@@ -235,6 +237,7 @@ export function createClientService(deps: {
         return Object.freeze({
           providerMetadata: Object.freeze(providerMetadata(row.id, row.metadata, row.secretHash, row.firstParty)),
           allowedResources: Object.freeze(row.allowedResources),
+          createdAt: row.createdAt.getTime(),
         });
       });
       return found ?? undefined;

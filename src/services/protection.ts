@@ -35,6 +35,8 @@ export function createProtection(deps: {
   events: SecurityEventService;
   metrics: Metrics;
   log: Logger;
+  /** keys the digest of sign-in names in the counters */
+  digestKey: Buffer;
 }): Protection {
   const { config, store, events, metrics } = deps;
   const r = config.rateLimits;
@@ -49,6 +51,7 @@ export function createProtection(deps: {
   };
   const bruteForce = createBruteForceProtection({
     store,
+    digestKey: deps.digestKey,
     threshold: config.lockout.threshold,
     accountThreshold: config.lockout.accountThreshold,
     lockoutSeconds: config.lockout.seconds,

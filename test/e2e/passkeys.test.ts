@@ -180,6 +180,10 @@ describe('passkeys (Chromium with a virtual authenticator, openid-client as the 
     assert.equal(added.body.data[0]?.details.authenticator_id, listed.body.data[0]?.id);
     assert.ok(!JSON.stringify(added.body).includes('publicKey'));
 
+    // renaming, like adding or removing, needs a passkey proof in this password session: the step-up
+    await Promise.all([page.waitForURL(/notice=confirmed$/), page.click('#step-up')]);
+    // the step-up's assertion moved the signature counter: later devices copy the credential as it is now
+    credential = (await credentialsOf(owner.cdp, owner.authenticatorId))[0] as VirtualCredential;
     // rename, without JavaScript's help: a plain form
     await page.fill('#passkey-list li input[name="name"]', '  Work laptop\u0007 ');
     await Promise.all([page.waitForURL(/notice=renamed/), page.click('button[name="rename-passkey"]')]);

@@ -18,6 +18,8 @@ export interface UserRecord {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly lastSignInAt: Date | null;
+  /** access tokens issued before this instant are no longer active; null: none ended yet */
+  readonly tokensValidAfter: Date | null;
 }
 
 /** What `create` stores. Normalizing (`usernameNormalized`, lower-cased `email`) is the caller's rule. */
@@ -32,6 +34,7 @@ export interface NewUserRecord {
   familyName?: string | null;
   passwordHash?: string | null;
   status?: UserStatus;
+  tokensValidAfter?: Date | null;
 }
 
 export type UserChanges = Partial<Omit<NewUserRecord, 'id'>>;
@@ -76,6 +79,11 @@ export interface UserRepository {
   /** oldest first; `after` is the `next` of the previous page */
   list(options?: { limit?: number; after?: string; filter?: UserFilter }): Promise<UserPage>;
   recordSignIn(id: string, at?: Date): Promise<void>;
+  /**
+   * Ends the user's access tokens issued before `at` (moves `tokensValidAfter` forward, never
+   * back). Not a change to the user as the admin API shows it: the version (`updatedAt`) stays.
+   */
+  endTokensBefore(id: string, at: Date): Promise<void>;
 }
 
 const toRecord = (row: User): UserRecord => ({ ...row, status: row.status === 'disabled' ? 'disabled' : 'active' });
@@ -167,6 +175,13 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
     async recordSignIn(id, at = new Date()) {
       // updateMany: a user deleted meanwhile is not an error here
       await prisma.user.updateMany({ where: { id }, data: { lastSignInAt: at } });
+    },
+
+    async endTokensBefore(id, at) {
+      // raw: Prisma would move @updatedAt, and with it the ETag an admin holds
+      await prisma.$executeRaw`UPDATE "users"
+        SET "tokens_valid_after" = GREATEST(COALESCE("tokens_valid_after", ${at}::timestamptz), ${at}::timestamptz)
+        WHERE "id" = ${id}`;
     },
   };
 }

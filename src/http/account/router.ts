@@ -278,6 +278,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   router.post('/account/passkeys/:id/rename', async (ctx) => {
     const post = await formPost(ctx);
     if (!post) return;
+    if (!(await mayChange(ctx, 'rename-passkey', post))) return;
     const renamed = await passkeys.rename(post.user.id, ctx.params.id ?? '', post.form.name ?? '');
     back(ctx, renamed ? 'renamed' : 'bad-name');
   });

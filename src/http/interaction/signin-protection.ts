@@ -1,8 +1,6 @@
-import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
-import { normalizeUsername } from '../../services/accounts.ts';
-import { loginKey } from '../../services/brute-force.ts';
+import { loginDigest } from '../../services/brute-force.ts';
 import { addressKey } from '../../services/client-address.ts';
 import type { Protection } from '../../services/protection.ts';
 import type { Pages } from '../pages.ts';
@@ -40,7 +38,6 @@ const minutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 export const KNOWN_DEVICE_COOKIE = 'idp_known';
 const KNOWN_DEVICE_DAYS = 180;
 const KNOWN_DEVICE_MAX = 8;
-const deviceEntry = (login: string) => loginKey(login).slice(0, 22);
 
 /**
  * What the event log keeps of a name that matches no account: often a password typed into the
@@ -52,7 +49,8 @@ export function unknownLogin(login: string, key: Buffer): { login_prefix: string
   const chars = [...login];
   return {
     login_prefix: chars.length > 2 ? `${chars.slice(0, 2).join('')}…` : '…',
-    login_digest: createHmac('sha256', key).update(normalizeUsername(login)).digest('base64url').slice(0, 16),
+    // the first characters of the counters' key: an operator can match the two
+    login_digest: loginDigest(login, key).slice(0, 16),
   };
 }
 
@@ -83,6 +81,7 @@ export function createSigninProtection(
       )
       .catch(() => events.record(unknown()));
   };
+  const deviceEntry = (login: string) => loginDigest(login, digestKey).slice(0, 22);
   const knownDevice = (ctx: Context, login: string) =>
     (ctx.cookies.get(KNOWN_DEVICE_COOKIE, { signed: true }) ?? '').split('.').includes(deviceEntry(login));
   /** After a correct password: this browser is spared the account-wide locks of this name from now on. */

@@ -28,11 +28,13 @@ const REASONS = {
   expired: 'the access token expired',
   revoked: 'the access token was revoked',
   wrong_audience: 'the access token is not for this API',
+  ended: 'the access token ended with its client or user',
 } as const;
 
 /**
  * The admin API is a resource server of this issuer (audience `<ISSUER>/admin`): it checks our
- * own JWT access tokens locally, with the keys in memory, and their revocation.
+ * own JWT access tokens locally, with the keys in memory, their revocation, and that their
+ * client (and user) still stand: a deleted admin client's token stops at once, not when it expires.
  */
 export function adminAuth(
   tokens: AccessTokenService,

@@ -35,7 +35,10 @@ describe('loadConfig', () => {
     fails({ ISSUER: 'https://id.example/?x=1' }, 'ISSUER: must not have a query or fragment');
     fails({ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be an absolute postgres or postgresql URL');
     fails({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent');
-    fails({ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY: must be true or false');
+    fails(
+      { TRUST_PROXY: 'maybe' },
+      'TRUST_PROXY: must be true, false or the number of proxies from 0 to 10 (got maybe)',
+    );
     fails({ SECRETS_KEY: 'short' }, 'SECRETS_KEY: must be at least 32 characters');
     fails(
       { ADMIN_CLIENT_ID: 'admin' },
@@ -54,5 +57,33 @@ describe('loadConfig', () => {
     );
     const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example', ...key });
     assert.equal(config.host, '0.0.0.0');
+  });
+
+  test('TRUST_PROXY: true or false, or how many proxies append to X-Forwarded-For', () => {
+    const hops = (value: string | undefined) => {
+      const config = loadConfig({ TRUST_PROXY: value });
+      return [config.trustProxy, config.proxyHops];
+    };
+    assert.deepEqual(hops(undefined), [false, 0]);
+    assert.deepEqual(hops('false'), [false, 0]);
+    assert.deepEqual(hops('0'), [false, 0]);
+    assert.deepEqual(hops('true'), [true, 1]);
+    assert.deepEqual(hops('1'), [true, 1]);
+    assert.deepEqual(hops('2'), [true, 2]);
+    assert.deepEqual(hops('10'), [true, 10]);
+    for (const bad of ['11', '-1', '1.5', '2e1', '0x2', 'Infinity', 'maybe']) {
+      fails(
+        { TRUST_PROXY: bad },
+        `TRUST_PROXY: must be true, false or the number of proxies from 0 to 10 (got ${bad})`,
+      );
+    }
+    fails(
+      { TRUST_PROXY: '0', TLS_CLIENT_CERT_HEADER: 'x-client-cert' },
+      'TLS_CLIENT_CERT_HEADER: needs TRUST_PROXY=true',
+    );
+    assert.equal(
+      loadConfig({ TRUST_PROXY: '2', TLS_CLIENT_CERT_HEADER: 'x-client-cert' }).clientCertHeader,
+      'x-client-cert',
+    );
   });
 });

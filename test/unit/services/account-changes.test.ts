@@ -16,8 +16,15 @@ describe('who may change the ways to sign in (decideAccountChange)', () => {
     }
   });
 
+  test('regression: with a passkey on the account, a password-only session renamed it', () => {
+    assert.deepEqual(
+      decideAccountChange('rename-passkey', { secondFactors: 1, session: password, stepUpAt: undefined, now }),
+      { allowed: false, reason: 'step_up_required' },
+    );
+  });
+
   test('a passkey at sign-in or in a step-up, within the last minutes, allows every change', () => {
-    for (const change of ['add-passkey', 'remove-passkey', 'set-mfa'] as const) {
+    for (const change of ['add-passkey', 'remove-passkey', 'rename-passkey', 'set-mfa'] as const) {
       assert.equal(
         decideAccountChange(change, { secondFactors: 2, session: passkey, stepUpAt: undefined, now }).allowed,
         true,

@@ -4,7 +4,8 @@ import { type Database, openDatabase } from '../../../src/db/database.ts';
 import { migrate } from '../../../src/db/migrator.ts';
 import { createUserRepository, type UserRepository } from '../../../src/db/repositories/users.ts';
 import { createLogger } from '../../../src/logger.ts';
-import { type AccountService, createAccountService } from '../../../src/services/accounts.ts';
+import { type AccountService, createAccountService, tokenCutoff } from '../../../src/services/accounts.ts';
+import { createCacheBus } from '../../../src/services/cache.ts';
 import { argon2Hasher, createPasswordService, type Hasher } from '../../../src/services/passwords.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 
@@ -197,5 +198,64 @@ describe('accounts (on a fresh database)', () => {
     const dave = await users.findByUsername('dave');
     assert.equal(await accounts.remove(dave?.id ?? ''), true);
     assert.equal(await accounts.remove(dave?.id ?? ''), false);
+  });
+
+  it('a token stands while its user is active and nothing ended it; every end is seen through the cache', async () => {
+    const published: string[] = [];
+    const bus = createCacheBus({
+      listen: async () => {},
+      notify: async (_channel, payload) => {
+        published.push(payload);
+      },
+    });
+    const cached = createAccountService({
+      users,
+      passwords: createPasswordService({ params: FAST }),
+      log,
+      bus,
+    });
+    const created = await cached.register({ username: 'standing', password: 'correct horse battery staple' });
+    assert.ok(created.ok);
+    const { id } = created.user;
+    const issuedNow = () => Math.floor(Date.now() / 1000);
+    const early = issuedNow();
+    assert.equal(await cached.tokenStillValid(id, early), true);
+
+    // a password change: tokens of that second and before end; the next second's stand
+    const cut = tokenCutoff().getTime() / 1000;
+    assert.ok((await cached.update(id, { password: 'another horse, another staple' })).ok);
+    assert.ok(
+      published.some((p) => p.includes(id)),
+      'other instances are told',
+    );
+    assert.equal(await cached.tokenStillValid(id, early), false);
+    assert.equal(await cached.tokenStillValid(id, cut), true);
+
+    // disabled: nothing stands, and enabling again revives nothing issued before
+    const disabled = tokenCutoff().getTime() / 1000;
+    assert.ok((await cached.update(id, { status: 'disabled' })).ok);
+    assert.equal(await cached.tokenStillValid(id, disabled + 60), false);
+    assert.ok((await cached.update(id, { status: 'active' })).ok);
+    assert.equal(await cached.tokenStillValid(id, disabled - 1), false);
+    assert.equal(await cached.tokenStillValid(id, tokenCutoff().getTime() / 1000), true);
+
+    // ended sessions move the cut without changing the user's version
+    const version = (await cached.get(id))?.updatedAt.getTime();
+    const later = tokenCutoff(Date.now() + 5000).getTime() / 1000;
+    await cached.endSessions(id, 'admin');
+    assert.equal(await cached.tokenStillValid(id, issuedNow()), false);
+    assert.equal(await cached.tokenStillValid(id, later), true);
+    assert.equal((await cached.get(id))?.updatedAt.getTime(), version);
+
+    // a deleted (or never existing) user has no standing tokens
+    assert.equal(await cached.remove(id), true);
+    assert.equal(await cached.tokenStillValid(id, later), false);
+    assert.equal(await cached.tokenStillValid('no-such-user', later), false);
+  });
+
+  it('the token cut is the next whole second (iat has whole seconds)', () => {
+    assert.equal(tokenCutoff(1_000_000).getTime(), 1_000_000);
+    assert.equal(tokenCutoff(1_000_001).getTime(), 1_001_000);
+    assert.equal(tokenCutoff(1_000_999).getTime(), 1_001_000);
   });
 });

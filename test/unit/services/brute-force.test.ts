@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { createLogger } from '../../../src/logger.ts';
-import { createBruteForceProtection } from '../../../src/services/brute-force.ts';
-import { createRateLimitStore } from '../../../src/services/rate-limits.ts';
+import { createBruteForceProtection, loginDigest } from '../../../src/services/brute-force.ts';
+import { createRateLimitStore, type Limiter, type RateLimitStore } from '../../../src/services/rate-limits.ts';
+
+const KEY = randomBytes(32);
 
 const store = () =>
   createRateLimitStore({ redisUrl: undefined, issuer: 'https://idp.test', log: createLogger('silent') });
@@ -11,6 +14,7 @@ describe('brute-force protection', () => {
   test('the delay doubles from the second failure, up to twenty times the first', async () => {
     const bf = createBruteForceProtection({
       store: await store(),
+      digestKey: KEY,
       threshold: 100,
       accountThreshold: 0,
       lockoutSeconds: 60,
@@ -32,6 +36,7 @@ describe('brute-force protection', () => {
   test('locks the pair at the threshold and the account at the higher one; names compare case-insensitively', async () => {
     const bf = createBruteForceProtection({
       store: await store(),
+      digestKey: KEY,
       threshold: 2,
       accountThreshold: 3,
       lockoutSeconds: 60,
@@ -56,6 +61,7 @@ describe('brute-force protection', () => {
   test('a threshold of 0 never locks', async () => {
     const bf = createBruteForceProtection({
       store: await store(),
+      digestKey: KEY,
       threshold: 0,
       accountThreshold: 0,
       lockoutSeconds: 60,
@@ -69,6 +75,7 @@ describe('brute-force protection', () => {
     const limits = await store();
     const bf = createBruteForceProtection({
       store: limits,
+      digestKey: KEY,
       threshold: 1000,
       accountThreshold: 50,
       lockoutSeconds: 60,
@@ -85,6 +92,7 @@ describe('brute-force protection', () => {
     const limits = await store();
     const bf = createBruteForceProtection({
       store: limits,
+      digestKey: KEY,
       threshold: 10,
       accountThreshold: 10,
       lockoutSeconds: 60,
@@ -102,5 +110,53 @@ describe('brute-force protection', () => {
     assert.equal((await bf.check('erin', '10.0.2.1', { knownDevice: true })).locked, false);
     await bf.unlock(['erin']);
     assert.deepEqual(await bf.check('erin', '10.0.2.1'), { locked: false, delayMs: 0 });
+  });
+
+  test('regression: the counters were keyed by a plain SHA-256 of the typed name', async () => {
+    // every key any counter is asked about, on the memory store
+    const seen: string[] = [];
+    const inner = await store();
+    const recording: RateLimitStore = {
+      kind: inner.kind,
+      close: () => inner.close(),
+      limiter(spec) {
+        const limiter = inner.limiter(spec);
+        const record =
+          <A extends unknown[], R>(fn: (key: string, ...rest: A) => R) =>
+          (key: string, ...rest: A) => {
+            seen.push(key);
+            return fn(key, ...rest);
+          };
+        return {
+          name: limiter.name,
+          points: limiter.points,
+          hit: record(limiter.hit.bind(limiter)),
+          peek: record(limiter.peek.bind(limiter)),
+          reset: record(limiter.reset.bind(limiter)),
+        } satisfies Limiter;
+      },
+    };
+    const bf = createBruteForceProtection({
+      store: recording,
+      digestKey: KEY,
+      threshold: 3,
+      accountThreshold: 5,
+      lockoutSeconds: 60,
+      delayMs: 0,
+    });
+    const typed = 'Hunter2-Password!';
+    await bf.check(typed, '10.0.0.1');
+    await bf.failed(typed, '10.0.0.1');
+    await bf.succeeded(typed, '10.0.0.1');
+    await bf.unlock([typed]);
+    assert.ok(seen.length > 0);
+    const all = seen.join('\n');
+    const plain = createHash('sha256').update(typed.toLowerCase()).digest('base64url');
+    assert.ok(!all.includes(plain.slice(0, 12)), 'no unkeyed hash of the name');
+    assert.ok(!all.toLowerCase().includes(typed.toLowerCase()), 'nor the name');
+    assert.ok(all.includes(loginDigest(typed, KEY)), 'the keyed digest');
+    // another key, other counters: nothing to compare across deployments
+    assert.notEqual(loginDigest(typed, randomBytes(32)), loginDigest(typed, KEY));
+    assert.equal(loginDigest(' ALICE ', KEY), loginDigest('alice', KEY), 'normalized as sign-in compares names');
   });
 });
