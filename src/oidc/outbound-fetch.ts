@@ -1,4 +1,5 @@
-import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
+import { Resolver } from 'node:dns/promises';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
@@ -60,26 +61,79 @@ class RefusedTarget extends Error {
   override name = 'RefusedTarget';
 }
 
+/** The DNS queries a fetch makes: `dns.promises.Resolver` answers them (tests give their own). */
+export interface AddressResolver {
+  resolve4(hostname: string): Promise<string[]>;
+  resolve6(hostname: string): Promise<string[]>;
+}
+
+/** How long one DNS query may take: a slow server for a hostile `jwks_uri` host holds nothing longer. */
+const DNS_TIMEOUT_MS = 2000;
+
+/**
+ * `dns.lookup` is getaddrinfo on libuv's thread pool, which argon2 hashing shares: a DNS server
+ * that answers slowly for a name an attacker chose (a client's `jwks_uri`) would hold those
+ * threads and stall every sign-in. c-ares (`Resolver`) runs on the event loop, with a timeout.
+ */
+const defaultResolver = (): AddressResolver => new Resolver({ timeout: DNS_TIMEOUT_MS, tries: 1 });
+
+/**
+ * The addresses of `hostname`, all of them public, or an error. A and AAAA are asked at once;
+ * one family without an answer is fine, any refused address among the answers refuses the name.
+ */
+async function publicAddresses(
+  hostname: string,
+  resolver: AddressResolver,
+  refused: (address: string) => boolean,
+): Promise<LookupAddress[]> {
+  // RFC 6761 §6.3: localhost names are loopback, whatever a DNS server would say
+  const name = hostname.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) {
+    throw new RefusedTarget(`${hostname} resolves to a non-public address`);
+  }
+  const family = isIP(hostname);
+  const [v4, v6] =
+    family === 0
+      ? await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)])
+      : [
+          { status: 'fulfilled' as const, value: family === 4 ? [hostname] : [] },
+          { status: 'fulfilled' as const, value: family === 6 ? [hostname] : [] },
+        ];
+  const addresses: LookupAddress[] = [
+    ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
+    ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
+  ];
+  if (addresses.some((a) => refused(a.address))) {
+    throw new RefusedTarget(`${hostname} resolves to a non-public address`);
+  }
+  if (addresses.length === 0) {
+    if (v4.status === 'rejected') throw v4.reason;
+    throw new RefusedTarget(`${hostname} has no address`);
+  }
+  return addresses;
+}
+
 /**
  * DNS resolution that refuses a name resolving to any refused (special-use) address. The
  * connection is made to the address checked here (no second lookup), so a name that changes its answer
  * between a check and the connection (DNS rebinding) cannot slip through.
  */
-function checkedLookup(refused: (address: string) => boolean): LookupFunction {
+function checkedLookup(refused: (address: string) => boolean, resolver: AddressResolver): LookupFunction {
   return (hostname, options, callback) => {
-    const all: LookupAllOptions = { ...options, all: true };
-    dnsLookup(hostname, all, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err, '', 0);
-      const bad = addresses.find((a) => refused(a.address));
-      if (addresses.length === 0 || bad) {
-        return callback(new RefusedTarget(`${hostname} resolves to a non-public address`), '', 0);
-      }
-      if ((options as { all?: boolean }).all) {
-        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-      }
-      const first = addresses[0] as LookupAddress;
-      callback(null, first.address, first.family);
-    });
+    publicAddresses(hostname, resolver, refused).then(
+      (found) => {
+        const wanted = options.family === 4 || options.family === 6 ? options.family : 0;
+        const addresses = wanted === 0 ? found : found.filter((a) => a.family === wanted);
+        if (addresses.length === 0)
+          return callback(new RefusedTarget(`${hostname} has no IPv${wanted} address`), '', 0);
+        if ((options as { all?: boolean }).all) {
+          return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        }
+        const first = addresses[0] as LookupAddress;
+        callback(null, first.address, first.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
   };
 }
 
@@ -103,6 +157,8 @@ export interface OutboundFetchOptions {
   /** extra CAs to trust (tests only) */
   ca?: string;
   maxResponseBytes?: number;
+  /** the DNS resolver (tests); default: c-ares with a 2-second timeout */
+  resolver?: AddressResolver;
 }
 
 /**
@@ -119,7 +175,7 @@ export interface OutboundFetchOptions {
  */
 export function createOutboundFetch(options: OutboundFetchOptions = {}) {
   const refused = options.refused ?? isSpecialUseAddress;
-  const lookup = checkedLookup(refused);
+  const lookup = checkedLookup(refused, options.resolver ?? defaultResolver());
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return async function outboundFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {

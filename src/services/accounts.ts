@@ -129,7 +129,7 @@ export interface AccountService {
 }
 
 /** What a user's access tokens depend on; null for a user that does not exist. */
-type TokenStanding = { active: boolean; validAfterMs: number } | null;
+type UserStanding = { active: boolean; validAfterMs: number } | null;
 
 /**
  * The instant before which a user's access tokens end, when they end now. `iat` has whole
@@ -192,12 +192,12 @@ export function createAccountService(deps: {
   bus?: CacheBus;
 }): AccountService {
   const { users, passwords, log, bus } = deps;
-  const standing = new TtlCache<TokenStanding>({ ttlMs: 60_000, max: 50_000 });
+  const standing = new TtlCache<UserStanding>({ ttlMs: 60_000, max: 50_000 });
   if (bus) followTopic(bus, 'user', standing);
   const changed = async (userId: string) => {
     await bus?.publish({ topic: 'user', key: userId });
   };
-  const loadStanding = async (userId: string): Promise<TokenStanding> => {
+  const loadStanding = async (userId: string): Promise<UserStanding> => {
     const user = await users.findById(userId);
     if (!user) return null;
     return { active: user.status === 'active', validAfterMs: user.tokensValidAfter?.getTime() ?? 0 };
