@@ -19,14 +19,13 @@ import { createAdminRouter } from './http/admin/router.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createPasskeyInteraction } from './http/interaction/passkeys.ts';
 import { createInteractionRouter } from './http/interaction/router.ts';
-import { ADMIN_SCOPES } from './http/middleware/admin-auth.ts';
 import { createCsrf } from './http/middleware/csrf.ts';
 import { createPages } from './http/pages.ts';
 import { createPasskeyPages } from './http/passkey-pages.ts';
 import { createHttp } from './http/routes.ts';
 import type { Logger } from './logger.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
-import { createInteractionPolicy, createMfaDecision } from './oidc/authentication-policy.ts';
+import { createInteractionPolicy } from './oidc/interaction-policy.ts';
 import { jwtAccessTokenSupport } from './oidc/jwt-access-tokens.ts';
 import { createMtls } from './oidc/mtls.ts';
 import { createProvider } from './oidc/provider.ts';
@@ -35,13 +34,16 @@ import { createSecurity } from './security.ts';
 import { type AccessTokenService, createAccessTokenService } from './services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from './services/account-changes.ts';
 import { type AccountService, createAccountService } from './services/accounts.ts';
+import { ADMIN_SCOPES } from './services/admin-delegation.ts';
 import { auditingLogger } from './services/audit-log.ts';
+import { createMfaDecision } from './services/authentication-policy.ts';
 import { builtInClientIds, ensureBuiltInClients } from './services/builtin-clients.ts';
 import { createCacheBus } from './services/cache.ts';
 import { type ClientService, createClientService } from './services/clients.ts';
 import { createKeyService, type KeyService, type Keystore } from './services/keys.ts';
 import { createPasskeyService } from './services/passkeys.ts';
 import { createPasswordService } from './services/passwords.ts';
+import { createPendingSignIns } from './services/pending-signins.ts';
 import { createResourceService, type ResourceService } from './services/resources.ts';
 import { createRoleService, type RoleService } from './services/roles.ts';
 import { deriveKeys } from './services/secrets.ts';
@@ -234,7 +236,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       provider: current,
       passkeys,
       accounts,
-      payloads,
+      pending: createPendingSignIns({ payloads }),
       needsMfa,
       csrf,
       pages,

@@ -6,10 +6,10 @@ import { createApp, openCore } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate, readMigrations } from '../db/migrator.ts';
-import { NewResource, NewRole } from '../http/admin/schemas.ts';
-import { zodDetails } from '../http/middleware/guard.ts';
 import { createLogger } from '../logger.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
+import { NewResource, NewRole } from '../services/schemas/admin.ts';
+import { zodDetails } from '../services/schemas/details.ts';
 
 const USAGE = `usage: npm run idp -- <command> [options]
 

@@ -1,13 +1,13 @@
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { AccessTokenService } from '../services/access-tokens.ts';
+import { ACR_VALUES } from '../services/authentication-policy.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
 import { generateClientSecret } from '../services/secrets.ts';
 import type { createAdapterFactory } from './adapter.ts';
-import { ACR_VALUES } from './authentication-policy.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
@@ -30,7 +30,7 @@ export interface ProviderDeps {
   mtls?: Mtls | undefined;
   /** 32 bytes derived from SECRETS_KEY: RFC 9449 §8 server nonces */
   dpopNonceSecret?: Buffer | undefined;
-  /** oidc-provider's prompts with our second-factor check (src/oidc/authentication-policy.ts) */
+  /** oidc-provider's prompts with our second-factor check (src/oidc/interaction-policy.ts) */
   interactionPolicy?: NonNullable<Configuration['interactions']>['policy'];
   registrationEnabled?: boolean;
   /** the sign-in pages and accounts, added by the browser sign-in slice */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
-import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from '../db/repositories/users.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
+import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from './ports/users.ts';
 import type { SecurityEventInput } from './security-events.ts';
 
 /** Usernames compare case-insensitively and by compatibility form: "Ａlice" and "alice" are one name. */

@@ -1,8 +1,8 @@
 import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
+import type { ClientRecord, ClientRepository } from './ports/clients.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
 
 /** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */

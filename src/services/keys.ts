@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, type JsonWebKey } from 'node:crypto';
-import type { NewSigningKey, SigningKeyRecord, SigningKeyRepository } from '../db/repositories/signing-keys.ts';
 import type { Logger } from '../logger.ts';
+import type { NewSigningKey, SigningKeyRecord, SigningKeyRepository } from './ports/signing-keys.ts';
 import { seal, unseal } from './secrets.ts';
 
 /** ES256 signs access tokens; RS256 signs ID tokens (OpenID Connect's default algorithm). */

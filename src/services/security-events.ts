@@ -1,11 +1,11 @@
+import type { Logger } from '../logger.ts';
+import type { Metrics } from './metrics.ts';
 import type {
   NewSecurityEvent,
   SecurityEventFilter,
   SecurityEventRecord,
   SecurityEventRepository,
-} from '../db/repositories/security-events.ts';
-import type { Logger } from '../logger.ts';
-import type { Metrics } from './metrics.ts';
+} from './ports/security-events.ts';
 
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {

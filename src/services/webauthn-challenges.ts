@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 
 /** The WebAuthn ceremony a challenge was issued for (WebAuthn §7.1 registration, §7.2 authentication). */
 export type Ceremony = 'registration' | 'authentication';

@@ -3,7 +3,6 @@ import { Router, type RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
-import { ACCOUNT_CLIENT_ID } from '../../oidc/authentication-policy.ts';
 import type {
   AccountChange,
   AccountChangeService,
@@ -11,6 +10,7 @@ import type {
   AccountSession,
 } from '../../services/account-changes.ts';
 import type { AccountService, PublicUser } from '../../services/accounts.ts';
+import { ACCOUNT_CLIENT_ID } from '../../services/authentication-policy.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import { FormBodyError, readForm } from '../interaction/form-body.ts';
 import type { Csrf } from '../middleware/csrf.ts';

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { SecurityEventRecord } from '../../db/repositories/security-events.ts';
+import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
