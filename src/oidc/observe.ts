@@ -9,7 +9,7 @@ type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_
 
 /**
  * Rate limits, metrics and security events around oidc-provider's endpoints
- * (DESIGN §3: per authenticated client on token and introspection; per address for failed
+ * (per authenticated client on token and introspection; per address for failed
  * client authentication). Applied to every provider the composition root builds.
  *
  * oidc-provider authenticates the client inside its route, with no hook before the grant runs,

@@ -54,7 +54,7 @@ export interface MfaPolicyOptions {
 }
 
 /** Whether the request asked for MFA: `acr_values` (OIDC Core §3.1.2.1) or the acr of the `claims` parameter (§5.5.1.1). */
-export function requestedMfa(params: Readonly<Record<string, unknown>>): boolean {
+function requestedMfa(params: Readonly<Record<string, unknown>>): boolean {
   const acrValues = params.acr_values;
   if (typeof acrValues === 'string' && acrValues.split(' ').includes(ACR.mfa)) return true;
   if (typeof params.claims !== 'string') return false;

@@ -76,7 +76,7 @@ export interface ClientService {
   verifySecret(presented: unknown, storedHash: unknown): boolean;
 }
 
-export const isPublic = (metadata: ClientMetadata) => metadata.token_endpoint_auth_method === 'none';
+const isPublic = (metadata: ClientMetadata) => metadata.token_endpoint_auth_method === 'none';
 
 /** Only these methods authenticate with the client secret. */
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);

@@ -84,7 +84,7 @@ export interface PasskeyServiceOptions {
 }
 
 /** Names are shown on pages and in lists: printable, trimmed, short. */
-export const normalizePasskeyName = (name: string): string | undefined => {
+const normalizePasskeyName = (name: string): string | undefined => {
   const trimmed = name
     .replace(/[\p{C}]/gu, '')
     .replace(/\s+/g, ' ')

@@ -46,7 +46,7 @@ export interface SecurityEventOptions {
 
 /**
  * Detail keys that could carry a secret. Values under them are never stored, whatever a caller
- * passes (DESIGN §6, STYLE 10): passwords, secrets, tokens, codes, hashes, assertions, cookies.
+ * passes: passwords, secrets, tokens, codes, hashes, assertions, cookies.
  */
 const SECRET_KEY = /pass|secret|token|code|hash|assertion|cookie|authorization|credential|key|verifier/i;
 const MAX_TEXT = 256;

@@ -5,10 +5,10 @@ import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 export type Ceremony = 'registration' | 'authentication';
 
 /** Stored next to the provider's models: one JSONB table, purged in the background when expired. */
-export const CHALLENGE_MODEL = 'WebAuthnChallenge';
+const CHALLENGE_MODEL = 'WebAuthnChallenge';
 
 /** Long enough for a person to find their authenticator, short enough to be useless later. */
-export const CHALLENGE_TTL_SECONDS = 300;
+const CHALLENGE_TTL_SECONDS = 300;
 
 export interface ChallengeBinding {
   /** `interaction:<uid>` or `session:<uid>`: where the ceremony runs */

@@ -55,7 +55,7 @@ export interface AccountRouterOptions {
 }
 
 /**
- * `/account` (DESIGN §4): the signed-in user's page, built on oidc-provider's session. A visitor
+ * `/account`: the signed-in user's page, built on oidc-provider's session. A visitor
  * without one is sent through the sign-in page as the built-in first-party client `idp-account`;
  * its authorization code is never redeemed: the session the sign-in leaves is what counts here.
  */

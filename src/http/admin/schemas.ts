@@ -123,7 +123,6 @@ export const ClientPatch = z
   .superRefine(checkUris)
   .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
 
-export type NewClientBody = z.infer<typeof NewClient>;
 export type ClientPatchBody = z.infer<typeof ClientPatch>;
 
 export const RoleQuery = Cursor.extend({ name: z.string().max(100).optional() });

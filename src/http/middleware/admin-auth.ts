@@ -52,7 +52,7 @@ export function adminAuth(
   };
 }
 
-export function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
+function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
   return covers(powerOf(claims.scope), needed);
 }
 
