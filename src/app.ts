@@ -37,18 +37,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const validateClient = clientValidator(holder);
     const services = await createServices({ config, issuer, log, db, secrets, repos, lifetime, validateClient });
     const oidc = createOidc({ config, issuer, log, secrets, repos, services, holder });
-    const { registration } = oidc;
-    const http = await createHttpSurface({
-      config,
-      issuer,
-      log,
-      db,
-      secrets,
-      services,
-      holder,
-      registration,
-      lifetime,
-    });
+    const http = await createHttpSurface({ config, issuer, log, db, secrets, services, holder, oidc, lifetime });
     holder.use(() => oidc.build(http.pages, http.install));
     await ensureBuiltInClients(services.clients, {
       issuer,

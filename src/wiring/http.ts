@@ -36,7 +36,7 @@ export interface HttpWiringDeps {
   secrets: DerivedKeys;
   services: Services;
   holder: ProviderHolder;
-  registration: ReturnType<typeof createOidc>['registration'];
+  oidc: Pick<ReturnType<typeof createOidc>, 'registration'>;
   lifetime: Lifetime;
 }
 
@@ -50,7 +50,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
   const admin = createAdminRouter({
     issuer,
     version: VERSION,
-    registration: deps.registration,
+    registration: deps.oidc.registration,
     audience: s.adminAudience,
     builtInClientIds: builtInClientIds(config.adminClient),
     security: { bruteForce: s.protection.bruteForce, users: s.accounts, events: s.events },
