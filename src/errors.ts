@@ -42,8 +42,6 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: ErrorDetail[]) =>
-  new AppError('invalid_request', 400, message, details);
 export const notFound = (what: string) => new AppError('not_found', 404, `${what} not found`);
 export const conflict = (message: string) => new AppError('conflict', 409, message);
 /** a write that lost a race, or an If-Match naming a version that is no longer current (RFC 9110 §13.1.1) */

@@ -2,14 +2,18 @@
 import '../node-version.ts';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { createApp, openCore } from '../app.ts';
+import { createApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate, readMigrations } from '../db/migrator.ts';
-import { NewResource, NewRole } from '../http/admin/schemas.ts';
-import { zodDetails } from '../http/middleware/guard.ts';
 import { createLogger } from '../logger.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
+import { NewResource, NewRole } from '../services/schemas/admin.ts';
+import { zodDetails } from '../services/schemas/details.ts';
+import { createLifetime } from '../wiring/lifetime.ts';
+import { createRepositories } from '../wiring/repositories.ts';
+import { openKeys } from '../wiring/services.ts';
+import { openStorage } from '../wiring/storage.ts';
 
 const USAGE = `usage: npm run idp -- <command> [options]
 
@@ -87,8 +91,10 @@ async function main(argv: string[]): Promise<void> {
   }
 
   if (command === 'keys' && (sub === 'rotate' || sub === 'list')) {
-    const { db, keys } = await openCore(config, log);
+    const lifetime = createLifetime();
     try {
+      const { db, secrets } = await openStorage(config, log, lifetime);
+      const keys = await openKeys(createRepositories(db), secrets, log);
       if (sub === 'rotate') {
         const kids = await keys.rotate();
         // running instances switch to the new keys at once
@@ -98,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
         print(await keys.list());
       }
     } finally {
-      await db.close();
+      await lifetime.close();
     }
     return;
   }

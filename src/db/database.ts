@@ -186,7 +186,7 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
 const heldLocks = new Set<string>();
 
 /** How long a start waits for the previous owner of DATA_DIR (being stopped or killed) to let go. */
-export const LOCK_WAIT_MS = 10_000;
+const LOCK_WAIT_MS = 10_000;
 
 async function acquireLock(file: string, waitMs = LOCK_WAIT_MS): Promise<void> {
   const dataDir = resolve(file, '..');

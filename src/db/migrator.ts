@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.ts';
 import type { Database, SqlSession } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
 
 /** any fixed 64-bit number; instances that start together queue on it */
 const MIGRATION_LOCK = 7_347_125_801_913_031;
 
-export class MigrationError extends Error {
+class MigrationError extends Error {
   override name = 'MigrationError';
 }
 

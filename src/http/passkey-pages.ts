@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import type { Pages } from './pages.ts';
 
-/** The page script and the library it uses, both from our own origin (DESIGN §4: no third-party resources). */
-export const PASSKEY_SCRIPTS = ['/static/vendor/simplewebauthn-browser.js', '/static/passkeys.js'] as const;
+/** The page script and the library it uses, both from our own origin (no third-party resources). */
+const PASSKEY_SCRIPTS = ['/static/vendor/simplewebauthn-browser.js', '/static/passkeys.js'] as const;
 
 export interface PasskeyView {
   id: string;

@@ -2,7 +2,6 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
-import type { Security } from '../security.ts';
 import { canonicalPaths, templateOf } from './middleware/canonical-path.ts';
 import { cleanInput } from './middleware/clean-input.ts';
 import { errorHandler } from './middleware/errors.ts';
@@ -21,7 +20,10 @@ const routesOf = (router: Router) => router.routes() as unknown as Middleware;
 
 export interface HttpDeps {
   log: Logger;
-  security: Security;
+  /** first after the request context: request metrics, input limits (and HSTS), /metrics on this port */
+  edge: readonly Middleware[];
+  /** the admin API's limit per address; runs inside its error handler */
+  adminRateLimit: Middleware;
   staticRoot: string;
   health: Router;
   admin: Router;
@@ -32,7 +34,7 @@ export interface HttpDeps {
 }
 
 /** Runs middlewares one after another, as Koa would (each one's `next` is the following one). */
-export function sequence(middlewares: readonly Middleware[]): Middleware {
+function sequence(middlewares: readonly Middleware[]): Middleware {
   return (ctx, next) => {
     const run = (i: number): Promise<unknown> => {
       const middleware = middlewares[i];
@@ -46,10 +48,9 @@ export function sequence(middlewares: readonly Middleware[]): Middleware {
  * Our HTTP surface, installed in front of oidc-provider's own routes in the provider's Koa app
  * (as oidc-provider's own examples do). One Koa application, one context per request: an
  * outer Koa app around the provider would build every request's context twice, and the token
- * endpoint is the hot path (DEVELOPERS: within 10% of a bare oidc-provider).
+ * endpoint is the hot path.
  */
 export function createHttp(deps: HttpDeps) {
-  const { security } = deps;
   const health = routesOf(deps.health);
 
   // One dispatcher instead of a guard per router: a request for a path none of them serves
@@ -59,7 +60,7 @@ export function createHttp(deps: HttpDeps) {
     ['healthz', health],
     ['readyz', health],
     // the admin API's errors are JSON; its rate limit is per address
-    ['admin', sequence([errorHandler, security.adminRateLimit, routesOf(deps.admin)])],
+    ['admin', sequence([errorHandler, deps.adminRateLimit, routesOf(deps.admin)])],
   ]);
   const firstSegment = (path: string) => path.split('/')[1] ?? '';
   for (const segment of new Set(deps.pages.flatMap((page) => page.prefixes.map(firstSegment)))) {
@@ -80,7 +81,7 @@ export function createHttp(deps: HttpDeps) {
 
   const chain: Middleware[] = [
     requestContext(deps.log),
-    ...security.edge,
+    ...deps.edge,
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
     // NUL, lone surrogates, malformed percent-encoding: a 400 here, before anything stores them

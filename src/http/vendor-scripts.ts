@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Middleware } from 'koa';
 
-export const SIMPLEWEBAUTHN_PATH = '/static/vendor/simplewebauthn-browser.js';
+const SIMPLEWEBAUTHN_PATH = '/static/vendor/simplewebauthn-browser.js';
 
 /**
  * Serves @simplewebauthn/browser's UMD bundle from node_modules at `SIMPLEWEBAUTHN_PATH`: our
- * pages load nothing from third parties (DESIGN §4), and nothing is copied into git. Read once
+ * pages load nothing from third parties, and nothing is copied into git. Read once
  * at start; the version in the ETag follows the installed package.
  */
 export function vendorScripts(): Middleware {

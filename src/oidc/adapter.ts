@@ -1,6 +1,6 @@
 import Provider, { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import type { ClientService } from '../services/clients.ts';
+import type { OidcPayloadRepository } from '../services/ports/oidc-payloads.ts';
 import type { InitialAccessTokenUses } from './registration.ts';
 
 /**

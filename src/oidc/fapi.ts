@@ -11,7 +11,6 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
  * it cannot know are checked here, when the admin registers or changes the client.
  */
 export const FAPI_PROFILES = ['off', '2.0'] as const;
-export type FapiProfile = (typeof FAPI_PROFILES)[number];
 
 /** FAPI 2.0 §5.3.2.1: only asymmetric client authentication. */
 const FAPI_AUTH_METHODS = new Set(['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth']);

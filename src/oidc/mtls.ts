@@ -105,7 +105,7 @@ type SubjectProperty =
   | 'tls_client_auth_san_email';
 
 /** RFC 8705 §2.1.2: the registered subject DN or SAN entry must be the certificate's. */
-export function subjectMatches(cert: X509Certificate, property: SubjectProperty, expected: string): boolean {
+function subjectMatches(cert: X509Certificate, property: SubjectProperty, expected: string): boolean {
   if (property === 'tls_client_auth_subject_dn') return dnMatches(cert.subject, expected);
   const kind = SAN_KINDS[property];
   const names = subjectAltNames(cert.subjectAltName)
@@ -174,7 +174,7 @@ const splitEmail = (v: string) => {
  * collapsed (RFC 4517 caseIgnoreMatch). Either order is accepted: `openssl` prints DNs in
  * certificate order, and operators copy from it.
  */
-export function dnMatches(certSubject: string, expected: string): boolean {
+function dnMatches(certSubject: string, expected: string): boolean {
   const actual = certSubject.split('\n').filter(Boolean).map(normalizeRdn);
   const wanted = splitUnescaped(expected, ',').map(normalizeRdn);
   if (actual.length === 0 || actual.length !== wanted.length) return false;

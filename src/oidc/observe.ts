@@ -1,18 +1,15 @@
-import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { RouteLabels } from '../services/metrics.ts';
 import type { Protection, TripContext } from '../services/protection.ts';
 import type { Verdict } from '../services/rate-limits.ts';
 
 type Next = () => Promise<unknown>;
 type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_request';
 
-/** The name oidc-provider gave the route of a request, for the metrics' `route` label. */
-export type RouteLabels = WeakMap<IncomingMessage, string>;
-
 /**
  * Rate limits, metrics and security events around oidc-provider's endpoints
- * (DESIGN §3: per authenticated client on token and introspection; per address for failed
+ * (per authenticated client on token and introspection; per address for failed
  * client authentication). Applied to every provider the composition root builds.
  *
  * oidc-provider authenticates the client inside its route, with no hook before the grant runs,

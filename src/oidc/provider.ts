@@ -1,13 +1,13 @@
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { AccessTokenService } from '../services/access-tokens.ts';
+import { ACR_VALUES } from '../services/authentication-policy.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
 import { generateClientSecret } from '../services/secrets.ts';
 import type { createAdapterFactory } from './adapter.ts';
-import { ACR_VALUES } from './authentication-policy.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
@@ -26,18 +26,19 @@ export interface ProviderDeps {
   adapter: ReturnType<typeof createAdapterFactory>;
   trustProxy: boolean;
   log: Logger;
-  /** RFC 8705, when client certificates can arrive (see mtls.ts) */
-  mtls?: Mtls | undefined;
+  /** RFC 8705, when client certificates can arrive (see mtls.ts); undefined when none can */
+  mtls: Mtls | undefined;
   /** 32 bytes derived from SECRETS_KEY: RFC 9449 §8 server nonces */
-  dpopNonceSecret?: Buffer | undefined;
-  /** oidc-provider's prompts with our second-factor check (src/oidc/authentication-policy.ts) */
-  interactionPolicy?: NonNullable<Configuration['interactions']>['policy'];
-  registrationEnabled?: boolean;
-  /** the sign-in pages and accounts, added by the browser sign-in slice */
-  findAccount?: Configuration['findAccount'];
-  pages?: Pick<Configuration, 'renderError'> & {
-    logoutSource?: NonNullable<NonNullable<Configuration['features']>['rpInitiatedLogout']>['logoutSource'];
-    postLogoutSuccessSource?: NonNullable<
+  dpopNonceSecret: Buffer;
+  /** oidc-provider's prompts with our second-factor check (src/oidc/interaction-policy.ts) */
+  interactionPolicy: NonNullable<NonNullable<Configuration['interactions']>['policy']>;
+  registrationEnabled: boolean;
+  findAccount: NonNullable<Configuration['findAccount']>;
+  /** the pages oidc-provider renders itself: errors and the logout steps */
+  pages: {
+    renderError: NonNullable<Configuration['renderError']>;
+    logoutSource: NonNullable<NonNullable<Configuration['features']>['rpInitiatedLogout']>['logoutSource'];
+    postLogoutSuccessSource: NonNullable<
       NonNullable<Configuration['features']>['rpInitiatedLogout']
     >['postLogoutSuccessSource'];
   };
@@ -144,29 +145,30 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       rpInitiatedLogout: {
         enabled: true,
-        ...(deps.pages?.logoutSource ? { logoutSource: deps.pages.logoutSource } : {}),
-        ...(deps.pages?.postLogoutSuccessSource ? { postLogoutSuccessSource: deps.pages.postLogoutSuccessSource } : {}),
+        logoutSource: deps.pages.logoutSource,
+        postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       // RFC 7591/7592, off unless REGISTRATION_ENABLED: every registration needs an initial
       // access token from the admin API, and passes the same rules as an admin's (registration.ts)
       registration: {
-        enabled: deps.registrationEnabled === true,
+        enabled: deps.registrationEnabled,
         initialAccessToken: true,
         issueRegistrationAccessToken: true,
         secretFactory: async () => generateClientSecret(),
         policies: { [REGISTRATION_POLICY]: registrationPolicy },
       },
-      registrationManagement: { enabled: deps.registrationEnabled === true, rotateRegistrationAccessToken: true },
+      registrationManagement: { enabled: deps.registrationEnabled, rotateRegistrationAccessToken: true },
       // RFC 9449: DPoP-bound tokens (cnf.jkt) for clients that send a proof or register
-      // dpop_bound_access_tokens; proofs are single-use (allowReplay false). §8: with a secret,
-      // a server nonce is required, so a proof cannot be made ahead of time by a thief of the key
+      // dpop_bound_access_tokens; proofs are single-use (allowReplay false). §8: a server nonce
+      // is required, so a proof cannot be made ahead of time by a thief of the key
       // for later use; openid-client and other conforming clients retry with the nonce.
       dPoP: {
         enabled: true,
         allowReplay: false,
-        ...(deps.dpopNonceSecret ? { nonceSecret: deps.dpopNonceSecret, requireNonce: () => true } : {}),
+        nonceSecret: deps.dpopNonceSecret,
+        requireNonce: () => true,
       },
       mTLS: deps.mtls?.feature ?? { enabled: false },
       fapi: { enabled: true, profile: fapiProfileOf },
@@ -196,13 +198,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraTokenClaims: indicators.extraTokenClaims as Configuration['extraTokenClaims'],
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
-    findAccount: deps.findAccount ?? (async () => undefined),
+    findAccount: deps.findAccount,
     acrValues: [...ACR_VALUES],
     interactions: {
-      ...(deps.interactionPolicy ? { policy: deps.interactionPolicy } : {}),
+      policy: deps.interactionPolicy,
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
-    ...(deps.pages?.renderError ? { renderError: deps.pages.renderError } : {}),
+    renderError: deps.pages.renderError,
   };
 
   const provider = new Provider(issuer, configuration);

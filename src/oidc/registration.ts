@@ -1,5 +1,5 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import type { OidcPayloadRepository } from '../services/ports/oidc-payloads.ts';
 import { redirectUriProblem } from '../services/redirect-uri-policy.ts';
 import { isHashedSecret } from '../services/secrets.ts';
 import { INTROSPECTION_AUDIENCES } from './introspection-policy.ts';

@@ -37,7 +37,7 @@ function grantsSomeScope(ctx: KoaContextWithOIDC, info: OidcResourceServer): Oid
 }
 
 /**
- * RFC 8707 resource indicators and who may get which scopes of an API (DESIGN §3):
+ * RFC 8707 resource indicators and who may get which scopes of an API:
  * - a client may ask for the scopes its `allowedResources` or its roles allow, nothing else;
  * - a user's token carries, of those, only what the user's roles allow.
  * oidc-provider grants the requested scopes that the returned `scope` contains.
@@ -106,7 +106,7 @@ export function createResourceIndicators(deps: {
       return apis.size === 1 ? [...apis][0] : undefined;
     },
 
-    /** DESIGN §3: a `roles` claim, for the APIs that ask for it, naming the subject's roles on that API. */
+    /** A `roles` claim, for the APIs that ask for it, naming the subject's roles on that API. */
     async extraTokenClaims(
       _ctx: KoaContextWithOIDC,
       token: { accountId?: string; clientId?: string; resourceServer?: { audience?: string } },

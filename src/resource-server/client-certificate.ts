@@ -93,7 +93,3 @@ export function issuedByTrustedCa(cert: X509Certificate, cas: readonly X509Certi
     }
   });
 }
-
-export function toPem(cert: X509Certificate): string {
-  return cert.toString();
-}

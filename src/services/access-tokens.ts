@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import type { Keystore } from './keys.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 
 /** The claims of an RFC 9068 access token issued by this server. */
 export interface AccessTokenClaims extends JWTPayload {

@@ -3,11 +3,11 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
-import type { PasskeyRecord } from '../db/repositories/passkeys.ts';
 import type { Logger } from '../logger.ts';
 import type { PublicUser } from './accounts.ts';
 import type { CeremonyContext, PasskeyResult, PasskeyService } from './passkeys.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
+import type { PasskeyRecord } from './ports/passkeys.ts';
 
 /**
  * How long a passkey proof of a session allows changes to the account's ways of signing in

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
-import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from '../db/repositories/users.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
+import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from './ports/users.ts';
 import type { SecurityEventInput } from './security-events.ts';
 
 /** Usernames compare case-insensitively and by compatibility form: "Ａlice" and "alice" are one name. */
 export const normalizeUsername = (username: string): string => username.normalize('NFKC').toLowerCase();
-export const normalizeEmail = (email: string): string => email.trim().toLowerCase();
+const normalizeEmail = (email: string): string => email.trim().toLowerCase();
 
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullish();
 
@@ -54,7 +54,7 @@ export interface PublicUser {
   lastSignInAt: Date | null;
 }
 
-export const toPublicUser = ({
+const toPublicUser = ({
   passwordHash,
   usernameNormalized: _,
   tokensValidAfter: __,
@@ -110,6 +110,8 @@ export interface AccountService {
    * disabled account cost one argon2 verification each, so timing tells them apart no more than words do.
    */
   authenticate(username: string, password: string, ctx?: SignInContext): Promise<AuthenticationResult>;
+  /** The id of the user a sign-in name designates (to name the account a failed sign-in was about, in the event log). */
+  idOfLogin(login: string): Promise<string | undefined>;
   /** For oidc-provider: undefined for a missing or disabled user, which ends their sessions and tokens. */
   findAccount(sub: string): Promise<OidcAccount | undefined>;
   /**
@@ -153,7 +155,7 @@ const SCOPE_CLAIMS = {
 } as const;
 
 /** OIDC Core §5.4: the standard claims each scope asks for; undefined values are left out. */
-export function claimsFor(user: UserRecord, scope: string): OidcClaims {
+function claimsFor(user: UserRecord, scope: string): OidcClaims {
   const claims: OidcClaims = { sub: user.id };
   const scopes = new Set(scope.split(' '));
   for (const [name, pick] of Object.entries(SCOPE_CLAIMS)) {
@@ -352,7 +354,7 @@ export function createAccountService(deps: {
       const login = username.trim();
       const user = login === '' ? undefined : await users.findByLogin(normalizeUsername(login), normalizeEmail(login));
       // Always exactly one argon2 verification: against the user's hash, or the dummy one
-      // when there is no user or no password (DESIGN §6: timing says nothing about existence).
+      // when there is no user or no password (timing says nothing about existence).
       const check = await passwords.verify(user?.passwordHash, password);
       if (!user || !check.ok) {
         log.info({ event: 'signin.failed', reason: 'invalid_credentials', userId: user?.id, ...ctx }, 'sign-in failed');
@@ -378,6 +380,10 @@ export function createAccountService(deps: {
     },
 
     endSessions,
+
+    async idOfLogin(login) {
+      return (await users.findByLogin(normalizeUsername(login), normalizeEmail(login)))?.id;
+    },
 
     async tokenStillValid(userId, issuedAt) {
       const found = bus ? await standing.getOrLoad(userId, () => loadStanding(userId)) : await loadStanding(userId);

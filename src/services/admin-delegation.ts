@@ -1,6 +1,23 @@
-import type { Permission, RoleRecord } from '../db/repositories/roles.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
+import type { Permission, RoleRecord } from './ports/roles.ts';
 import type { ResourceService } from './resources.ts';
+
+/** The admin API's scopes: `admin` grants everything; `x:write` includes `x:read`. */
+export const ADMIN_SCOPES = [
+  'admin',
+  'clients:read',
+  'clients:write',
+  'resources:read',
+  'resources:write',
+  'users:read',
+  'users:write',
+  'roles:read',
+  'roles:write',
+  'events:read',
+  'keys:read',
+  'keys:write',
+] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
 
 /**
  * The admin API's scopes a caller holds: those of its access token for the admin API.

@@ -61,14 +61,14 @@ export const loginDigest = (login: string, key: Buffer): string =>
  * the limit, so that reaching it takes at least five addresses (an address's share can fall
  * across two windows, so in the worst case one address brings less than half of it).
  */
-export const addressShare = (limit: number): number => Math.max(1, Math.ceil(limit / 5));
+const addressShare = (limit: number): number => Math.max(1, Math.ceil(limit / 5));
 
 /**
  * Brute-force protection for password sign-in (docs/decisions/0006-brute-force-lockout.md).
  *
  * Keyed by the login name as typed (normalized), never by whether an account exists, so an
- * unknown name is delayed and locked exactly like a real one and the lock tells nothing
- * (DESIGN §6). Names reach the counter store only as `loginDigest`.
+ * unknown name is delayed and locked exactly like a real one and the lock tells nothing.
+ * Names reach the counter store only as `loginDigest`.
  *
  * - per login and address: a progressive delay from the second failure, then a lock after
  *   `threshold` failures. This stops one attacker guessing one account, at that address.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ACCOUNT_CLIENT_ID } from '../oidc/authentication-policy.ts';
+import { ACCOUNT_CLIENT_ID } from './authentication-policy.ts';
 import type { ClientService } from './clients.ts';
 
 /** The ids of the built-in clients: they are configuration, not for the admin API to change. */

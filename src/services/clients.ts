@@ -1,8 +1,8 @@
 import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ClientRecord, ClientRepository } from '../db/repositories/clients.ts';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
+import type { ClientRecord, ClientRepository } from './ports/clients.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
 
 /** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */
@@ -76,7 +76,7 @@ export interface ClientService {
   verifySecret(presented: unknown, storedHash: unknown): boolean;
 }
 
-export const isPublic = (metadata: ClientMetadata) => metadata.token_endpoint_auth_method === 'none';
+const isPublic = (metadata: ClientMetadata) => metadata.token_endpoint_auth_method === 'none';
 
 /** Only these methods authenticate with the client secret. */
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);

@@ -1,17 +1,17 @@
 import { createHash, generateKeyPairSync, type JsonWebKey } from 'node:crypto';
-import type { NewSigningKey, SigningKeyRecord, SigningKeyRepository } from '../db/repositories/signing-keys.ts';
 import type { Logger } from '../logger.ts';
+import type { NewSigningKey, SigningKeyRecord, SigningKeyRepository } from './ports/signing-keys.ts';
 import { seal, unseal } from './secrets.ts';
 
 /** ES256 signs access tokens; RS256 signs ID tokens (OpenID Connect's default algorithm). */
-export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
+const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 /**
  * A retired key stays published until every token it signed has expired: the longest token
  * lifetime this server allows (an API's access tokens, at most 24 h) plus clock tolerance.
  */
-export const RETIRED_KEY_RETENTION_SECONDS = 24 * 60 * 60 + 5 * 60;
+const RETIRED_KEY_RETENTION_SECONDS = 24 * 60 * 60 + 5 * 60;
 
 export interface Keystore {
   /** private JWKs for oidc-provider, current keys first */

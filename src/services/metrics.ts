@@ -1,4 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The name the provider gave the route of a request, for the metrics' `route` label. */
+export type RouteLabels = WeakMap<IncomingMessage, string>;
 
 /** Pool figures of the PostgreSQL connection pool (pg's Pool totals). */
 export interface PoolStats {

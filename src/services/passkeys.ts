@@ -7,10 +7,10 @@ import type {
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
-import type { PasskeyRecord, PasskeyRepository } from '../db/repositories/passkeys.ts';
 import type { Logger } from '../logger.ts';
 import type { AccountNotifier } from './account-changes.ts';
 import type { PublicUser } from './accounts.ts';
+import type { PasskeyRecord, PasskeyRepository } from './ports/passkeys.ts';
 import type { Ceremony, ChallengeCheck, ChallengeStore } from './webauthn-challenges.ts';
 
 // Loaded at the first ceremony: most processes (and every service-token request) never need it.
@@ -84,7 +84,7 @@ export interface PasskeyServiceOptions {
 }
 
 /** Names are shown on pages and in lists: printable, trimmed, short. */
-export const normalizePasskeyName = (name: string): string | undefined => {
+const normalizePasskeyName = (name: string): string | undefined => {
   const trimmed = name
     .replace(/[\p{C}]/gu, '')
     .replace(/\s+/g, ' ')

@@ -56,8 +56,8 @@ export const argon2Hasher: Hasher = {
   },
 };
 
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 1024;
+const PASSWORD_MIN_LENGTH = 8;
+const PASSWORD_MAX_LENGTH = 1024;
 
 /** Why a password was refused; stable, so callers can `switch` on it. */
 export type PasswordPolicyCode =
@@ -90,7 +90,7 @@ export interface PasswordService {
   check(password: string, identifiers?: { username?: string | null; email?: string | null }): PasswordPolicyResult;
 }
 
-export const COMMON_PASSWORDS_FILE = new URL('./common-passwords.txt', import.meta.url);
+const COMMON_PASSWORDS_FILE = new URL('./common-passwords.txt', import.meta.url);
 
 /** Reads the shipped list: one password a line, compared lower-cased. */
 export function loadCommonPasswords(file: URL | string = COMMON_PASSWORDS_FILE): ReadonlySet<string> {

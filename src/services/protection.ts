@@ -12,8 +12,8 @@ export type LimitName = 'token' | 'introspection' | 'client_auth_failures' | 'si
 export type TripContext = Omit<SecurityEventInput, 'type' | 'outcome' | 'details'>;
 
 /**
- * Everything that slows or stops abuse, built once in the composition root: the rate limiters
- * (DESIGN §3), brute-force lockout, surge detection, and the bookkeeping of a refusal.
+ * Everything that slows or stops abuse, built once in the composition root: the rate limiters,
+ * brute-force lockout, surge detection, and the bookkeeping of a refusal.
  */
 export interface Protection {
   readonly limits: Readonly<Record<LimitName, Limiter>>;

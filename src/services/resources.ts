@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { ResourceRecord, ResourceRepository } from '../db/repositories/resources.ts';
 import { conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
+import type { ResourceRecord, ResourceRepository } from './ports/resources.ts';
 
 export interface NewResource {
   identifier: string;

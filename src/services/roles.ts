@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Permission, RoleRecord, RoleRepository } from '../db/repositories/roles.ts';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
+import type { Permission, RoleRecord, RoleRepository } from './ports/roles.ts';
 
 export interface NewRole {
   name: string;

@@ -1,11 +1,11 @@
+import type { Logger } from '../logger.ts';
+import type { Metrics } from './metrics.ts';
 import type {
   NewSecurityEvent,
   SecurityEventFilter,
   SecurityEventRecord,
   SecurityEventRepository,
-} from '../db/repositories/security-events.ts';
-import type { Logger } from '../logger.ts';
-import type { Metrics } from './metrics.ts';
+} from './ports/security-events.ts';
 
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {
@@ -46,7 +46,7 @@ export interface SecurityEventOptions {
 
 /**
  * Detail keys that could carry a secret. Values under them are never stored, whatever a caller
- * passes (DESIGN §6, STYLE 10): passwords, secrets, tokens, codes, hashes, assertions, cookies.
+ * passes: passwords, secrets, tokens, codes, hashes, assertions, cookies.
  */
 const SECRET_KEY = /pass|secret|token|code|hash|assertion|cookie|authorization|credential|key|verifier/i;
 const MAX_TEXT = 256;

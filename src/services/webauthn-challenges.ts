@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { OidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 
 /** The WebAuthn ceremony a challenge was issued for (WebAuthn §7.1 registration, §7.2 authentication). */
 export type Ceremony = 'registration' | 'authentication';
 
 /** Stored next to the provider's models: one JSONB table, purged in the background when expired. */
-export const CHALLENGE_MODEL = 'WebAuthnChallenge';
+const CHALLENGE_MODEL = 'WebAuthnChallenge';
 
 /** Long enough for a person to find their authenticator, short enough to be useless later. */
-export const CHALLENGE_TTL_SECONDS = 300;
+const CHALLENGE_TTL_SECONDS = 300;
 
 export interface ChallengeBinding {
   /** `interaction:<uid>` or `session:<uid>`: where the ceremony runs */

@@ -1,35 +1,8 @@
+import type { SigningKeyRecord, SigningKeyRepository } from '../../services/ports/signing-keys.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
-
-export interface SigningKeyRecord {
-  kid: string;
-  alg: string;
-  publicJwk: Record<string, unknown>;
-  /** the sealed (encrypted) private JWK */
-  privateJwk: string;
-  createdAt: Date;
-  retiredAt: Date | null;
-  expiresAt: Date | null;
-}
-
-export type NewSigningKey = Pick<SigningKeyRecord, 'kid' | 'alg' | 'publicJwk' | 'privateJwk'>;
 
 /** any fixed 64-bit number, distinct from the migrator's */
 const KEYS_LOCK = 7_347_125_801_913_032;
-
-export interface SigningKeyRepository {
-  /** keys not yet expired, newest first */
-  listUsable(now: Date): Promise<SigningKeyRecord[]>;
-  /**
-   * Runs `decide` under an exclusive lock with the usable keys; the keys it returns are inserted and
-   * every older usable key of the same algorithm is retired (kept until `expiresAt`).
-   */
-  replaceCurrent(
-    now: Date,
-    retainFor: number,
-    decide: (usable: SigningKeyRecord[]) => NewSigningKey[] | Promise<NewSigningKey[]>,
-  ): Promise<NewSigningKey[]>;
-  deleteExpired(now: Date): Promise<number>;
-}
 
 const toRecord = (row: {
   kid: string;

@@ -3,7 +3,6 @@ import { Router, type RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
-import { ACCOUNT_CLIENT_ID } from '../../oidc/authentication-policy.ts';
 import type {
   AccountChange,
   AccountChangeService,
@@ -11,6 +10,7 @@ import type {
   AccountSession,
 } from '../../services/account-changes.ts';
 import type { AccountService, PublicUser } from '../../services/accounts.ts';
+import { ACCOUNT_CLIENT_ID } from '../../services/authentication-policy.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import { FormBodyError, readForm } from '../interaction/form-body.ts';
 import type { Csrf } from '../middleware/csrf.ts';
@@ -55,7 +55,7 @@ export interface AccountRouterOptions {
 }
 
 /**
- * `/account` (DESIGN §4): the signed-in user's page, built on oidc-provider's session. A visitor
+ * `/account`: the signed-in user's page, built on oidc-provider's session. A visitor
  * without one is sent through the sign-in page as the built-in first-party client `idp-account`;
  * its authorization code is never redeemed: the session the sign-in leaves is what counts here.
  */

@@ -43,7 +43,7 @@ export function changeType(method: string, route: string): string | undefined {
  * `sub` and `client_id`), as one middleware for all routes, so a route added later is recorded
  * too. A change refused for want of power (403: a missing scope, or the delegation rule of
  * docs/decisions/0010) is recorded as well, with outcome `failure` and the error code: an
- * attempt to raise one's power is what the log is for (DESIGN §6). The details name the fields
+ * attempt to raise one's power is what the log is for. The details name the fields
  * sent, never their values (a body may hold a password or a secret).
  */
 export function auditAdminChanges(events: SecurityEventService): Middleware {

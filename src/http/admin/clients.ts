@@ -1,8 +1,8 @@
 import type Router from '@koa/router';
-import type { ClientRecord } from '../../db/repositories/clients.ts';
 import { conflict } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
+import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';

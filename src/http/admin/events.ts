@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { SecurityEventRecord } from '../../db/repositories/security-events.ts';
+import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -28,7 +28,7 @@ const Time = z.iso.datetime({ offset: true }).transform((v, ctx) => {
 });
 
 /** The position after the last event of a page: its time and id, opaque to callers. */
-export const encodeCursor = (e: Pick<SecurityEventRecord, 'occurredAt' | 'id'>) =>
+const encodeCursor = (e: Pick<SecurityEventRecord, 'occurredAt' | 'id'>) =>
   Buffer.from(`${e.occurredAt.toISOString()}|${e.id}`).toString('base64url');
 
 const Cursor = z
@@ -78,7 +78,7 @@ const view = (e: SecurityEventRecord) => ({
   details: e.details,
 });
 
-/** `GET /admin/events`: the security event log, newest first, with filters and a cursor (DESIGN §3). */
+/** `GET /admin/events`: the security event log, newest first, with filters and a cursor. */
 export function eventRoutes(router: Router, events: SecurityEventService): void {
   router.get('/events', requireScope('events:read'), guard({ query: EventQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: EventQuery });

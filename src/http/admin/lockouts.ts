@@ -13,7 +13,7 @@ export interface LockoutDeps {
 }
 
 /**
- * `POST /admin/users/{id}/unlock`: lifts the sign-in lockouts of a user (DESIGN §3), both the
+ * `POST /admin/users/{id}/unlock`: lifts the sign-in lockouts of a user, both the
  * account-wide one and those per address, under every name the user signs in with.
  * The change itself is recorded by the audit middleware (`user.unlocked`).
  */

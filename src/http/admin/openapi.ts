@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { ADMIN_SCOPES } from '../middleware/admin-auth.ts';
+import { ADMIN_SCOPES } from '../../services/admin-delegation.ts';
 import type { GuardSchemas } from '../middleware/guard.ts';
 
 type Annotated = { guardSchemas?: GuardSchemas<z.ZodType, z.ZodType, z.ZodType>; requiredScope?: string };

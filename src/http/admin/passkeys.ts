@@ -1,9 +1,9 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { PasskeyRecord } from '../../db/repositories/passkeys.ts';
 import { notFound } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { PasskeyRecord } from '../../services/ports/passkeys.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 

@@ -1,10 +1,11 @@
 import type Router from '@koa/router';
-import type { ResourceRecord } from '../../db/repositories/resources.ts';
+import type { ResourceRecord } from '../../services/ports/resources.ts';
 import type { ResourceService } from '../../services/resources.ts';
+import { NewResource, ResourcePatch } from '../../services/schemas/admin.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { IdParams, NewResource, ResourcePatch, ResourceQuery } from './schemas.ts';
+import { IdParams, ResourceQuery } from './schemas.ts';
 
 const view = (r: ResourceRecord) => ({
   id: r.id,

@@ -1,11 +1,12 @@
 import type Router from '@koa/router';
-import type { RoleRecord } from '../../db/repositories/roles.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
+import type { RoleRecord } from '../../services/ports/roles.ts';
 import type { RoleService } from '../../services/roles.ts';
+import { NewRole, RolePatch } from '../../services/schemas/admin.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { IdParams, NewRole, RolePatch, RoleQuery } from './schemas.ts';
+import { IdParams, RoleQuery } from './schemas.ts';
 
 const view = (role: RoleRecord) => ({
   id: role.id,

@@ -26,14 +26,14 @@ export interface AdminDeps {
   issuer: string;
   version: string;
   /** present when REGISTRATION_ENABLED */
-  registration?:
+  registration:
     | { issueInitialAccessToken(expiresIn: number, uses: number): Promise<{ token: string; expiresAt: Date }> }
     | undefined;
   audience: string;
   /** clients written from configuration at every start (ADMIN_CLIENT_ID, the account page's client) */
   builtInClientIds: readonly string[];
   /** TLS_CLIENT_CERT_HEADER: where certificate-bound admin tokens find the client certificate */
-  clientCertificateHeader?: string | undefined;
+  clientCertificateHeader: string | undefined;
   keys: {
     list(): Promise<readonly { kid: string; alg: string; current: boolean; createdAt: Date; expiresAt: Date | null }[]>;
     /** rotates and tells every instance */
@@ -43,10 +43,10 @@ export interface AdminDeps {
   clients: ClientService;
   resources: ResourceService;
   accounts: AccountService;
-  passkeys?: PasskeyService;
+  passkeys: PasskeyService;
   roles: RoleService;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
-  security?: LockoutDeps & { events: SecurityEventService };
+  security: LockoutDeps & { events: SecurityEventService };
 }
 
 /** The admin API under /admin: JSON in and out, every route behind an admin access token. */
@@ -65,7 +65,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   });
   router.use(etagHeader);
   router.use(adminAuth(deps.accessTokens, deps.audience, { clientCertificateHeader: deps.clientCertificateHeader }));
-  if (deps.security) router.use(auditAdminChanges(deps.security.events));
+  router.use(auditAdminChanges(deps.security.events));
   const delegation = createAdminDelegation({
     adminAudience: deps.audience,
     builtInClientIds: deps.builtInClientIds,
@@ -75,10 +75,10 @@ export function createAdminRouter(deps: AdminDeps): Router {
   clientRoutes(router, deps.clients, deps.roles, delegation);
   resourceRoutes(router, deps.resources);
   userRoutes(router, deps.accounts, deps.roles, delegation);
-  if (deps.passkeys) passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
+  passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
   roleRoutes(router, deps.roles, delegation);
-  if (deps.security) eventRoutes(router, deps.security.events);
-  if (deps.security) lockoutRoutes(router, deps.security, delegation);
+  eventRoutes(router, deps.security.events);
+  lockoutRoutes(router, deps.security, delegation);
   router.get('/keys', requireScope('keys:read'), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { redirectUriProblem } from '../../services/redirect-uri-policy.ts';
+import { RoleNames, resourceIdentifier, scopeList } from '../../services/schemas/admin.ts';
 
 export const Cursor = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -12,52 +13,6 @@ const httpsUrl = z
   .string()
   .max(2048)
   .refine((v) => URL.parse(v)?.protocol === 'https:', 'must be an https URL');
-
-const scopeToken = z
-  .string()
-  .regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'must be a scope token (RFC 6749 §3.3: no spaces or quotes)');
-
-const scopeList = z
-  .array(scopeToken)
-  .max(200)
-  .refine((list) => new Set(list).size === list.length, 'must not list a scope twice');
-
-const resourceIdentifier = z
-  .string()
-  .max(2048)
-  .refine((v) => {
-    const url = URL.parse(v);
-    return (
-      url !== null &&
-      !v.includes('#') &&
-      (url.protocol === 'https:' || url.protocol === 'http:' || url.protocol === 'urn:')
-    );
-  }, 'must be an absolute URI without a fragment (RFC 8707 §2)');
-
-export const NewResource = z.strictObject({
-  identifier: resourceIdentifier,
-  name: z.string().trim().min(1).max(200),
-  scopes: scopeList.default([]),
-  accessTokenTtl: z.number().int().min(60).max(86_400).default(300),
-  rolesClaim: z.boolean().default(false),
-});
-
-export const ResourcePatch = z
-  .strictObject({
-    name: NewResource.shape.name.optional(),
-    scopes: scopeList.optional(),
-    accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
-    rolesClaim: z.boolean().optional(),
-  })
-  .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
-
-const roleName = z.string().regex(/^[A-Za-z0-9][\w.:-]{0,99}$/, 'must be 1 to 100 characters of A-Z a-z 0-9 _ . : -');
-
-/** Role names on a user or a client (they must exist). */
-export const RoleNames = z
-  .array(roleName)
-  .max(50)
-  .refine((list) => new Set(list).size === list.length, 'must not list a role twice');
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const AUTH_METHODS = [
@@ -168,28 +123,7 @@ export const ClientPatch = z
   .superRefine(checkUris)
   .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
 
-export type NewClientBody = z.infer<typeof NewClient>;
 export type ClientPatchBody = z.infer<typeof ClientPatch>;
-
-const permission = z.strictObject({ resource: resourceIdentifier, scope: scopeToken });
-
-export const NewRole = z.strictObject({
-  name: roleName,
-  description: z.string().trim().max(500).nullish(),
-  permissions: z
-    .array(permission)
-    .max(500)
-    .default([])
-    .refine(
-      (list) => new Set(list.map((p) => `${p.resource} ${p.scope}`)).size === list.length,
-      'must not list a permission twice',
-    ),
-});
-
-export const RolePatch = NewRole.partial().refine(
-  (v) => Object.keys(v).length > 0,
-  'name at least one field to change',
-);
 
 export const RoleQuery = Cursor.extend({ name: z.string().max(100).optional() });
 

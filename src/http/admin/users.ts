@@ -3,10 +3,11 @@ import { AppError, type ErrorCode, stale } from '../../errors.ts';
 import { type AccountService, type AccountWriteResult, RegisterInput, UpdateInput } from '../../services/accounts.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
+import { RoleNames } from '../../services/schemas/admin.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { IdParams, RoleNames, UserQuery } from './schemas.ts';
+import { IdParams, UserQuery } from './schemas.ts';
 
 const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
 const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-export const FORM_LIMIT_BYTES = 16 * 1024;
+const FORM_LIMIT_BYTES = 16 * 1024;
 
 /** Why a form body was refused; the status to answer with goes along. */
 export class FormBodyError extends Error {

@@ -2,12 +2,12 @@ import { Router, type RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import type { OidcPayloadRepository } from '../../db/repositories/oidc-payloads.ts';
 import type { Logger } from '../../logger.ts';
-import { authenticationMethods, MFA_REASON, type MfaDecision } from '../../oidc/authentication-policy.ts';
 import { decideAccountChange } from '../../services/account-changes.ts';
 import type { AccountService } from '../../services/accounts.ts';
+import { authenticationMethods, MFA_REASON, type MfaDecision } from '../../services/authentication-policy.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { PendingSignIn, PendingSignIns } from '../../services/pending-signins.ts';
 import type { Csrf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
@@ -22,21 +22,11 @@ import { FormBodyError, readForm } from './form-body.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-/** The first factor is done; the passkey step (second factor, or the offer to add one) is next. */
-interface Pending {
-  accountId: string;
-  /** the password was given in this interaction (false for a step-up of an existing session) */
-  password: boolean;
-  mode: 'second-factor' | 'offer';
-}
-const PENDING_MODEL = 'PasskeyPendingSignIn';
-const PENDING_TTL_SECONDS = 600;
-
 export interface PasskeyInteractionOptions {
   provider: () => Provider;
   passkeys: PasskeyService;
   accounts: Pick<AccountService, 'get'>;
-  payloads: OidcPayloadRepository;
+  pending: PendingSignIns;
   needsMfa: MfaDecision;
   csrf: Csrf;
   pages: Pages;
@@ -62,7 +52,7 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
   router: Router;
   hooks: PasskeyHooks;
 } {
-  const { passkeys, accounts, payloads, needsMfa, csrf, pages, passkeyPages, log } = options;
+  const { passkeys, accounts, pending: pendingSignIns, needsMfa, csrf, pages, passkeyPages, log } = options;
   const router = new Router();
   const binding = (uid: string) => `interaction:${uid}`;
 
@@ -90,16 +80,15 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
     };
   };
 
-  const pendingOf = async (uid: string) => (await payloads.find(PENDING_MODEL, uid)) as Pending | undefined;
-  const savePending = (uid: string, pending: Pending) =>
-    payloads.upsert(PENDING_MODEL, uid, { ...pending }, PENDING_TTL_SECONDS);
+  const pendingOf = (uid: string) => pendingSignIns.get(uid);
+  const savePending = (uid: string, pending: PendingSignIn) => pendingSignIns.save(uid, pending);
 
   /** The redirect that finishes the interaction (followed by the page script, or answered with 303). */
   const result = async (ctx: Context, outcome: InteractionResults, uid: string) => {
     const url = await options
       .provider()
       .interactionResult(ctx.req, ctx.res, outcome, { mergeWithLastSubmission: false });
-    await payloads.destroy(PENDING_MODEL, uid);
+    await pendingSignIns.clear(uid);
     return url;
   };
 
@@ -118,7 +107,7 @@ export function createPasskeyInteraction(options: PasskeyInteractionOptions): {
     return true;
   };
 
-  const renderStep = async (ctx: Context, interaction: Details, mode: Pending['mode']) => {
+  const renderStep = async (ctx: Context, interaction: Details, mode: PendingSignIn['mode']) => {
     const client = await clientOf(interaction);
     passkeyPages.step(ctx, {
       uid: interaction.uid,

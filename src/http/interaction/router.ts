@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
 import type { AccountService } from '../../services/accounts.ts';
+import { ACR } from '../../services/authentication-policy.ts';
 import { type Csrf, requireCsrf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import { FormBodyError, readForm } from './form-body.ts';
@@ -12,23 +13,19 @@ import type { PasskeyHooks } from './passkeys.ts';
 import type { SigninProtection } from './signin-protection.ts';
 
 /** The one message for every failed sign-in: an unknown user, a wrong password and a disabled account look alike. */
-export const SIGNIN_FAILED = 'Incorrect username or password.';
+const SIGNIN_FAILED = 'Incorrect username or password.';
 
 export interface InteractionRouterOptions {
-  /** the provider, or a getter when the composition root may replace it (key rotation rebuilds it) */
-  provider: Provider | (() => Provider);
+  /** the current provider (the composition root rebuilds it when the signing keys change) */
+  provider: () => Provider;
   accounts: Pick<AccountService, 'authenticate' | 'get'>;
   pages: Pages;
   csrf: Csrf;
   log: Logger;
-  /** the `acr` of a password sign-in */
-  passwordAcr?: string;
-  /** offer the passkey button (once passkeys exist) */
-  passkeys?: boolean;
   /** the passkey step after a password and before the login page (src/http/interaction/passkeys.ts) */
-  passkeyHooks?: PasskeyHooks;
+  passkeyHooks: PasskeyHooks;
   /** rate limits, lockout, metrics and security events of sign-in (src/http/interaction/signin-protection.ts) */
-  signin?: SigninProtection;
+  signin: SigninProtection;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -41,8 +38,8 @@ type Ctx = RouterContext;
  */
 export function createInteractionRouter(options: InteractionRouterOptions): Router {
   const { accounts, pages, csrf, log } = options;
-  const current = typeof options.provider === 'function' ? options.provider : () => options.provider as Provider;
-  const acr = options.passwordAcr ?? 'urn:idp:acr:password';
+  const current = options.provider;
+  const acr = ACR.password;
   const router = new Router();
 
   const expired = (ctx: Context) =>
@@ -119,14 +116,14 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const { prompt } = interaction;
 
     if (prompt.name === 'login') {
-      if (await options.passkeyHooks?.loginPage(ctx, interaction)) return;
+      if (await options.passkeyHooks.loginPage(ctx, interaction)) return;
       const hint = interaction.params.login_hint;
       return pages.login(ctx, {
         uid: interaction.uid,
         csrf: csrf.token(interaction.uid),
         clientName: clientName(client),
         username: typeof hint === 'string' ? hint.slice(0, 254) : undefined,
-        passkeys: options.passkeys,
+        passkeys: true,
         redirectUri: redirectUri(interaction),
       });
     }
@@ -135,7 +132,7 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
       // first-party applications (marked by the admin) need no consent screen
       if (client?.metadata().first_party === true) {
         const consent = await grantConsent(current(), interaction);
-        options.signin?.consent(ctx, true, client.clientId, interaction.session?.accountId, { first_party: true });
+        options.signin.consent(ctx, true, client.clientId, interaction.session?.accountId, { first_party: true });
         return finish(ctx, { consent }, true);
       }
       const missing = prompt.details as ConsentDetails;
@@ -174,13 +171,13 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const username = (fields.username ?? '').trim().slice(0, 254);
     const password = fields.password ?? '';
     const clientId = typeof interaction.params.client_id === 'string' ? interaction.params.client_id : undefined;
-    if (await options.signin?.before(ctx, username, clientId)) return;
+    if (await options.signin.before(ctx, username, clientId)) return;
 
     const result =
       username === '' || password === ''
         ? ({ ok: false, reason: 'invalid_credentials' } as const)
         : await accounts.authenticate(username, password, { ip: ctx.ip, ...(clientId ? { clientId } : {}) });
-    await options.signin?.after(
+    await options.signin.after(
       ctx,
       username,
       result.ok
@@ -198,11 +195,11 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
         clientName: clientName(client),
         username,
         error: SIGNIN_FAILED,
-        passkeys: options.passkeys,
+        passkeys: true,
         redirectUri: redirectUri(interaction),
       });
     }
-    if (await options.passkeyHooks?.afterPassword(ctx, interaction, result.user.id, fields)) return;
+    if (await options.passkeyHooks.afterPassword(ctx, interaction, result.user.id, fields)) return;
     return finish(ctx, { login: { accountId: result.user.id, amr: ['pwd'], acr, remember: true } }, false);
   });
 
@@ -213,10 +210,10 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     const clientId = interaction.params.client_id;
     if (decision === 'allow') {
       const consent = await grantConsent(current(), interaction);
-      options.signin?.consent(ctx, true, clientId, interaction.session?.accountId);
+      options.signin.consent(ctx, true, clientId, interaction.session?.accountId);
       return finish(ctx, { consent }, true);
     }
-    options.signin?.consent(ctx, false, clientId, interaction.session?.accountId);
+    options.signin.consent(ctx, false, clientId, interaction.session?.accountId);
     return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
   });
 

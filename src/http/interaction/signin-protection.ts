@@ -35,7 +35,7 @@ export interface SigninProtection {
 const minutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 
 /** The known-device cookie (docs/decisions/0006): login names this browser signed in with. */
-export const KNOWN_DEVICE_COOKIE = 'idp_known';
+const KNOWN_DEVICE_COOKIE = 'idp_known';
 const KNOWN_DEVICE_DAYS = 180;
 const KNOWN_DEVICE_MAX = 8;
 
@@ -64,8 +64,8 @@ export function createSigninProtection(
   const { limits, bruteForce, events, metrics, surge } = protection;
   /**
    * Records an event about `login` once its account (if any) is known. The lookup runs after
-   * the answer, never before it: the failure page must not wait on whether the account exists
-   * (DESIGN §6), and the sign-in service keeps answering every failure alike. A name that
+   * the answer, never before it: the failure page must not wait on whether the account exists,
+   * and the sign-in service keeps answering every failure alike. A name that
    * names an account is kept (cut short); any other only as `unknownLogin` describes it.
    */
   const recordAbout = (login: string, event: Parameters<typeof events.record>[0]) => {

@@ -3,24 +3,7 @@ import { AppError } from '../../errors.ts';
 import { memoryReplayCache } from '../../resource-server/dpop.ts';
 import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
-import { type AdminPower, covers, powerOf } from '../../services/admin-delegation.ts';
-
-/** The admin API's scopes: `admin` grants everything; `x:write` includes `x:read`. */
-export const ADMIN_SCOPES = [
-  'admin',
-  'clients:read',
-  'clients:write',
-  'resources:read',
-  'resources:write',
-  'users:read',
-  'users:write',
-  'roles:read',
-  'roles:write',
-  'events:read',
-  'keys:read',
-  'keys:write',
-] as const;
-export type AdminScope = (typeof ADMIN_SCOPES)[number];
+import { type AdminPower, type AdminScope, covers, powerOf } from '../../services/admin-delegation.ts';
 
 const REASONS = {
   malformed: 'the access token is malformed',
@@ -69,7 +52,7 @@ export function adminAuth(
   };
 }
 
-export function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
+function hasScope(claims: AccessTokenClaims, needed: AdminScope): boolean {
   return covers(powerOf(claims.scope), needed);
 }
 

@@ -17,7 +17,7 @@ export interface Csrf {
   verify(uid: string, token: unknown): boolean;
 }
 
-export const CSRF_FIELD = 'csrf';
+const CSRF_FIELD = 'csrf';
 
 export function createCsrf(key: string | Uint8Array): Csrf {
   if (key.length < 32) throw new Error('the CSRF key must be at least 32 bytes');

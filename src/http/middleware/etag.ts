@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { AppError } from '../../errors.ts';
 
 /** A record's version, from its last change. */
-export const etagOf = (updatedAt: Date | string) => `"${new Date(updatedAt).getTime().toString(36)}"`;
+const etagOf = (updatedAt: Date | string) => `"${new Date(updatedAt).getTime().toString(36)}"`;
 
 /**
  * Optimistic concurrency (RFC 9110 §13.1.1): a write with `If-Match` goes through only if the

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
-import { AppError, type ErrorDetail } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
+import { zodDetails } from '../../services/schemas/details.ts';
 import { readJsonBody } from './json-body.ts';
 
 export interface GuardSchemas<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
@@ -13,17 +14,6 @@ export interface Guarded<B, Q, P> {
   body: B;
   query: Q;
   params: P;
-}
-
-export function zodDetails(error: z.ZodError, prefix?: string): ErrorDetail[] {
-  return error.issues.map((issue) => {
-    const path = [...(prefix ? [prefix] : []), ...issue.path.map(String)];
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-    return {
-      field: [...path, ...(keys.length === 1 ? keys : [])].join('.') || '(body)',
-      message: keys.length > 1 ? `unknown fields: ${keys.join(', ')}` : issue.message,
-    };
-  });
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 
 /** RFC 9112 §3 recommends supporting at least 8000 octets of request line; more is refused. */
-export const MAX_URL_LENGTH = 8192;
+const MAX_URL_LENGTH = 8192;
 /** No endpoint takes more: admin JSON 64 KiB, forms 16 KiB, oidc-provider's own limit 56 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { RouteLabels } from '../../oidc/observe.ts';
-import type { Metrics } from '../../services/metrics.ts';
+import type { Metrics, RouteLabels } from '../../services/metrics.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 

@@ -7,7 +7,7 @@ import type { Verdict } from '../../services/rate-limits.ts';
  * RFC 6585 §4: 429 with Retry-After (RFC 9110 §10.2.3, in seconds). Thrown into the error
  * handler, whose body is OAuth-style: `{ "error": "too_many_requests", "error_description": ... }`.
  */
-export function tooManyRequests(ctx: Context, verdict: Verdict): AppError {
+function tooManyRequests(ctx: Context, verdict: Verdict): AppError {
   ctx.set('Retry-After', String(verdict.retryAfter));
   return new AppError('too_many_requests', 429, `too many requests; retry after ${verdict.retryAfter} seconds`);
 }

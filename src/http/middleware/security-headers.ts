@@ -81,7 +81,7 @@ export function ensureSecurityHeaders(ctx: Context): string {
  * The nonce of this response. oidc-provider calls our page hooks with its own Koa context,
  * whose `state` is not ours, so fall back to the nonce in the header already set on the shared response.
  */
-export function cspNonce(ctx: Context): string | undefined {
+function cspNonce(ctx: Context): string | undefined {
   const fromState = ctx.state?.cspNonce;
   if (typeof fromState === 'string') return fromState;
   const match = /'nonce-([A-Za-z0-9+/=]+)'/.exec(String(ctx.response.get(CSP) ?? ''));
@@ -89,7 +89,7 @@ export function cspNonce(ctx: Context): string | undefined {
 }
 
 /** A CSP source expression for where a form (and the redirects after it) may go. */
-export function formActionSource(url: string): string | undefined {
+function formActionSource(url: string): string | undefined {
   const parsed = URL.parse(url);
   if (!parsed) return undefined;
   if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return parsed.origin;

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Database, openDatabase } from '../../../src/db/database.ts';
 import { migrate } from '../../../src/db/migrator.ts';
-import { createUserRepository, type UserRepository } from '../../../src/db/repositories/users.ts';
+import { createUserRepository } from '../../../src/db/repositories/users.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { type AccountService, createAccountService, tokenCutoff } from '../../../src/services/accounts.ts';
 import { createCacheBus } from '../../../src/services/cache.ts';
 import { argon2Hasher, createPasswordService, type Hasher } from '../../../src/services/passwords.ts';
+import type { UserRepository } from '../../../src/services/ports/users.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 
 const FAST = { memoryCost: 1024, timeCost: 1, parallelism: 1 };

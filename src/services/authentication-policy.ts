@@ -1,5 +1,3 @@
-import { interactionPolicy } from 'oidc-provider';
-
 /**
  * Authentication context classes (`acr`, OIDC Core §2) this server issues, weakest first.
  * `mfa` is what a client asks for with `acr_values=urn:idp:acr:mfa`.
@@ -13,8 +11,6 @@ export const ACR_VALUES = [ACR.password, ACR.passkey, ACR.mfa] as const;
 
 /** The login prompt's reason when a session exists but lacks the second factor something demands. */
 export const MFA_REASON = 'mfa_required';
-/** The login prompt's reason when the session's account was disabled or deleted. */
-export const ACCOUNT_GONE_REASON = 'account_unavailable';
 
 /**
  * The built-in client behind /account: the global policy spares it only while the account has no
@@ -58,7 +54,7 @@ export interface MfaPolicyOptions {
 }
 
 /** Whether the request asked for MFA: `acr_values` (OIDC Core §3.1.2.1) or the acr of the `claims` parameter (§5.5.1.1). */
-export function requestedMfa(params: Readonly<Record<string, unknown>>): boolean {
+function requestedMfa(params: Readonly<Record<string, unknown>>): boolean {
   const acrValues = params.acr_values;
   if (typeof acrValues === 'string' && acrValues.split(' ').includes(ACR.mfa)) return true;
   if (typeof params.claims !== 'string') return false;
@@ -93,44 +89,4 @@ export function createMfaDecision(options: MfaPolicyOptions): MfaDecision {
     if (requestedMfa(request.params)) return true;
     return userId !== undefined && (await options.userRequires(userId));
   };
-}
-
-/**
- * oidc-provider's default prompts, with one more login check: a session whose `acr` is not
- * `mfa` is asked to sign in again (the second-factor step) when the client, the global policy,
- * the request or the user demands it. Without it an existing password session would satisfy an
- * MFA-requiring client.
- */
-export function createInteractionPolicy(needsMfa: MfaDecision) {
-  const policy = interactionPolicy.base();
-  const login = policy.get('login');
-  // A session whose account is gone (disabled or deleted: findAccount answers nothing) has no
-  // grant to check consent against; without this check the consent prompt would fail on the
-  // missing grant. Ask for a sign-in instead.
-  login?.checks.add(
-    new interactionPolicy.Check(ACCOUNT_GONE_REASON, 'the signed-in account is no longer available', (ctx) =>
-      ctx.oidc.session?.accountId !== undefined && ctx.oidc.account === undefined
-        ? interactionPolicy.Check.REQUEST_PROMPT
-        : interactionPolicy.Check.NO_NEED_TO_PROMPT,
-    ),
-  );
-  login?.checks.add(
-    new interactionPolicy.Check(MFA_REASON, 'a second factor is required', async (ctx) => {
-      const { session, result } = ctx.oidc;
-      const accountId = session?.accountId;
-      if (accountId === undefined || ctx.oidc.account === undefined) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const acr = (result?.login as { acr?: string } | undefined)?.acr ?? session?.acr;
-      if (acr === ACR.mfa) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const client = ctx.oidc.client;
-      const request = {
-        clientId: client?.clientId,
-        clientRequiresMfa: client?.metadata().require_mfa === true,
-        params: (ctx.oidc.params ?? {}) as Record<string, unknown>,
-      };
-      return (await needsMfa(request, accountId))
-        ? interactionPolicy.Check.REQUEST_PROMPT
-        : interactionPolicy.Check.NO_NEED_TO_PROMPT;
-    }),
-  );
-  return policy;
 }

@@ -1,0 +1,39 @@
+export interface ClientRecord {
+  id: string;
+  name: string | null;
+  metadata: Record<string, unknown>;
+  secretHash: string | null;
+  allowedResources: Record<string, string[]>;
+  firstParty: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ClientWrite = Omit<ClientRecord, 'createdAt' | 'updatedAt'>;
+
+export interface ClientRepository {
+  find(id: string): Promise<ClientRecord | undefined>;
+  list(options: {
+    after?: string | undefined;
+    limit: number;
+    namePrefix?: string | undefined;
+  }): Promise<ClientRecord[]>;
+  /** @returns false when the id is taken */
+  create(client: ClientWrite): Promise<ClientRecord | false>;
+  /**
+   * With `expected`, only if the row is still that version (its `updated_at`): 'stale' when it
+   * changed meanwhile. Without, unconditionally. With `endRegistration`, the client's RFC 7592
+   * registration access tokens end in the same transaction as the change.
+   */
+  update(
+    id: string,
+    changes: Partial<Omit<ClientWrite, 'id'>>,
+    expected?: Date,
+    options?: { endRegistration?: boolean },
+  ): Promise<ClientRecord | 'stale' | undefined>;
+  /**
+   * @returns false when there is no such client, 'stale' when it is no longer the `expected` version.
+   * Its registration access tokens go with it.
+   */
+  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
+}

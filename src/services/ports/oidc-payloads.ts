@@ -1,0 +1,27 @@
+export type Payload = Record<string, unknown>;
+
+/** Storage for every oidc-provider model but Client: one JSONB table keyed by (model, id). */
+export interface OidcPayloadRepository {
+  upsert(model: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void>;
+  find(model: string, id: string): Promise<Payload | undefined>;
+  findBy(model: string, field: 'uid' | 'userCode', value: string): Promise<Payload | undefined>;
+  consume(model: string, id: string): Promise<void>;
+  /** marks a live, unconsumed row consumed; false when it was already consumed, expired or missing (atomic: one winner) */
+  consumeOnce(model: string, id: string): Promise<boolean>;
+  /**
+   * Takes one of the uses counted in a live row's `remaining`; atomic, so parallel callers never
+   * take more than there were. Returns what remains after, or undefined when none was left.
+   */
+  takeUse(model: string, id: string): Promise<number | undefined>;
+  destroy(model: string, id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+  /**
+   * Removes every row of one account: its sessions, grants, and whatever was issued under those
+   * grants or names the account (codes, access and refresh tokens, pending sign-in steps, and
+   * interactions whose sign-in is done but not yet resumed).
+   * @returns how many rows were removed
+   */
+  destroyByAccount(accountId: string): Promise<number>;
+  /** @returns how many expired rows were removed */
+  purgeExpired(now: Date, batch: number): Promise<number>;
+}

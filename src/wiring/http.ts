@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/database.ts';
+import { createAccountRouter } from '../http/account/router.ts';
+import { createAdminRouter } from '../http/admin/router.ts';
+import { createHealthRouter } from '../http/health.ts';
+import { createPasskeyInteraction } from '../http/interaction/passkeys.ts';
+import { createInteractionRouter } from '../http/interaction/router.ts';
+import { createSigninProtection } from '../http/interaction/signin-protection.ts';
+import { createCsrf } from '../http/middleware/csrf.ts';
+import { inputLimits } from '../http/middleware/hardening.ts';
+import { requestMetrics } from '../http/middleware/metrics.ts';
+import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
+import { createPages } from '../http/pages.ts';
+import { createPasskeyPages } from '../http/passkey-pages.ts';
+import { createHttp } from '../http/routes.ts';
+import type { Logger } from '../logger.ts';
+import { builtInClientIds } from '../services/builtin-clients.ts';
+import type { DerivedKeys } from '../services/secrets.ts';
+import type { Lifetime } from './lifetime.ts';
+import { serveMetrics } from './metrics-port.ts';
+import type { createOidc, ProviderHolder } from './provider.ts';
+import type { Services } from './services.ts';
+
+const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface HttpWiringDeps {
+  config: Config;
+  issuer: string;
+  log: Logger;
+  db: Database;
+  secrets: DerivedKeys;
+  services: Services;
+  holder: ProviderHolder;
+  oidc: Pick<ReturnType<typeof createOidc>, 'registration'>;
+  lifetime: Lifetime;
+}
+
+/** Our HTTP surface: the pages, the admin API, health, metrics and the edge middleware, to put in front of the provider. */
+export async function createHttpSurface(deps: HttpWiringDeps) {
+  const { config, issuer, log, secrets, services: s, holder } = deps;
+  const provider = holder.current;
+  const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+  const passkeyPages = createPasskeyPages(pages);
+  const csrf = createCsrf(secrets.csrf);
+  const admin = createAdminRouter({
+    issuer,
+    version: VERSION,
+    registration: deps.oidc.registration,
+    audience: s.adminAudience,
+    builtInClientIds: builtInClientIds(config.adminClient),
+    security: { bruteForce: s.protection.bruteForce, users: s.accounts, events: s.events },
+    clientCertificateHeader: config.clientCertHeader,
+    accessTokens: s.accessTokens,
+    clients: s.clients,
+    resources: s.resources,
+    accounts: s.accounts,
+    roles: s.roles,
+    passkeys: s.passkeys,
+    keys: {
+      list: () => s.keys.list(),
+      async rotate() {
+        const kids = await s.keys.rotate();
+        await s.bus.publish({ topic: 'keys' });
+        return kids;
+      },
+    },
+  });
+  const passkeyInteraction = createPasskeyInteraction({
+    provider,
+    passkeys: s.passkeys,
+    accounts: s.accounts,
+    pending: s.pending,
+    needsMfa: s.needsMfa,
+    csrf,
+    pages,
+    passkeyPages,
+    log: s.audited,
+  });
+  const account = createAccountRouter({
+    issuer,
+    provider,
+    accounts: s.accounts,
+    passkeys: s.passkeys,
+    changes: s.changes,
+    notifier: s.notifier,
+    csrf,
+    pages,
+    passkeyPages,
+    log: s.audited,
+  });
+  const signin = createInteractionRouter({
+    provider,
+    accounts: s.accounts,
+    pages,
+    csrf,
+    log,
+    passkeyHooks: passkeyInteraction.hooks,
+    signin: createSigninProtection(s.protection, pages, (login) => s.accounts.idOfLogin(login), secrets.eventDigest),
+  });
+  const adminLimit = rateLimitByAddress(s.protection, 'admin');
+  const http = createHttp({
+    log,
+    edge: [
+      requestMetrics(s.metrics, s.routeLabels),
+      inputLimits({ https: issuer.startsWith('https:') }),
+      ...(await serveMetrics(config, s.metrics, log, deps.lifetime)),
+    ],
+    adminRateLimit: (ctx, next) =>
+      ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
+    staticRoot: `${VIEWS_DIR}/static`,
+    health: createHealthRouter(() => deps.db.ping()),
+    admin,
+    badInputPage: (ctx, detail) =>
+      pages.error(ctx, {
+        status: 400,
+        title: 'This request could not be read',
+        message: 'It contains characters that are not allowed. Go back and try again.',
+        code: 'invalid_request',
+        detail,
+      }),
+    // two routers on /interaction: the passkey steps first
+    pages: [
+      { prefixes: ['/interaction'], router: passkeyInteraction.router },
+      { prefixes: ['/account'], router: account },
+      { prefixes: ['/interaction'], router: signin },
+    ],
+  });
+  return { pages, install: http.install };
+}

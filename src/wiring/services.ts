@@ -1,0 +1,161 @@
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import { createAccessTokenService } from '../services/access-tokens.ts';
+import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
+import { createAccountService } from '../services/accounts.ts';
+import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
+import { auditingLogger } from '../services/audit-log.ts';
+import { createMfaDecision } from '../services/authentication-policy.ts';
+import { createCacheBus } from '../services/cache.ts';
+import { createClientService } from '../services/clients.ts';
+import { createKeyService, type KeyService } from '../services/keys.ts';
+import { createMetrics, type RouteLabels } from '../services/metrics.ts';
+import { createPasskeyService } from '../services/passkeys.ts';
+import { createPasswordService } from '../services/passwords.ts';
+import { createPendingSignIns } from '../services/pending-signins.ts';
+import { createProtection } from '../services/protection.ts';
+import { createRateLimitStore } from '../services/rate-limits.ts';
+import { createResourceService } from '../services/resources.ts';
+import { createRoleService } from '../services/roles.ts';
+import type { DerivedKeys } from '../services/secrets.ts';
+import { createSecurityEventService } from '../services/security-events.ts';
+import { createChallengeStore } from '../services/webauthn-challenges.ts';
+import type { Lifetime } from './lifetime.ts';
+import type { Repositories } from './repositories.ts';
+
+/** Admin tokens are short-lived: five minutes. */
+const ADMIN_TOKEN_TTL = 300;
+
+/** The signing keys, with a current key of every algorithm made if missing (the CLI uses this alone). */
+export async function openKeys(repos: Repositories, secrets: DerivedKeys, log: Logger): Promise<KeyService> {
+  const keys = createKeyService({ repo: repos.signingKeys, encryptionKey: secrets.keyEncryption, log });
+  await keys.ensure();
+  return keys;
+}
+
+export interface ServiceDeps {
+  config: Config;
+  issuer: string;
+  log: Logger;
+  db: Database;
+  secrets: DerivedKeys;
+  repos: Repositories;
+  lifetime: Lifetime;
+  /** the provider's own check of client metadata (it knows its features and algorithms) */
+  validateClient(metadata: Record<string, unknown>): Promise<void>;
+}
+
+/** The domain: every service, over the repositories; what holds a connection or a queue closes with the lifetime. */
+export async function createServices(deps: ServiceDeps) {
+  const { config, issuer, log, db, secrets, repos, lifetime } = deps;
+  const keys = await openKeys(repos, secrets, log);
+  // another instance's (or the CLI's) changes reach the caches here through LISTEN/NOTIFY
+  const bus = createCacheBus(db);
+  await bus.start();
+  const keystore = { current: await keys.load() };
+
+  const metrics = createMetrics({ pool: db.poolStats ? () => db.poolStats?.() : undefined });
+  const events = createSecurityEventService({
+    repo: repos.events,
+    log,
+    metrics,
+    retentionDays: config.limits.eventRetentionDays,
+  });
+  lifetime.defer(() => events.close());
+  const store = await createRateLimitStore({ redisUrl: config.redisUrl, issuer, log });
+  // keys what the counters, the event log and the known-device cookie keep of sign-in names
+  const protection = createProtection({
+    config: config.limits,
+    store,
+    events,
+    metrics,
+    log,
+    digestKey: secrets.eventDigest,
+  });
+  lifetime.defer(() => protection.close());
+
+  const adminAudience = `${issuer}/admin`;
+  const resources = createResourceService({
+    repo: repos.resources,
+    bus,
+    builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL, rolesClaim: false },
+  });
+  const clients = createClientService({
+    repo: repos.clients,
+    bus,
+    secretKey: secrets.clientSecretHmac,
+    log,
+    validate: deps.validateClient,
+  });
+  const roles = createRoleService({ repo: repos.roles, bus });
+  // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
+  const passwords = createPasswordService(
+    config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
+  );
+  const accounts = createAccountService({
+    users: repos.users,
+    passwords,
+    log,
+    // a password change or a disabled account ends the sessions and tokens kept here
+    payloads: repos.payloads,
+    events,
+    bus,
+  });
+  // introspection and the admin API ask whether a token's client and user still stand
+  const accessTokens = createAccessTokenService({
+    issuer,
+    keystore: () => keystore.current,
+    payloads: repos.payloads,
+    standing: {
+      clientCreatedAt: async (id) => (await clients.resolve(id))?.createdAt,
+      userTokenValid: (id, issuedAt) => accounts.tokenStillValid(id, issuedAt),
+    },
+  });
+  // the passkey ceremonies log their security events; these lines also go to the event log
+  const audited = auditingLogger(log, events, metrics);
+  // a new passkey is announced to its owner (on /account today; a mailer would hook in there)
+  const notifier = createAccountNotifier({ payloads: repos.payloads, log });
+  const passkeys = createPasskeyService({
+    issuer,
+    rpName: 'Identity',
+    repo: repos.passkeys,
+    challenges: createChallengeStore({ payloads: repos.payloads }),
+    users: accounts,
+    log: audited,
+    notifier,
+  });
+  // with a passkey, changing the ways to sign in needs a passkey proof, not the password alone
+  const changes = createAccountChangeService({ passkeys, payloads: repos.payloads, log: audited });
+  const needsMfa = createMfaDecision({
+    global: config.mfaRequired,
+    userRequires: (id) => repos.passkeys.mfaRequired(id),
+    hasSecondFactor: async (id) => (await repos.passkeys.listByUser(id)).length > 0,
+  });
+
+  return {
+    adminAudience,
+    bus,
+    keys,
+    /** the signing keys in use; replaced when another instance rotates them (see jobs.ts) */
+    keystore,
+    metrics,
+    /** the route each request took, named by the provider (see oidc/observe.ts), for the request metrics */
+    routeLabels: new WeakMap() as RouteLabels,
+    events,
+    protection,
+    audited,
+    resources,
+    clients,
+    roles,
+    accounts,
+    accessTokens,
+    notifier,
+    passkeys,
+    changes,
+    needsMfa,
+    pending: createPendingSignIns({ payloads: repos.payloads }),
+  };
+}
+
+export type Services = Awaited<ReturnType<typeof createServices>>;
