@@ -59,8 +59,6 @@ export async function startPgBouncer(
       'pool_mode = transaction',
       `default_pool_size = ${options.poolSize ?? 3}`,
       'max_client_conn = 500',
-      // pg sends no startup options we need; these are the ones drivers commonly send
-      'ignore_startup_parameters = extra_float_digits,options',
       'server_reset_query =',
       `admin_users = ${user}`,
       ...(asRoot ? ['user = postgres'] : []),
