@@ -57,6 +57,8 @@ const EnvSchema = z.object({
   HOST: optionalString,
   ISSUER: optionalString.pipe(absoluteUrl(['http:', 'https:']).optional()),
   DATABASE_URL: optionalString.pipe(absoluteUrl(['postgres:', 'postgresql:']).optional()),
+  /** a session-capable connection (not through a transaction pooler) for LISTEN and the migrator's lock */
+  DATABASE_DIRECT_URL: optionalString.pipe(absoluteUrl(['postgres:', 'postgresql:']).optional()),
   DATA_DIR: z.string().min(1, 'must not be empty').default('./.data'),
   REDIS_URL: optionalString.pipe(absoluteUrl(['redis:', 'rediss:']).optional()),
   ADMIN_CLIENT_ID: optionalString.pipe(
@@ -99,6 +101,11 @@ export interface Config {
   /** undefined until the port is known when ISSUER is not set (PORT=0) */
   readonly issuer: string | undefined;
   readonly databaseUrl: string | undefined;
+  /**
+   * DATABASE_DIRECT_URL: where session features go (LISTEN, session advisory locks) when
+   * DATABASE_URL points at a transaction pooler such as PgBouncer; DATABASE_URL when unset
+   */
+  readonly databaseDirectUrl: string | undefined;
   readonly dataDir: string;
   readonly redisUrl: string | undefined;
   readonly adminClient: { readonly id: string; readonly secret: string } | undefined;
@@ -143,6 +150,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((e.ADMIN_CLIENT_ID === undefined) !== (e.ADMIN_CLIENT_SECRET === undefined)) {
     throw new ConfigError('ADMIN_CLIENT_SECRET: ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together');
   }
+  if (e.DATABASE_DIRECT_URL !== undefined && e.DATABASE_URL === undefined) {
+    throw new ConfigError('DATABASE_DIRECT_URL: needs DATABASE_URL (the embedded database has no direct connection)');
+  }
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
@@ -175,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
     issuer,
     databaseUrl: e.DATABASE_URL,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL ?? e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
     adminClient:

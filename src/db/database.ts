@@ -31,16 +31,25 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * `databaseUrl` serves every query and may point at a transaction pooler (PgBouncer
+ * `pool_mode = transaction`); `databaseDirectUrl` (default `databaseUrl`) must reach PostgreSQL
+ * with a session of its own, for what a pooler cannot hand over between transactions: LISTEN,
+ * and the migrator's session advisory lock.
+ */
 export async function openDatabase(
-  options: { databaseUrl: string | undefined; dataDir: string },
+  options: { databaseUrl: string | undefined; databaseDirectUrl?: string | undefined; dataDir: string },
   log: Logger,
 ): Promise<Database> {
   return options.databaseUrl === undefined
     ? openEmbedded(resolve(options.dataDir, 'pgdata'), log)
-    : openPostgres(options.databaseUrl, log);
+    : openPostgres(options.databaseUrl, options.databaseDirectUrl ?? options.databaseUrl, log);
 }
 
-function openPostgres(databaseUrl: string, log: Logger): Database {
+function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Database {
+  // Only unnamed statements go through this pool (pg names one only when asked, and the Prisma
+  // adapter does not ask), no session SET, and transaction-scoped advisory locks only: all of
+  // which a transaction pooler serves
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, idleTimeoutMillis: 30_000 });
   // an idle client that loses its connection emits here; without a listener the process would crash
   pool.on('error', (err) => log.warn({ err }, 'database connection lost'));
@@ -54,7 +63,8 @@ function openPostgres(databaseUrl: string, log: Logger): Database {
     onGap: () => void,
     attempt: number,
   ): Promise<void> => {
-    const client = new pg.Client({ connectionString: databaseUrl });
+    // a pooler in transaction mode would hand this session to others and drop the LISTEN
+    const client = new pg.Client({ connectionString: directUrl });
     const retry = () => {
       if (closing) return;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
@@ -89,7 +99,11 @@ function openPostgres(databaseUrl: string, log: Logger): Database {
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     prisma,
     async withSession(fn) {
-      const client = await pool.connect();
+      // its own connection, outside the pool: a session advisory lock taken through a
+      // transaction pooler would stay on whichever server connection ran it, never released
+      const client = new pg.Client({ connectionString: directUrl });
+      client.on('error', (err) => log.warn({ err }, 'database session connection lost'));
+      await client.connect();
       try {
         return await fn({
           exec: async (sql) => {
@@ -98,7 +112,7 @@ function openPostgres(databaseUrl: string, log: Logger): Database {
           query: async (sql, params) => (await client.query(sql, params)).rows,
         });
       } finally {
-        client.release();
+        await client.end().catch(() => {});
       }
     },
     listen: (channel, onMessage, onGap) => connectListener(channel, onMessage, onGap, 0),
