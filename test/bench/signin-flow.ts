@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type CookieJar, createCookieJar } from './cookie-jar.ts';
+import { CookieJar } from '../helpers/cookie-jar.ts';
 import { basicAuth } from './http-json.ts';
 
 /** The web application signing its users in: a first-party confidential client (no consent page). */
@@ -57,7 +57,7 @@ export async function signIn(client: SigninClient, user: BenchUser): Promise<Sig
     nonce,
   }).toString();
 
-  const jar = createCookieJar();
+  const jar = new CookieJar();
   let next: { url: URL; form?: URLSearchParams } = { url: onOrigin(authorize, client) };
   let submitted = false;
   for (let requests = 1; requests <= MAX_REQUESTS; requests++) {
@@ -104,7 +104,7 @@ async function send(
     redirect: 'manual',
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
-  jar.store(res.headers.getSetCookie(), url.pathname);
+  jar.store(res, url.pathname);
   // read every body, redirects included, so the connection goes back to the pool
   return { status: res.status, headers: res.headers, body: await res.text() };
 }

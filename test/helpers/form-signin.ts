@@ -1,21 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { CookieJar } from './cookie-jar.ts';
 import type { TestServer } from './server.ts';
 
-/** A browser's cookies for one origin, enough for oidc-provider's interaction cookies. */
-export class CookieJar {
-  readonly #cookies = new Map<string, string>();
-  store(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (!pair || eq <= 0) continue;
-      this.#cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header(): string {
-    return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
+/** the jar the sign-in helpers fill, for tests that build their own requests */
+export { CookieJar } from './cookie-jar.ts';
 
 export interface Interaction {
   jar: CookieJar;
@@ -68,7 +56,10 @@ export async function startSignIn(
   });
   let url = `${server.url}/auth?${params}`;
   for (let i = 0; i < 5; i++) {
-    const res = await fetch(url, { redirect: 'manual', headers: { ...headers, cookie: jar.header() } });
+    const res = await fetch(url, {
+      redirect: 'manual',
+      headers: { ...headers, cookie: jar.header(new URL(url).pathname) },
+    });
     jar.store(res);
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {
@@ -93,12 +84,13 @@ export async function postLogin(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; html: string; ms: number }> {
   const start = performance.now();
-  const res = await fetch(`${server.url}/interaction/${interaction.uid}/login`, {
+  const path = `/interaction/${interaction.uid}/login`;
+  const res = await fetch(`${server.url}${path}`, {
     method: 'POST',
     redirect: 'manual',
     headers: {
       ...headers,
-      cookie: interaction.jar.header(),
+      cookie: interaction.jar.header(path),
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams({ csrf: interaction.csrf, username, password }),
@@ -143,7 +135,7 @@ export async function metricValue(server: TestServer, name: string, labels: Reco
 export async function follow(server: TestServer, jar: CookieJar, location: string) {
   let url = new URL(location, server.url).href.replace(server.issuer, server.url);
   for (let i = 0; i < 8; i++) {
-    const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header() } });
+    const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header(new URL(url).pathname) } });
     jar.store(res);
     const next = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && next) {
