@@ -37,17 +37,22 @@ export function userRoutes(
 ): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'user', id });
 
-  router.post('/users', requireScope('users:write'), guard({ body: NewUser }), async (ctx) => {
-    const { body } = guarded(ctx, { body: NewUser });
-    const { roles: names, ...fields } = body;
-    // a user's roles decide what their tokens may carry, the admin API included
-    if (names) await delegation.checkRoleAssignment(callerPower(ctx), names);
-    const user = await accounts.register(fields);
-    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
-    ctx.status = 201;
-    ctx.set('Location', `/admin/users/${user.id}`);
-    ctx.body = view(user, names ?? []);
-  });
+  router.post(
+    '/users',
+    requireScope('users:write', { event: 'user.created' }),
+    guard({ body: NewUser }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewUser });
+      const { roles: names, ...fields } = body;
+      // a user's roles decide what their tokens may carry, the admin API included
+      if (names) await delegation.checkRoleAssignment(callerPower(ctx), names);
+      const user = await accounts.register(fields);
+      if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+      ctx.status = 201;
+      ctx.set('Location', `/admin/users/${user.id}`);
+      ctx.body = view(user, names ?? []);
+    },
+  );
 
   router.get('/users', requireScope('users:read'), guard({ query: UserQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: UserQuery });
@@ -66,31 +71,42 @@ export function userRoutes(
     ctx.body = view(user, await rolesOf(user.id));
   });
 
-  router.patch('/users/:id', requireScope('users:write'), guard({ params: IdParams, body: UserPatch }), async (ctx) => {
-    const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
-    const { roles: names, ...fields } = body;
-    if (Object.keys(body).length === 0) throw new AppError('invalid_request', 400, 'name at least one field to change');
-    const existing = await accounts.get(params.id);
-    if (!existing) throw notFound('user');
-    assertIfMatch(ctx, existing.updatedAt);
-    const caller = callerPower(ctx);
-    // a new password or email for a user with more admin power would hand the caller that power
-    await delegation.checkUserTarget(caller, params.id);
-    if (names) await delegation.checkRoleAssignment(caller, names);
-    // written only if still the version checked above (412 otherwise); a change of roles alone
-    // gives the user a new version too
-    const user = await accounts.update(params.id, fields, { expected: existing.updatedAt });
-    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
-    ctx.body = view(user, await rolesOf(user.id));
-  });
+  router.patch(
+    '/users/:id',
+    requireScope('users:write', { event: 'user.updated' }),
+    guard({ params: IdParams, body: UserPatch }),
+    async (ctx) => {
+      const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
+      const { roles: names, ...fields } = body;
+      if (Object.keys(body).length === 0)
+        throw new AppError('invalid_request', 400, 'name at least one field to change');
+      const existing = await accounts.get(params.id);
+      if (!existing) throw notFound('user');
+      assertIfMatch(ctx, existing.updatedAt);
+      const caller = callerPower(ctx);
+      // a new password or email for a user with more admin power would hand the caller that power
+      await delegation.checkUserTarget(caller, params.id);
+      if (names) await delegation.checkRoleAssignment(caller, names);
+      // written only if still the version checked above (412 otherwise); a change of roles alone
+      // gives the user a new version too
+      const user = await accounts.update(params.id, fields, { expected: existing.updatedAt });
+      if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+      ctx.body = view(user, await rolesOf(user.id));
+    },
+  );
 
-  router.delete('/users/:id', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const existing = await accounts.get(params.id);
-    if (!existing) throw notFound('user');
-    assertIfMatch(ctx, existing.updatedAt);
-    await delegation.checkUserTarget(callerPower(ctx), params.id);
-    await accounts.remove(params.id, { expected: existing.updatedAt });
-    ctx.status = 204;
-  });
+  router.delete(
+    '/users/:id',
+    requireScope('users:write', { event: 'user.deleted' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const existing = await accounts.get(params.id);
+      if (!existing) throw notFound('user');
+      assertIfMatch(ctx, existing.updatedAt);
+      await delegation.checkUserTarget(callerPower(ctx), params.id);
+      await accounts.remove(params.id, { expected: existing.updatedAt });
+      ctx.status = 204;
+    },
+  );
 }
