@@ -1,19 +1,42 @@
-/** Stable error codes of the admin API and our own pages; clients may switch on them. */
+/**
+ * Stable error codes of the admin API and our own pages; clients may switch on them, and so
+ * may our code (a `switch (err.code)` narrows). Each names the status it is thrown with.
+ * Protocol errors inside oidc-provider's hooks and policies are not these: they use
+ * oidc-provider's `errors.*`, whose codes RFC 6749 §5.2 and its extensions define.
+ */
 export type ErrorCode =
+  /**
+   * 400: the request is malformed, or a field breaks a rule; `details` names the fields.
+   * Also 414 for a URL longer than any endpoint takes (RFC 9110 §15.5.15).
+   */
   | 'invalid_request'
+  /** 400: the body is not JSON */
   | 'invalid_json'
+  /** 415: the body is not of the type the endpoint reads (RFC 9110 §15.5.16) */
   | 'unsupported_media_type'
+  /** 413: the body is larger than any endpoint takes (RFC 9110 §15.5.14) */
   | 'payload_too_large'
+  /** 400: client metadata oidc-provider refuses (RFC 7591 §3.2.2) */
   | 'invalid_client_metadata'
+  /** 400: a redirect URI oidc-provider refuses (RFC 7591 §3.2.2) */
   | 'invalid_redirect_uri'
+  /** 401: no access token, or one that is not (or no longer) valid (RFC 6750 §3.1) */
   | 'invalid_token'
+  /** 403: a valid token without the power the request needs (RFC 6750 §3.1) */
   | 'insufficient_scope'
+  /** 403: refused for another reason than the token's scope */
   | 'forbidden'
+  /** 404: no such record, or no such path */
   | 'not_found'
+  /** 409: a unique name or id is taken */
   | 'conflict'
+  /** 412: the record changed since the caller read it (RFC 9110 §13.1.1) */
   | 'precondition_failed'
+  /** 405: the path exists with other methods; the response lists them in `Allow` */
   | 'method_not_allowed'
+  /** 429: over a rate limit; the response says when to retry in `Retry-After` (RFC 6585 §4) */
   | 'too_many_requests'
+  /** 500: anything unexpected; the response never says what */
   | 'server_error';
 
 export interface ErrorDetail {
@@ -43,7 +66,10 @@ export class AppError extends Error {
 }
 
 export const notFound = (what: string) => new AppError('not_found', 404, `${what} not found`);
-export const conflict = (message: string) => new AppError('conflict', 409, message);
+export const conflict = (message: string, details?: ErrorDetail[]) => new AppError('conflict', 409, message, details);
 /** a write that lost a race, or an If-Match naming a version that is no longer current (RFC 9110 §13.1.1) */
 export const stale = () =>
   new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');
+/** a field that breaks a rule: 400 naming it */
+export const invalidField = (field: string, message: string) =>
+  new AppError('invalid_request', 400, message, [{ field, message }]);

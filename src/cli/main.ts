@@ -6,6 +6,7 @@ import { createApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate, readMigrations } from '../db/migrator.ts';
+import { AppError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
 import { NewResource, NewRole } from '../services/schemas/admin.ts';
@@ -224,15 +225,15 @@ async function main(argv: string[]): Promise<void> {
     try {
       const roles = values.role ?? [];
       await app.services.roles.check(roles);
-      const result = await app.services.accounts.register({
-        username: values.username,
-        email: values.email,
-        name: values.name,
-        password,
-      });
-      if (!result.ok) fail(`${result.field ?? 'user'}: ${result.message}`);
-      if (roles.length > 0) await app.services.roles.assign({ kind: 'user', id: result.user.id }, roles);
-      print({ ...result.user, roles });
+      const user = await app.services.accounts
+        .register({ username: values.username, email: values.email, name: values.name, password })
+        .catch((err: unknown) => {
+          // a refused user (a field, a taken name) is the operator's input: exit 2, like a bad flag
+          if (err instanceof AppError && err.expose) fail(`${err.details?.[0]?.field ?? 'user'}: ${err.message}`);
+          throw err;
+        });
+      if (roles.length > 0) await app.services.roles.assign({ kind: 'user', id: user.id }, roles);
+      print({ ...user, roles });
     } finally {
       await app.close();
     }

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { AppError, conflict, invalidField, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
-import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+import type { PasswordService } from './passwords.ts';
+import { unlessTaken } from './ports/errors.ts';
 import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
-import type { UserChanges, UserConflict, UserPage, UserRecord, UserRepository } from './ports/users.ts';
+import type { UserChanges, UserPage, UserRecord, UserRepository } from './ports/users.ts';
 import type { SecurityEventInput } from './security-events.ts';
 
 /** Usernames compare case-insensitively and by compatibility form: "Ａlice" and "alice" are one name. */
@@ -64,13 +66,6 @@ const toPublicUser = ({
   hasPassword: passwordHash !== null,
 });
 
-/** Why a write was refused. `invalid_input` and policy codes are 400, conflicts 409, `not_found` 404. */
-export type AccountErrorCode = 'invalid_input' | PasswordPolicyCode | UserConflict | 'not_found' | 'stale';
-
-export type AccountWriteResult =
-  | { ok: true; user: PublicUser }
-  | { ok: false; code: AccountErrorCode; message: string; field?: string };
-
 export type AuthenticationResult =
   | { ok: true; user: PublicUser }
   /** the caller shows the same words for both reasons */
@@ -94,17 +89,24 @@ export interface OidcClaims {
 }
 
 export interface AccountService {
-  register(input: unknown): Promise<AccountWriteResult>;
-  /** with `expected`, only if the user is still that version (`updatedAt`): code `stale` otherwise */
-  update(id: string, input: unknown, options?: { expected?: Date | undefined }): Promise<AccountWriteResult>;
+  /**
+   * @throws AppError 400 `invalid_request` naming the field (bad input, a password the policy
+   * refuses), 409 `conflict` naming `username` or `email` when taken
+   */
+  register(input: unknown): Promise<PublicUser>;
+  /**
+   * With `expected`, only if the user is still that version (`updatedAt`).
+   * @throws AppError as `register`, and 404 `not_found`, 412 `precondition_failed` (no longer `expected`)
+   */
+  update(id: string, input: unknown, options?: { expected?: Date | undefined }): Promise<PublicUser>;
   get(id: string): Promise<PublicUser | undefined>;
   list(options?: {
     limit?: number;
     after?: string;
     filter?: { status?: 'active' | 'disabled' | undefined; username?: string | undefined; email?: string | undefined };
   }): Promise<{ users: PublicUser[]; next: string | undefined }>;
-  /** @returns false when there is no such user, 'stale' when it is no longer the `expected` version */
-  remove(id: string, options?: { expected?: Date | undefined }): Promise<boolean | 'stale'>;
+  /** @throws AppError 404 `not_found`, 412 `precondition_failed` when it is no longer the `expected` version */
+  remove(id: string, options?: { expected?: Date | undefined }): Promise<void>;
   /**
    * Checks a username (or email) and password. An unknown user, a wrong password and a
    * disabled account cost one argon2 verification each, so timing tells them apart no more than words do.
@@ -167,20 +169,18 @@ function claimsFor(user: UserRecord, scope: string): OidcClaims {
   return claims;
 }
 
-const invalid = (error: z.ZodError): AccountWriteResult => {
+/** The first problem zod found, as a 400 naming its field. */
+const invalid = (error: z.ZodError): AppError => {
   const issue = error.issues[0];
   const field = issue?.path.join('.') || undefined;
-  return {
-    ok: false,
-    code: 'invalid_input',
-    message: field ? `${field}: ${issue?.message ?? 'invalid'}` : (issue?.message ?? 'invalid input'),
-    ...(field ? { field } : {}),
-  };
+  if (!field) return new AppError('invalid_request', 400, issue?.message ?? 'invalid input');
+  return invalidField(field, `${field}: ${issue?.message ?? 'invalid'}`);
 };
 
-const CONFLICT_MESSAGES: Record<UserConflict, string> = {
-  username_taken: 'This username is already taken.',
-  email_taken: 'This email address is already in use.',
+/** A unique column whose value is taken, in words for the admin and the sign-up page. */
+const taken = ({ field }: { field: string }): AppError => {
+  const message = field === 'email' ? 'This email address is already in use.' : 'This username is already taken.';
+  return conflict(message, [{ field: field === 'email' ? 'email' : 'username', message }]);
 };
 
 export function createAccountService(deps: {
@@ -208,7 +208,7 @@ export function createAccountService(deps: {
   /** Removes what oidc-provider keeps for the user's sessions; the caller has ended their access tokens. */
   const closeSessions = async (userId: string, reason: SessionEndReason, actor?: string) => {
     const removed = (await deps.payloads?.destroyByAccount(userId)) ?? 0;
-    log.info({ event: 'session.revoked', userId, reason, removed }, 'sessions ended');
+    log.info({ userId, reason, removed }, 'sessions ended');
     deps.events?.record({
       type: 'session.revoked',
       subject: userId,
@@ -226,60 +226,45 @@ export function createAccountService(deps: {
     return closeSessions(userId, reason, actor);
   };
 
-  const written = (result: Awaited<ReturnType<UserRepository['create']>>): AccountWriteResult => {
-    if (result.ok) return { ok: true, user: toPublicUser(result.user) };
-    if (result.error === 'not_found') return { ok: false, code: 'not_found', message: 'No such user.' };
-    if (result.error === 'stale') {
-      return { ok: false, code: 'stale', message: 'The user changed since it was read; read it again and retry.' };
-    }
-    return {
-      ok: false,
-      code: result.error,
-      message: CONFLICT_MESSAGES[result.error],
-      field: result.error === 'email_taken' ? 'email' : 'username',
-    };
-  };
-
+  /** The hash of a password the policy accepts; a 400 naming `password` otherwise. */
   const passwordHash = async (
     password: string,
     identifiers: { username: string; email: string | null | undefined },
-  ): Promise<{ ok: true; hash: string } | { ok: false; result: AccountWriteResult }> => {
+  ): Promise<string> => {
     const policy = passwords.check(password, identifiers);
-    if (!policy.ok)
-      return { ok: false, result: { ok: false, code: policy.code, message: policy.message, field: 'password' } };
-    return { ok: true, hash: await passwords.hash(password) };
+    if (!policy.ok) throw invalidField('password', policy.message);
+    return passwords.hash(password);
   };
 
   return {
     async register(input) {
       const parsed = RegisterInput.safeParse(input);
-      if (!parsed.success) return invalid(parsed.error);
+      if (!parsed.success) throw invalid(parsed.error);
       const { password, email, ...rest } = parsed.data;
       const normalizedEmail = email ? normalizeEmail(email) : null;
-      let hash: string | null = null;
-      if (password !== undefined && password !== null) {
-        const h = await passwordHash(password, { username: rest.username, email: normalizedEmail });
-        if (!h.ok) return h.result;
-        hash = h.hash;
-      }
-      const result = written(
-        await users.create({
+      const hash =
+        password === undefined || password === null
+          ? null
+          : await passwordHash(password, { username: rest.username, email: normalizedEmail });
+      const user = await unlessTaken(
+        users.create({
           ...rest,
           id: randomUUID(),
           usernameNormalized: normalizeUsername(rest.username),
           email: normalizedEmail,
           passwordHash: hash,
         }),
+        taken,
       );
-      if (result.ok) log.info({ event: 'user.created', userId: result.user.id }, 'user created');
-      return result;
+      log.info({ userId: user.id }, 'user created');
+      return toPublicUser(user);
     },
 
     async update(id, input, options = {}) {
       const parsed = UpdateInput.safeParse(input);
-      if (!parsed.success) return invalid(parsed.error);
+      if (!parsed.success) throw invalid(parsed.error);
       const current = await users.findById(id);
-      if (!current) return { ok: false, code: 'not_found', message: 'No such user.' };
+      if (!current) throw notFound('user');
       const { password, email, username, ...rest } = parsed.data;
       const changes: UserChanges = { ...rest };
       if (username !== undefined) {
@@ -295,12 +280,10 @@ export function createAccountService(deps: {
         if (password === null) {
           changes.passwordHash = null;
         } else {
-          const h = await passwordHash(password, {
+          changes.passwordHash = await passwordHash(password, {
             username: changes.username ?? current.username,
             email: changes.email === undefined ? current.email : changes.email,
           });
-          if (!h.ok) return h.result;
-          changes.passwordHash = h.hash;
         }
       }
       // A new password must lock out whoever knew the old one: their sessions, refresh and access
@@ -314,12 +297,13 @@ export function createAccountService(deps: {
             ? 'disabled'
             : undefined;
       if (ending) changes.tokensValidAfter = tokenCutoff();
-      const result = written(await users.update(id, changes, options.expected));
-      if (!result.ok) return result;
+      const updated = await unlessTaken(users.update(id, changes, options.expected), taken);
+      if (updated === 'stale') throw stale();
+      if (!updated) throw notFound('user');
       await changed(id);
-      log.info({ event: 'user.updated', userId: id, fields: Object.keys(parsed.data) }, 'user updated');
+      log.info({ userId: id, fields: Object.keys(parsed.data) }, 'user updated');
       if (ending) await closeSessions(id, ending);
-      return result;
+      return toPublicUser(updated);
     },
 
     get: async (id) => {
@@ -342,12 +326,11 @@ export function createAccountService(deps: {
 
     async remove(id, options = {}) {
       const removed = await users.delete(id, options.expected);
-      if (removed === true) {
-        await changed(id);
-        log.info({ event: 'user.deleted', userId: id }, 'user deleted');
-        await closeSessions(id, 'deleted');
-      }
-      return removed;
+      if (removed === 'stale') throw stale();
+      if (!removed) throw notFound('user');
+      await changed(id);
+      log.info({ userId: id }, 'user deleted');
+      await closeSessions(id, 'deleted');
     },
 
     async authenticate(username, password, ctx = {}) {
@@ -356,12 +339,13 @@ export function createAccountService(deps: {
       // Always exactly one argon2 verification: against the user's hash, or the dummy one
       // when there is no user or no password (timing says nothing about existence).
       const check = await passwords.verify(user?.passwordHash, password);
+      // lines for operators only: the sign-in flow records `signin.*` events, knowing what came after
       if (!user || !check.ok) {
-        log.info({ event: 'signin.failed', reason: 'invalid_credentials', userId: user?.id, ...ctx }, 'sign-in failed');
+        log.info({ reason: 'invalid_credentials', userId: user?.id, ...ctx }, 'password check failed');
         return { ok: false, reason: 'invalid_credentials' };
       }
       if (user.status !== 'active') {
-        log.info({ event: 'signin.failed', reason: 'disabled', userId: user.id, ...ctx }, 'sign-in failed');
+        log.info({ reason: 'disabled', userId: user.id, ...ctx }, 'password check failed');
         return { ok: false, reason: 'disabled' };
       }
       const at = new Date();
@@ -375,7 +359,7 @@ export function createAccountService(deps: {
         }
       }
       await users.recordSignIn(user.id, at);
-      log.info({ event: 'signin.succeeded', userId: user.id, ...ctx }, 'sign-in succeeded');
+      log.info({ userId: user.id, ...ctx }, 'password check passed');
       return { ok: true, user: toPublicUser({ ...user, lastSignInAt: at }) };
     },
 

@@ -3,6 +3,7 @@ import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { ClientRecord, ClientRepository } from './ports/clients.ts';
+import { UniqueViolation, unlessTaken } from './ports/errors.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
 
 /** RFC 7591 client metadata (snake_case, as oidc-provider reads it), without id and secret. */
@@ -129,15 +130,17 @@ export function createClientService(deps: {
       const id = input.client_id ?? randomBytes(16).toString('base64url');
       await checked(id, input.metadata, input.firstParty);
       const secret = needsSecret(input.metadata) ? generateClientSecret() : undefined;
-      const created = await repo.create({
-        id,
-        name: typeof input.metadata.client_name === 'string' ? input.metadata.client_name : null,
-        metadata: input.metadata,
-        secretHash: secret === undefined ? null : hashClientSecret(secret, secretKey),
-        allowedResources: input.allowedResources,
-        firstParty: input.firstParty,
-      });
-      if (created === false) throw conflict(`a client with client_id ${id} exists`);
+      const created = await unlessTaken(
+        repo.create({
+          id,
+          name: typeof input.metadata.client_name === 'string' ? input.metadata.client_name : null,
+          metadata: input.metadata,
+          secretHash: secret === undefined ? null : hashClientSecret(secret, secretKey),
+          allowedResources: input.allowedResources,
+          firstParty: input.firstParty,
+        }),
+        () => conflict(`a client with client_id ${id} exists`),
+      );
       await changed(id);
       return { client: created, secret };
     },
@@ -203,9 +206,16 @@ export function createClientService(deps: {
         firstParty: input.firstParty,
       };
       const updated = await repo.update(id, fields);
-      if (!updated && (await repo.create({ id, ...fields })) === false) {
-        // another instance created it at the same moment; ours is the same configuration
-        await repo.update(id, fields);
+      if (!updated) {
+        // another instance may create it at the same moment; ours is the same configuration
+        const taken = await repo.create({ id, ...fields }).then(
+          () => false,
+          (err: unknown) => {
+            if (err instanceof UniqueViolation) return true;
+            throw err;
+          },
+        );
+        if (taken) await repo.update(id, fields);
       }
       log.info({ clientId: id }, updated ? 'admin client updated' : 'admin client created');
       await changed(id);
@@ -224,8 +234,10 @@ export function createClientService(deps: {
         firstParty: false,
       };
       // an update keeps what an admin allowed it; a new one is allowed no API
-      if (!(await repo.update(id, fields)) && (await repo.create({ id, ...fields, allowedResources: {} })) === false) {
-        throw conflict(`a client with client_id ${id} exists`);
+      if (!(await repo.update(id, fields))) {
+        await unlessTaken(repo.create({ id, ...fields, allowedResources: {} }), () =>
+          conflict(`a client with client_id ${id} exists`),
+        );
       }
       log.info({ clientId: id }, 'client registered itself');
       await changed(id);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, followTopic, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
+import { unlessTaken } from './ports/errors.ts';
 import type { ResourceRecord, ResourceRepository } from './ports/resources.ts';
 
 export interface NewResource {
@@ -74,12 +75,14 @@ export function createResourceService(deps: {
   return {
     async create(input) {
       if (reserved(input.identifier)) throw conflict(`${builtIn.identifier} is reserved for the admin API`);
-      const created = await repo.create({
-        id: `rs_${randomBytes(12).toString('base64url')}`,
-        ...input,
-        rolesClaim: input.rolesClaim ?? false,
-      });
-      if (created === false) throw conflict(`a resource with identifier ${input.identifier} exists`);
+      const created = await unlessTaken(
+        repo.create({
+          id: `rs_${randomBytes(12).toString('base64url')}`,
+          ...input,
+          rolesClaim: input.rolesClaim ?? false,
+        }),
+        () => conflict(`a resource with identifier ${input.identifier} exists`),
+      );
       await changed(created.identifier);
       return created;
     },

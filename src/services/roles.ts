@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
+import { unlessTaken } from './ports/errors.ts';
 import type { Permission, RoleRecord, RoleRepository } from './ports/roles.ts';
 
 export interface NewRole {
@@ -78,13 +79,15 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
 
   return {
     async create(input) {
-      const created = await repo.create({
-        id: `role_${randomBytes(12).toString('base64url')}`,
-        name: input.name,
-        description: input.description ?? null,
-        permissions: input.permissions,
-      });
-      if (created === false) throw conflict(`a role named ${input.name} exists`);
+      const created = await unlessTaken(
+        repo.create({
+          id: `role_${randomBytes(12).toString('base64url')}`,
+          name: input.name,
+          description: input.description ?? null,
+          permissions: input.permissions,
+        }),
+        () => conflict(`a role named ${input.name} exists`),
+      );
       await changed();
       return created;
     },
@@ -95,8 +98,9 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
     },
     list: (options) => repo.list(options),
     async update(id, changes, options = {}) {
-      const updated = await repo.update(id, changes, options.expected);
-      if (updated === false) throw conflict(`a role named ${changes.name} exists`);
+      const updated = await unlessTaken(repo.update(id, changes, options.expected), () =>
+        conflict(`a role named ${changes.name} exists`),
+      );
       if (updated === 'stale') throw stale();
       if (!updated) throw notFound('role');
       await changed();

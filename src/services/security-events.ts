@@ -7,6 +7,19 @@ import type {
   SecurityEventRepository,
 } from './ports/security-events.ts';
 
+/**
+ * The event types of changes made through the admin API. Each admin route that changes
+ * something declares its type next to its scope (`requireScope('users:write', { event: 'user.updated' })`).
+ */
+export type AdminChangeEvent =
+  | `${'client' | 'resource' | 'user' | 'role'}.${'created' | 'updated' | 'deleted'}`
+  | 'client.secret_rotated'
+  | 'user.unlocked'
+  | 'passkey.removed'
+  | 'key.rotated'
+  // an initial access token lets whoever holds it register a client (RFC 7591 §3)
+  | 'initial_access_token.created';
+
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {
   type: string;

@@ -1,6 +1,6 @@
 import type { ClientRecord, ClientRepository } from '../../services/ports/clients.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation, nextVersion } from './errors.ts';
+import { nextVersion, unique } from './errors.ts';
 
 type Db = Pick<PrismaClient, '$executeRaw'>;
 
@@ -48,9 +48,9 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
       return rows.map(toRecord);
     },
     async create(client) {
-      try {
-        // a token left over from an earlier client of this id must not manage the new one
-        const [, created] = await prisma.$transaction([
+      // a token left over from an earlier client of this id must not manage the new one
+      const [, created] = await unique(['id'], () =>
+        prisma.$transaction([
           endRegistration(prisma, client.id),
           prisma.client.create({
             data: {
@@ -59,12 +59,9 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
               allowedResources: client.allowedResources as Prisma.InputJsonObject,
             },
           }),
-        ]);
-        return toRecord(created);
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
+        ]),
+      );
+      return toRecord(created);
     },
     async update(id, changes, expected, options = {}) {
       const { metadata, allowedResources, ...rest } = changes;
@@ -90,7 +87,7 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
         endRegistration(prisma, id, true),
       ]);
       if (count > 0) return true;
-      return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : false;
+      return expected !== undefined && (await prisma.client.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
   };
 }

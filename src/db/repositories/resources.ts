@@ -1,6 +1,6 @@
 import type { ResourceRepository } from '../../services/ports/resources.ts';
 import type { PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation, nextVersion } from './errors.ts';
+import { nextVersion, unique } from './errors.ts';
 
 /**
  * Makes roles and clients agree with the API as it now is (or its absence): permissions and
@@ -61,18 +61,11 @@ export function createResourceRepository(prisma: PrismaClient): ResourceReposito
       });
     },
     async create(resource) {
-      try {
-        const [pruneRoles, pruneClients] = pruneReferences(prisma, resource.identifier);
-        const [, , created] = await prisma.$transaction([
-          pruneRoles,
-          pruneClients,
-          prisma.resource.create({ data: resource }),
-        ]);
-        return created;
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
+      const [pruneRoles, pruneClients] = pruneReferences(prisma, resource.identifier);
+      const [, , created] = await unique(['identifier', 'id'], () =>
+        prisma.$transaction([pruneRoles, pruneClients, prisma.resource.create({ data: resource })]),
+      );
+      return created;
     },
     async update(id, changes, expected) {
       const current = await prisma.resource.findUnique({ where: { id } });

@@ -1,6 +1,6 @@
 import type { Permission, RoleRecord, RoleRepository } from '../../services/ports/roles.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
-import { isUniqueViolation, nextVersion } from './errors.ts';
+import { nextVersion, unique } from './errors.ts';
 
 type Row = Omit<RoleRecord, 'permissions'> & { permissions: Prisma.JsonValue };
 const toRecord = (row: Row): RoleRecord => ({ ...row, permissions: row.permissions as unknown as Permission[] });
@@ -26,41 +26,32 @@ export function createRoleRepository(prisma: PrismaClient): RoleRepository {
       return rows.map(toRecord);
     },
     async create(role) {
-      try {
-        return toRecord(
-          await prisma.role.create({
-            data: { ...role, permissions: role.permissions as unknown as Prisma.InputJsonArray },
-          }),
-        );
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
+      const row = await unique(['name'], () =>
+        prisma.role.create({ data: { ...role, permissions: role.permissions as unknown as Prisma.InputJsonArray } }),
+      );
+      return toRecord(row);
     },
     async update(id, changes, expected) {
       const { permissions, ...rest } = changes;
-      try {
-        const [row] = await prisma.role.updateManyAndReturn({
+      const [row] = await unique(['name'], () =>
+        prisma.role.updateManyAndReturn({
           where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
           data: {
             ...rest,
             ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }),
             ...(permissions === undefined ? {} : { permissions: permissions as unknown as Prisma.InputJsonArray }),
           },
-        });
-        if (row) return toRecord(row);
-        return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : undefined;
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
+        }),
+      );
+      if (row) return toRecord(row);
+      return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
     async delete(id, expected) {
       const { count } = await prisma.role.deleteMany({
         where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
       });
       if (count > 0) return true;
-      return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : false;
+      return expected !== undefined && (await prisma.role.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
     async ofUser(userId) {
       const rows = await prisma.userRole.findMany({ where: { userId }, include: { role: true } });

@@ -1,23 +1,11 @@
-import type { UserConflict, UserRecord, UserRepository } from '../../services/ports/users.ts';
+import type { UserRecord, UserRepository } from '../../services/ports/users.ts';
 import type { PrismaClient, User } from '../generated/client.ts';
-import { nextVersion } from './errors.ts';
+import { nextVersion, unique } from './errors.ts';
 
 const toRecord = (row: User): UserRecord => ({ ...row, status: row.status === 'disabled' ? 'disabled' : 'active' });
 
-/**
- * Which unique column a failed write hit, or undefined when the error is something else.
- * Prisma reports P2002; with a driver adapter the column names sit in `meta.driverAdapterError`,
- * with the classic engine in `meta.target`, so look at both.
- */
-function uniqueConflict(err: unknown): UserConflict | undefined {
-  if (typeof err !== 'object' || err === null || (err as { code?: unknown }).code !== 'P2002') return undefined;
-  const text = JSON.stringify((err as { meta?: unknown }).meta ?? {});
-  if (text.includes('email')) return 'email_taken';
-  return 'username_taken';
-}
-
-const isNotFound = (err: unknown) =>
-  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2025';
+// the unique columns: the email, else the (normalized) username
+const UNIQUE = ['email', 'username'] as const;
 
 export function createUserRepository(prisma: PrismaClient): UserRepository {
   const one = (row: User | null) => (row === null ? undefined : toRecord(row));
@@ -35,33 +23,17 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
       return one(rows.find((r) => r.usernameNormalized === usernameNormalized) ?? rows[0] ?? null);
     },
 
-    async create(user) {
-      try {
-        return { ok: true, user: toRecord(await prisma.user.create({ data: user })) };
-      } catch (err) {
-        const conflict = uniqueConflict(err);
-        if (conflict) return { ok: false, error: conflict };
-        throw err;
-      }
-    },
+    create: async (user) => toRecord(await unique(UNIQUE, () => prisma.user.create({ data: user }))),
 
     async update(id, changes, expected) {
-      try {
-        if (expected !== undefined) {
-          const [row] = await prisma.user.updateManyAndReturn({
-            where: { id, updatedAt: expected },
-            data: { ...changes, updatedAt: nextVersion(expected) },
-          });
-          if (row) return { ok: true, user: toRecord(row) };
-          return { ok: false, error: (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : 'not_found' };
-        }
-        return { ok: true, user: toRecord(await prisma.user.update({ where: { id }, data: changes })) };
-      } catch (err) {
-        if (isNotFound(err)) return { ok: false, error: 'not_found' };
-        const conflict = uniqueConflict(err);
-        if (conflict) return { ok: false, error: conflict };
-        throw err;
-      }
+      const [row] = await unique(UNIQUE, () =>
+        prisma.user.updateManyAndReturn({
+          where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
+          data: { ...changes, ...(expected === undefined ? {} : { updatedAt: nextVersion(expected) }) },
+        }),
+      );
+      if (row) return toRecord(row);
+      return expected !== undefined && (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
 
     async delete(id, expected) {
@@ -69,7 +41,7 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
         where: { id, ...(expected === undefined ? {} : { updatedAt: expected }) },
       });
       if (count > 0) return true;
-      return expected !== undefined && (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : false;
+      return expected !== undefined && (await prisma.user.count({ where: { id } })) > 0 ? 'stale' : undefined;
     },
 
     async list({ limit = 50, after, filter = {} } = {}) {

@@ -54,28 +54,33 @@ export function clientRoutes(
   const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
   const withSecret = async ({ client, secret }: ClientWithSecret) => view(client, await rolesOf(client.id), secret);
 
-  router.post('/clients', requireScope('clients:write'), guard({ body: NewClient }), async (ctx) => {
-    const { body } = guarded(ctx, { body: NewClient });
-    const { metadata, allowedResources, firstParty } = split(body);
-    const caller = callerPower(ctx);
-    if (body.client_id !== undefined && delegation.isBuiltInClient(body.client_id)) {
-      throw conflict(`${body.client_id} is the client_id of a built-in client`);
-    }
-    await delegation.checkAllowedResources(caller, allowedResources ?? {});
-    await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
-    if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
-    const created = await clients.register({
-      client_id: body.client_id,
-      metadata: withDefaults(metadata),
-      allowedResources: allowedResources ?? {},
-      firstParty: firstParty ?? false,
-    });
-    if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
-    ctx.status = 201;
-    ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await withSecret(created);
-  });
+  router.post(
+    '/clients',
+    requireScope('clients:write', { event: 'client.created' }),
+    guard({ body: NewClient }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewClient });
+      const { metadata, allowedResources, firstParty } = split(body);
+      const caller = callerPower(ctx);
+      if (body.client_id !== undefined && delegation.isBuiltInClient(body.client_id)) {
+        throw conflict(`${body.client_id} is the client_id of a built-in client`);
+      }
+      await delegation.checkAllowedResources(caller, allowedResources ?? {});
+      await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
+      if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      const created = await clients.register({
+        client_id: body.client_id,
+        metadata: withDefaults(metadata),
+        allowedResources: allowedResources ?? {},
+        firstParty: firstParty ?? false,
+      });
+      if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
+      ctx.status = 201;
+      ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = await withSecret(created);
+    },
+  );
 
   router.get('/clients', requireScope('clients:read'), guard({ query: ClientQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: ClientQuery });
@@ -94,7 +99,7 @@ export function clientRoutes(
 
   router.patch(
     '/clients/:id',
-    requireScope('clients:write'),
+    requireScope('clients:write', { event: 'client.updated' }),
     guard({ params: IdParams, body: ClientPatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
@@ -125,21 +130,31 @@ export function clientRoutes(
     },
   );
 
-  router.delete('/clients/:id', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const current = await clients.get(params.id);
-    assertIfMatch(ctx, current.updatedAt);
-    await delegation.checkClientTarget(callerPower(ctx), current);
-    await clients.delete(params.id, { expected: current.updatedAt });
-    ctx.status = 204;
-  });
+  router.delete(
+    '/clients/:id',
+    requireScope('clients:write', { event: 'client.deleted' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const current = await clients.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      await delegation.checkClientTarget(callerPower(ctx), current);
+      await clients.delete(params.id, { expected: current.updatedAt });
+      ctx.status = 204;
+    },
+  );
 
-  router.post('/clients/:id/secret', requireScope('clients:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const current = await clients.get(params.id);
-    assertIfMatch(ctx, current.updatedAt);
-    await delegation.checkClientTarget(callerPower(ctx), current);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await withSecret(await clients.rotateSecret(params.id, { expected: current.updatedAt }));
-  });
+  router.post(
+    '/clients/:id/secret',
+    requireScope('clients:write', { event: 'client.secret_rotated' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const current = await clients.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      await delegation.checkClientTarget(callerPower(ctx), current);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = await withSecret(await clients.rotateSecret(params.id, { expected: current.updatedAt }));
+    },
+  );
 }

@@ -22,13 +22,18 @@ export function lockoutRoutes(
   deps: LockoutDeps,
   delegation: Pick<AdminDelegation, 'checkUserTarget'>,
 ): void {
-  router.post('/users/:id/unlock', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const user = await deps.users.get(params.id);
-    if (!user) throw notFound('user');
-    // lifting a lockout helps whoever guesses at the account: not for a user with more admin power
-    await delegation.checkUserTarget(callerPower(ctx), user.id);
-    await deps.bruteForce.unlock([user.username, ...(user.email ? [user.email] : [])]);
-    ctx.status = 204;
-  });
+  router.post(
+    '/users/:id/unlock',
+    requireScope('users:write', { event: 'user.unlocked' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const user = await deps.users.get(params.id);
+      if (!user) throw notFound('user');
+      // lifting a lockout helps whoever guesses at the account: not for a user with more admin power
+      await delegation.checkUserTarget(callerPower(ctx), user.id);
+      await deps.bruteForce.unlock([user.username, ...(user.email ? [user.email] : [])]);
+      ctx.status = 204;
+    },
+  );
 }

@@ -39,7 +39,7 @@ export function passkeyRoutes(
 
   router.delete(
     '/users/:id/passkeys/:passkeyId',
-    requireScope('users:write'),
+    requireScope('users:write', { event: 'passkey.removed' }),
     guard({ params: PasskeyParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: PasskeyParams });

@@ -19,13 +19,18 @@ const view = (r: ResourceRecord) => ({
 });
 
 export function resourceRoutes(router: Router, resources: ResourceService): void {
-  router.post('/resources', requireScope('resources:write'), guard({ body: NewResource }), async (ctx) => {
-    const { body } = guarded(ctx, { body: NewResource });
-    const created = await resources.create(body);
-    ctx.status = 201;
-    ctx.set('Location', `/admin/resources/${created.id}`);
-    ctx.body = view(created);
-  });
+  router.post(
+    '/resources',
+    requireScope('resources:write', { event: 'resource.created' }),
+    guard({ body: NewResource }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewResource });
+      const created = await resources.create(body);
+      ctx.status = 201;
+      ctx.set('Location', `/admin/resources/${created.id}`);
+      ctx.body = view(created);
+    },
+  );
 
   router.get('/resources', requireScope('resources:read'), guard({ query: ResourceQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: ResourceQuery });
@@ -40,7 +45,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
 
   router.patch(
     '/resources/:id',
-    requireScope('resources:write'),
+    requireScope('resources:write', { event: 'resource.updated' }),
     guard({ params: IdParams, body: ResourcePatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });
@@ -50,11 +55,16 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     },
   );
 
-  router.delete('/resources/:id', requireScope('resources:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const current = await resources.get(params.id);
-    assertIfMatch(ctx, current.updatedAt);
-    await resources.delete(params.id, { expected: current.updatedAt });
-    ctx.status = 204;
-  });
+  router.delete(
+    '/resources/:id',
+    requireScope('resources:write', { event: 'resource.deleted' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const current = await resources.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      await resources.delete(params.id, { expected: current.updatedAt });
+      ctx.status = 204;
+    },
+  );
 }

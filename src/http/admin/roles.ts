@@ -18,14 +18,19 @@ const view = (role: RoleRecord) => ({
 });
 
 export function roleRoutes(router: Router, roles: RoleService, delegation: AdminDelegation): void {
-  router.post('/roles', requireScope('roles:write'), guard({ body: NewRole }), async (ctx) => {
-    const { body } = guarded(ctx, { body: NewRole });
-    await delegation.checkPermissions(callerPower(ctx), body.permissions);
-    const created = await roles.create(body);
-    ctx.status = 201;
-    ctx.set('Location', `/admin/roles/${created.id}`);
-    ctx.body = view(created);
-  });
+  router.post(
+    '/roles',
+    requireScope('roles:write', { event: 'role.created' }),
+    guard({ body: NewRole }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewRole });
+      await delegation.checkPermissions(callerPower(ctx), body.permissions);
+      const created = await roles.create(body);
+      ctx.status = 201;
+      ctx.set('Location', `/admin/roles/${created.id}`);
+      ctx.body = view(created);
+    },
+  );
 
   router.get('/roles', requireScope('roles:read'), guard({ query: RoleQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: RoleQuery });
@@ -38,23 +43,33 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
     ctx.body = view(await roles.get(params.id));
   });
 
-  router.patch('/roles/:id', requireScope('roles:write'), guard({ params: IdParams, body: RolePatch }), async (ctx) => {
-    const { params, body } = guarded(ctx, { params: IdParams, body: RolePatch });
-    const current = await roles.get(params.id);
-    assertIfMatch(ctx, current.updatedAt);
-    const caller = callerPower(ctx);
-    // whoever holds the role gets what is added to it: the caller must hold it too
-    delegation.checkRoleTarget(caller, current);
-    if (body.permissions) await delegation.checkPermissions(caller, body.permissions);
-    ctx.body = view(await roles.update(params.id, body, { expected: current.updatedAt }));
-  });
+  router.patch(
+    '/roles/:id',
+    requireScope('roles:write', { event: 'role.updated' }),
+    guard({ params: IdParams, body: RolePatch }),
+    async (ctx) => {
+      const { params, body } = guarded(ctx, { params: IdParams, body: RolePatch });
+      const current = await roles.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      const caller = callerPower(ctx);
+      // whoever holds the role gets what is added to it: the caller must hold it too
+      delegation.checkRoleTarget(caller, current);
+      if (body.permissions) await delegation.checkPermissions(caller, body.permissions);
+      ctx.body = view(await roles.update(params.id, body, { expected: current.updatedAt }));
+    },
+  );
 
-  router.delete('/roles/:id', requireScope('roles:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const current = await roles.get(params.id);
-    assertIfMatch(ctx, current.updatedAt);
-    delegation.checkRoleTarget(callerPower(ctx), current);
-    await roles.delete(params.id, { expected: current.updatedAt });
-    ctx.status = 204;
-  });
+  router.delete(
+    '/roles/:id',
+    requireScope('roles:write', { event: 'role.deleted' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const current = await roles.get(params.id);
+      assertIfMatch(ctx, current.updatedAt);
+      delegation.checkRoleTarget(callerPower(ctx), current);
+      await roles.delete(params.id, { expected: current.updatedAt });
+      ctx.status = 204;
+    },
+  );
 }

@@ -92,7 +92,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   });
   router.post(
     '/initial-access-tokens',
-    requireScope('clients:write'),
+    requireScope('clients:write', { event: 'initial_access_token.created' }),
     guard({ body: NewInitialAccessToken }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewInitialAccessToken });
@@ -104,7 +104,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
       ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString(), uses: body.uses };
     },
   );
-  router.post('/keys/rotate', requireScope('keys:write'), async (ctx) => {
+  router.post('/keys/rotate', requireScope('keys:write', { event: 'key.rotated' }), async (ctx) => {
     ctx.body = { rotated: await deps.keys.rotate() };
   });
   // anything else under /admin (after authentication, so paths are not probed anonymously):

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
-import { AppError, type ErrorCode, stale } from '../../errors.ts';
-import { type AccountService, type AccountWriteResult, RegisterInput, UpdateInput } from '../../services/accounts.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { type AccountService, type PublicUser, RegisterInput, UpdateInput } from '../../services/accounts.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { RoleNames } from '../../services/schemas/admin.ts';
@@ -12,7 +12,7 @@ import { IdParams, UserQuery } from './schemas.ts';
 const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
 const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });
 
-const view = (user: Extract<AccountWriteResult, { ok: true }>['user'], roles: string[]) => ({
+const view = (user: PublicUser, roles: string[]) => ({
   id: user.id,
   username: user.username,
   email: user.email,
@@ -29,21 +29,6 @@ const view = (user: Extract<AccountWriteResult, { ok: true }>['user'], roles: st
   roles,
 });
 
-/** The account service's refusals as admin API errors: 404, 409, or 400 naming the field. */
-function unwrap(result: AccountWriteResult) {
-  if (result.ok) return result.user;
-  if (result.code === 'not_found') throw new AppError('not_found', 404, 'user not found');
-  if (result.code === 'stale') throw stale();
-  const status = result.code === 'username_taken' || result.code === 'email_taken' ? 409 : 400;
-  const code: ErrorCode = status === 409 ? 'conflict' : 'invalid_request';
-  throw new AppError(
-    code,
-    status,
-    result.message,
-    result.field ? [{ field: result.field, message: result.message }] : undefined,
-  );
-}
-
 export function userRoutes(
   router: Router,
   accounts: AccountService,
@@ -52,17 +37,22 @@ export function userRoutes(
 ): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'user', id });
 
-  router.post('/users', requireScope('users:write'), guard({ body: NewUser }), async (ctx) => {
-    const { body } = guarded(ctx, { body: NewUser });
-    const { roles: names, ...fields } = body;
-    // a user's roles decide what their tokens may carry, the admin API included
-    if (names) await delegation.checkRoleAssignment(callerPower(ctx), names);
-    const user = unwrap(await accounts.register(fields));
-    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
-    ctx.status = 201;
-    ctx.set('Location', `/admin/users/${user.id}`);
-    ctx.body = view(user, names ?? []);
-  });
+  router.post(
+    '/users',
+    requireScope('users:write', { event: 'user.created' }),
+    guard({ body: NewUser }),
+    async (ctx) => {
+      const { body } = guarded(ctx, { body: NewUser });
+      const { roles: names, ...fields } = body;
+      // a user's roles decide what their tokens may carry, the admin API included
+      if (names) await delegation.checkRoleAssignment(callerPower(ctx), names);
+      const user = await accounts.register(fields);
+      if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+      ctx.status = 201;
+      ctx.set('Location', `/admin/users/${user.id}`);
+      ctx.body = view(user, names ?? []);
+    },
+  );
 
   router.get('/users', requireScope('users:read'), guard({ query: UserQuery }), async (ctx) => {
     const { query } = guarded(ctx, { query: UserQuery });
@@ -77,37 +67,46 @@ export function userRoutes(
   router.get('/users/:id', requireScope('users:read'), guard({ params: IdParams }), async (ctx) => {
     const { params } = guarded(ctx, { params: IdParams });
     const user = await accounts.get(params.id);
-    if (!user) throw new AppError('not_found', 404, 'user not found');
+    if (!user) throw notFound('user');
     ctx.body = view(user, await rolesOf(user.id));
   });
 
-  router.patch('/users/:id', requireScope('users:write'), guard({ params: IdParams, body: UserPatch }), async (ctx) => {
-    const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
-    const { roles: names, ...fields } = body;
-    if (Object.keys(body).length === 0) throw new AppError('invalid_request', 400, 'name at least one field to change');
-    const existing = await accounts.get(params.id);
-    if (!existing) throw new AppError('not_found', 404, 'user not found');
-    assertIfMatch(ctx, existing.updatedAt);
-    const caller = callerPower(ctx);
-    // a new password or email for a user with more admin power would hand the caller that power
-    await delegation.checkUserTarget(caller, params.id);
-    if (names) await delegation.checkRoleAssignment(caller, names);
-    // written only if still the version checked above (412 otherwise); a change of roles alone
-    // gives the user a new version too
-    const user = unwrap(await accounts.update(params.id, fields, { expected: existing.updatedAt }));
-    if (names) await roles.assign({ kind: 'user', id: user.id }, names);
-    ctx.body = view(user, await rolesOf(user.id));
-  });
+  router.patch(
+    '/users/:id',
+    requireScope('users:write', { event: 'user.updated' }),
+    guard({ params: IdParams, body: UserPatch }),
+    async (ctx) => {
+      const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
+      const { roles: names, ...fields } = body;
+      if (Object.keys(body).length === 0)
+        throw new AppError('invalid_request', 400, 'name at least one field to change');
+      const existing = await accounts.get(params.id);
+      if (!existing) throw notFound('user');
+      assertIfMatch(ctx, existing.updatedAt);
+      const caller = callerPower(ctx);
+      // a new password or email for a user with more admin power would hand the caller that power
+      await delegation.checkUserTarget(caller, params.id);
+      if (names) await delegation.checkRoleAssignment(caller, names);
+      // written only if still the version checked above (412 otherwise); a change of roles alone
+      // gives the user a new version too
+      const user = await accounts.update(params.id, fields, { expected: existing.updatedAt });
+      if (names) await roles.assign({ kind: 'user', id: user.id }, names);
+      ctx.body = view(user, await rolesOf(user.id));
+    },
+  );
 
-  router.delete('/users/:id', requireScope('users:write'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const existing = await accounts.get(params.id);
-    if (!existing) throw new AppError('not_found', 404, 'user not found');
-    assertIfMatch(ctx, existing.updatedAt);
-    await delegation.checkUserTarget(callerPower(ctx), params.id);
-    const removed = await accounts.remove(params.id, { expected: existing.updatedAt });
-    if (removed === 'stale') throw stale();
-    if (!removed) throw new AppError('not_found', 404, 'user not found');
-    ctx.status = 204;
-  });
+  router.delete(
+    '/users/:id',
+    requireScope('users:write', { event: 'user.deleted' }),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const existing = await accounts.get(params.id);
+      if (!existing) throw notFound('user');
+      assertIfMatch(ctx, existing.updatedAt);
+      await delegation.checkUserTarget(callerPower(ctx), params.id);
+      await accounts.remove(params.id, { expected: existing.updatedAt });
+      ctx.status = 204;
+    },
+  );
 }

@@ -4,6 +4,7 @@ import { memoryReplayCache } from '../../resource-server/dpop.ts';
 import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
 import { type AdminPower, type AdminScope, covers, powerOf } from '../../services/admin-delegation.ts';
+import type { AdminChangeEvent } from '../../services/security-events.ts';
 
 const REASONS = {
   malformed: 'the access token is malformed',
@@ -61,8 +62,18 @@ export function callerPower(ctx: Context): AdminPower {
   return powerOf((ctx.state.token as AccessTokenClaims | undefined)?.scope);
 }
 
-export function requireScope(needed: AdminScope) {
+/** The event type the matched admin route declared, for the audit middleware (admin/audit.ts). */
+export function declaredEvent(ctx: Context): AdminChangeEvent | undefined {
+  return (ctx.state as { adminEvent?: AdminChangeEvent }).adminEvent;
+}
+
+/**
+ * Refuses a token without `needed` (403). A route that changes something declares here the
+ * event type its change is recorded under, also when this check refuses it.
+ */
+export function requireScope(needed: AdminScope, options: { event?: AdminChangeEvent } = {}) {
   const scoped = async (ctx: Context, next: Next): Promise<void> => {
+    if (options.event) ctx.state.adminEvent = options.event;
     const claims = ctx.state.token as AccessTokenClaims | undefined;
     if (!claims || !hasScope(claims, needed)) {
       ctx.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${needed}"`);
@@ -70,6 +81,6 @@ export function requireScope(needed: AdminScope) {
     }
     await next();
   };
-  // read by the OpenAPI generator
-  return Object.assign(scoped, { requiredScope: needed });
+  // read by the OpenAPI generator (and the test that every change declares its event)
+  return Object.assign(scoped, { requiredScope: needed, auditEvent: options.event });
 }

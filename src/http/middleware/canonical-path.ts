@@ -1,4 +1,6 @@
 import type { Middleware } from 'koa';
+import { AppError } from '../../errors.ts';
+import { writeError } from './errors.ts';
 
 /** A route's path split into segments; `null` stands for a parameter (`:uid`, `{*rest}`). */
 type Template = readonly (string | null)[];
@@ -56,12 +58,7 @@ function differsOnlyInCase(segments: readonly string[], template: Template): boo
  */
 export function canonicalPaths(templates: () => readonly Template[]): Middleware {
   return async (ctx, next) => {
-    if (!isCanonicalPath(ctx.path, templates())) {
-      ctx.status = 404;
-      ctx.type = 'application/json';
-      ctx.body = { error: 'not_found', error_description: 'no such path' };
-      return;
-    }
+    if (!isCanonicalPath(ctx.path, templates())) return writeError(ctx, new AppError('not_found', 404, 'no such path'));
     await next();
   };
 }

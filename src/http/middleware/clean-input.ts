@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
-import { MAX_BODY_BYTES } from './hardening.ts';
+import { AppError } from '../../errors.ts';
+import { writeError } from './errors.ts';
+import { MAX_BODY_BYTES, tooLarge } from './hardening.ts';
 
 /**
  * Why a piece of text is refused: PostgreSQL's text and jsonb cannot hold U+0000, a lone
@@ -119,9 +121,6 @@ export interface CleanInputOptions {
   page(ctx: Context, message: string): void;
 }
 
-/** First path segments whose requests come from browsers: a 400 there is a page. */
-const PAGE_SEGMENTS = new Set(['interaction', 'account', 'auth', 'session', 'device', 'console']);
-
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -132,19 +131,10 @@ const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * refuses control characters in them, and decodes them as Latin-1 (no surrogates).
  */
 export function cleanInput(options: CleanInputOptions): Middleware {
-  const refuse = (ctx: Context, message: string) => {
-    const segment = ctx.path.split('/')[1] ?? '';
-    ctx.status = 400;
-    ctx.set('Cache-Control', 'no-store');
-    // a page's scripts post JSON: they are answered in JSON, as the routes they call would
-    if (PAGE_SEGMENTS.has(segment) && !ctx.is('json') && ctx.accepts('html', 'json') === 'html') {
-      options.page(ctx, message);
-      ctx.status = 400;
-      return;
-    }
-    // RFC 6749 §5.2's shape, which the admin API's errors share
-    ctx.body = { error: 'invalid_request', error_description: message };
-  };
+  // a browser on a page path gets the 400 page
+  const page = (ctx: Context, err: AppError) => options.page(ctx, err.message);
+  const refuse = (ctx: Context, message: string) =>
+    writeError(ctx, new AppError('invalid_request', 400, message), page);
 
   return async (ctx, next) => {
     const path = decode(ctx.path);
@@ -160,12 +150,7 @@ export function cleanInput(options: CleanInputOptions): Middleware {
         const peeked = await peekBody(ctx.req, MAX_BODY_BYTES);
         if (peeked.kind === 'too_large') {
           ctx.set('Connection', 'close');
-          ctx.status = 413;
-          ctx.body = {
-            error: 'payload_too_large',
-            error_description: `the body must be at most ${MAX_BODY_BYTES} bytes`,
-          };
-          return;
+          return writeError(ctx, tooLarge());
         }
         if (peeked.kind === 'aborted') return refuse(ctx, 'the request was aborted');
         // An empty chunked body may have ended the stream while it was watched (there was

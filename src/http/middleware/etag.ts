@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { AppError } from '../../errors.ts';
+import { stale } from '../../errors.ts';
 
 /** A record's version, from its last change. */
 const etagOf = (updatedAt: Date | string) => `"${new Date(updatedAt).getTime().toString(36)}"`;
@@ -14,9 +14,7 @@ export function assertIfMatch(ctx: Context, updatedAt: Date): void {
   if (!header || header.trim() === '*') return;
   const current = etagOf(updatedAt);
   const accepted = header.split(',').map((tag) => tag.trim());
-  if (!accepted.includes(current)) {
-    throw new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');
-  }
+  if (!accepted.includes(current)) throw stale();
 }
 
 /** Sets `ETag` on admin responses that carry a single record (`updated_at`). */

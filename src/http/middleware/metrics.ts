@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { AppError } from '../../errors.ts';
 import type { Metrics, RouteLabels } from '../../services/metrics.ts';
+import { writeError } from './errors.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -46,17 +48,13 @@ export function metricsEndpoint(metrics: Metrics, options: { token?: string | un
       const match = /^Bearer ([\x21-\x7e]+)$/i.exec(ctx.get('authorization'));
       // hashing first makes both sides one length, so the comparison time says nothing about the token
       if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
-        ctx.status = 401;
         ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'invalid_token', error_description: 'the metrics need a bearer token' };
-        return;
+        return writeError(ctx, new AppError('invalid_token', 401, 'the metrics need a bearer token'));
       }
     }
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      ctx.status = 405;
       ctx.set('Allow', 'GET, HEAD');
-      return;
+      return writeError(ctx, new AppError('method_not_allowed', 405, 'use GET or HEAD'));
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.type = metrics.registry.contentType;

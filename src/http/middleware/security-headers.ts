@@ -3,6 +3,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import type { Context, Middleware } from 'koa';
+import { AppError } from '../../errors.ts';
+import { writeError } from './errors.ts';
 
 const CSP = 'content-security-policy';
 
@@ -134,19 +136,13 @@ export function serveStatic(options: { root: string; prefix?: string; maxAgeSeco
   return async (ctx, next) => {
     if (!ctx.path.startsWith(prefix)) return next();
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      ctx.status = 405;
       ctx.set('allow', 'GET, HEAD');
-      return;
+      return writeError(ctx, new AppError('method_not_allowed', 405, 'use GET or HEAD'));
     }
     const file = resolveInside(root, ctx.path.slice(prefix.length));
     const type = file && TYPES[extname(file).toLowerCase()];
     const info = file && type ? await stat(file).catch(() => undefined) : undefined;
-    if (!file || !type || !info?.isFile()) {
-      ctx.status = 404;
-      ctx.type = 'text/plain';
-      ctx.body = 'Not found';
-      return;
-    }
+    if (!file || !type || !info?.isFile()) return writeError(ctx, new AppError('not_found', 404, 'no such file'));
     const etag = `W/"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
     ctx.set('etag', etag);
     ctx.set('cache-control', `public, max-age=${maxAge}`);

@@ -1,3 +1,5 @@
+import type { Stale } from './errors.ts';
+
 export interface ClientRecord {
   id: string;
   name: string | null;
@@ -18,8 +20,8 @@ export interface ClientRepository {
     limit: number;
     namePrefix?: string | undefined;
   }): Promise<ClientRecord[]>;
-  /** @returns false when the id is taken */
-  create(client: ClientWrite): Promise<ClientRecord | false>;
+  /** @throws UniqueViolation (`id`) when the id is taken */
+  create(client: ClientWrite): Promise<ClientRecord>;
   /**
    * With `expected`, only if the row is still that version (its `updated_at`): 'stale' when it
    * changed meanwhile. Without, unconditionally. With `endRegistration`, the client's RFC 7592
@@ -30,10 +32,10 @@ export interface ClientRepository {
     changes: Partial<Omit<ClientWrite, 'id'>>,
     expected?: Date,
     options?: { endRegistration?: boolean },
-  ): Promise<ClientRecord | 'stale' | undefined>;
+  ): Promise<ClientRecord | Stale | undefined>;
   /**
-   * @returns false when there is no such client, 'stale' when it is no longer the `expected` version.
+   * @returns undefined when there is no such client, 'stale' when it is no longer the `expected` version.
    * Its registration access tokens go with it.
    */
-  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
+  delete(id: string, expected?: Date): Promise<true | Stale | undefined>;
 }

@@ -1,3 +1,5 @@
+import type { Stale } from './errors.ts';
+
 export interface ResourceRecord {
   id: string;
   identifier: string;
@@ -20,10 +22,11 @@ export interface ResourceRepository {
     identifierPrefix?: string | undefined;
   }): Promise<ResourceRecord[]>;
   /**
-   * @returns false when the identifier or id is taken. References to the identifier left over
-   * from an earlier API of that name are removed first: a new API starts with no grants.
+   * References to the identifier left over from an earlier API of that name are removed first:
+   * a new API starts with no grants.
+   * @throws UniqueViolation (`identifier` or `id`) when the identifier or id is taken
    */
-  create(resource: ResourceWrite): Promise<ResourceRecord | false>;
+  create(resource: ResourceWrite): Promise<ResourceRecord>;
   /**
    * With `expected`, only if the row is still that version ('stale' otherwise). Scopes it no
    * longer lists are removed from roles' permissions and clients' allowedResources, in the same
@@ -33,7 +36,7 @@ export interface ResourceRepository {
     id: string,
     changes: Partial<Pick<ResourceWrite, 'name' | 'scopes' | 'accessTokenTtl' | 'rolesClaim'>>,
     expected?: Date,
-  ): Promise<ResourceRecord | 'stale' | undefined>;
+  ): Promise<ResourceRecord | Stale | undefined>;
   /** removes the API, and every role permission and allowedResources entry naming it, in one transaction */
-  delete(id: string, expected?: Date): Promise<ResourceRecord | 'stale' | undefined>;
+  delete(id: string, expected?: Date): Promise<ResourceRecord | Stale | undefined>;
 }

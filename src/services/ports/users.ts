@@ -1,3 +1,5 @@
+import type { Stale } from './errors.ts';
+
 export type UserStatus = 'active' | 'disabled';
 
 /** A row of `users` as the services see it. */
@@ -36,16 +38,6 @@ export interface NewUserRecord {
 
 export type UserChanges = Partial<Omit<NewUserRecord, 'id'>>;
 
-/** A unique column that already holds the value. Callers answer 409 with it. */
-export type UserConflict = 'username_taken' | 'email_taken';
-
-export type UserWriteResult =
-  | { ok: true; user: UserRecord }
-  | { ok: false; error: UserConflict }
-  | { ok: false; error: 'not_found' }
-  /** the row is no longer the version the write was conditional on */
-  | { ok: false; error: 'stale' };
-
 /** List filters: `usernamePrefix` on the normalized name, `email` exact (normalized), `status`. */
 export interface UserFilter {
   status?: 'active' | 'disabled' | undefined;
@@ -68,11 +60,16 @@ export interface UserRepository {
    * email matches. One query, so both cases cost the same.
    */
   findByLogin(usernameNormalized: string, email: string): Promise<UserRecord | undefined>;
-  create(user: NewUserRecord): Promise<UserWriteResult>;
-  /** with `expected`, only if the row is still that version (its `updated_at`) */
-  update(id: string, changes: UserChanges, expected?: Date): Promise<UserWriteResult>;
-  /** @returns false when there was no such user, 'stale' when it is no longer the `expected` version */
-  delete(id: string, expected?: Date): Promise<boolean | 'stale'>;
+  /** @throws UniqueViolation (`email` or `username`) when the name or address is taken */
+  create(user: NewUserRecord): Promise<UserRecord>;
+  /**
+   * With `expected`, only if the row is still that version (its `updated_at`): 'stale' otherwise.
+   * @returns undefined when there is no such user
+   * @throws UniqueViolation (`email` or `username`) when the new name or address is taken
+   */
+  update(id: string, changes: UserChanges, expected?: Date): Promise<UserRecord | Stale | undefined>;
+  /** @returns undefined when there was no such user, 'stale' when it is no longer the `expected` version */
+  delete(id: string, expected?: Date): Promise<true | Stale | undefined>;
   /** oldest first; `after` is the `next` of the previous page */
   list(options?: { limit?: number; after?: string; filter?: UserFilter }): Promise<UserPage>;
   recordSignIn(id: string, at?: Date): Promise<void>;

@@ -1,22 +1,51 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { changeType } from '../../../src/http/admin/audit.ts';
+import { type AdminDeps, createAdminRouter } from '../../../src/http/admin/router.ts';
 import { basicClientId } from '../../../src/oidc/observe.ts';
 
 describe('admin change event types', () => {
-  test('are derived from the route pattern and the method', () => {
-    assert.equal(changeType('POST', '/admin/clients'), 'client.created');
-    assert.equal(changeType('PATCH', '/admin/clients/:id'), 'client.updated');
-    assert.equal(changeType('DELETE', '/admin/clients/:id'), 'client.deleted');
-    assert.equal(changeType('POST', '/admin/clients/:id/secret'), 'client.secret_rotated');
-    assert.equal(changeType('POST', '/admin/users/:id/unlock'), 'user.unlocked');
-    assert.equal(changeType('POST', '/admin/roles'), 'role.created');
-    assert.equal(changeType('PATCH', '/admin/resources/:id'), 'resource.updated');
-    assert.equal(changeType('POST', '/admin/keys/rotate'), 'key.rotated');
-    assert.equal(changeType('POST', '/admin/initial-access-tokens'), 'initial_access_token.created');
-    assert.equal(changeType('POST', '/admin/users/:id/passkeys'), 'user.passkeys');
-    assert.equal(changeType('POST', '/admin/{*rest}'), undefined);
-    assert.equal(changeType('POST', '/admin/unknown'), undefined);
+  // the deps are never called while the routes are declared
+  const router = createAdminRouter({
+    issuer: 'https://idp.example',
+    audience: 'https://idp.example/admin',
+    security: {},
+  } as unknown as AdminDeps);
+  /** `METHOD path` -> the event type its scope check declares */
+  const declared = new Map(
+    router.stack
+      .filter((layer) => layer.methods.some((m) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(m)))
+      .filter((layer) => layer.name !== 'not-found')
+      .map((layer) => {
+        const scoped = layer.stack.find((fn) => 'requiredScope' in fn) as { auditEvent?: string } | undefined;
+        const method = layer.methods.find((m) => m !== 'HEAD');
+        return [`${method} ${layer.path}`, scoped?.auditEvent];
+      }),
+  );
+
+  test('regression: every admin route that changes something declares its event type next to its scope', () => {
+    assert.deepEqual(Object.fromEntries(declared), {
+      'POST /admin/clients': 'client.created',
+      'PATCH /admin/clients/:id': 'client.updated',
+      'DELETE /admin/clients/:id': 'client.deleted',
+      'POST /admin/clients/:id/secret': 'client.secret_rotated',
+      'POST /admin/resources': 'resource.created',
+      'PATCH /admin/resources/:id': 'resource.updated',
+      'DELETE /admin/resources/:id': 'resource.deleted',
+      'POST /admin/users': 'user.created',
+      'PATCH /admin/users/:id': 'user.updated',
+      'DELETE /admin/users/:id': 'user.deleted',
+      'POST /admin/users/:id/unlock': 'user.unlocked',
+      'DELETE /admin/users/:id/passkeys/:passkeyId': 'passkey.removed',
+      'POST /admin/roles': 'role.created',
+      'PATCH /admin/roles/:id': 'role.updated',
+      'DELETE /admin/roles/:id': 'role.deleted',
+      'POST /admin/initial-access-tokens': 'initial_access_token.created',
+      'POST /admin/keys/rotate': 'key.rotated',
+    });
+  });
+
+  test('regression: removing a passkey is passkey.removed, not a type parsed from the route (user.passkeys)', () => {
+    assert.equal(declared.get('DELETE /admin/users/:id/passkeys/:passkeyId'), 'passkey.removed');
   });
 });
 

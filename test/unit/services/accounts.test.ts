@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Database, openDatabase } from '../../../src/db/database.ts';
 import { migrate } from '../../../src/db/migrator.ts';
 import { createUserRepository } from '../../../src/db/repositories/users.ts';
+import { AppError } from '../../../src/errors.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { type AccountService, createAccountService, tokenCutoff } from '../../../src/services/accounts.ts';
 import { createCacheBus } from '../../../src/services/cache.ts';
@@ -48,10 +49,16 @@ describe('accounts (on a fresh database)', () => {
     await database?.drop();
   });
 
-  const register = async (input: Record<string, unknown>) => {
-    const result = await accounts.register(input);
-    assert.ok(result.ok, JSON.stringify(result));
-    return result.user;
+  const register = (input: Record<string, unknown>) => accounts.register(input);
+
+  /** the refusal a write is thrown with: its code, status, field and words */
+  const refusal = async (write: Promise<unknown>) => {
+    const err = await write.then(
+      () => assert.fail('the write went through'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof AppError, String(err));
+    return { code: err.code, status: err.status, field: err.details?.[0]?.field, message: err.message };
   };
 
   it('registers a user and never returns the password hash', async () => {
@@ -74,25 +81,39 @@ describe('accounts (on a fresh database)', () => {
   });
 
   it('refuses a username taken in another case or compatibility form, and a taken email, as conflicts', async () => {
-    const byCase = await accounts.register({ username: 'ALICE', password: 'another fine passphrase' });
-    assert.deepEqual(byCase.ok ? 'created' : byCase.code, 'username_taken');
-    const byWidth = await accounts.register({ username: 'Ａｌｉｃｅ' }); // fullwidth letters, NFKC-equal
-    assert.deepEqual(byWidth.ok ? 'created' : byWidth.code, 'username_taken');
-    const byEmail = await accounts.register({ username: 'alice2', email: 'ALICE@example.org' });
-    assert.deepEqual(byEmail.ok ? 'created' : [byEmail.code, byEmail.field], ['email_taken', 'email']);
+    const usernameTaken = {
+      code: 'conflict',
+      status: 409,
+      field: 'username',
+      message: 'This username is already taken.',
+    };
+    assert.deepEqual(
+      await refusal(accounts.register({ username: 'ALICE', password: 'another fine passphrase' })),
+      usernameTaken,
+    );
+    // fullwidth letters, NFKC-equal
+    assert.deepEqual(await refusal(accounts.register({ username: 'Ａｌｉｃｅ' })), usernameTaken);
+    assert.deepEqual(await refusal(accounts.register({ username: 'alice2', email: 'ALICE@example.org' })), {
+      code: 'conflict',
+      status: 409,
+      field: 'email',
+      message: 'This email address is already in use.',
+    });
   });
 
-  it('refuses bad input and weak passwords with stable codes', async () => {
-    const unknownField = await accounts.register({ username: 'bob', admin: true });
-    assert.equal(!unknownField.ok && unknownField.code, 'invalid_input');
-    const badEmail = await accounts.register({ username: 'bob', email: 'not an email' });
-    assert.deepEqual(!badEmail.ok && [badEmail.code, badEmail.field], ['invalid_input', 'email']);
-    const atInName = await accounts.register({ username: 'bob@example.org' });
-    assert.equal(!atInName.ok && atInName.code, 'invalid_input');
-    const common = await accounts.register({ username: 'bob', password: 'password123' });
-    assert.equal(!common.ok && common.code, 'password_too_common');
-    const same = await accounts.register({ username: 'bobby-tables', password: 'Bobby-Tables' });
-    assert.equal(!same.ok && same.code, 'password_is_identifier');
+  it('refuses bad input and weak passwords as 400s naming the field', async () => {
+    const unknownField = await refusal(accounts.register({ username: 'bob', admin: true }));
+    assert.deepEqual([unknownField.code, unknownField.status], ['invalid_request', 400]);
+    const badEmail = await refusal(accounts.register({ username: 'bob', email: 'not an email' }));
+    assert.deepEqual([badEmail.code, badEmail.field], ['invalid_request', 'email']);
+    const atInName = await refusal(accounts.register({ username: 'bob@example.org' }));
+    assert.deepEqual([atInName.code, atInName.field], ['invalid_request', 'username']);
+    const common = await refusal(accounts.register({ username: 'bob', password: 'password123' }));
+    assert.deepEqual([common.code, common.field], ['invalid_request', 'password']);
+    assert.match(common.message, /too common/);
+    const same = await refusal(accounts.register({ username: 'bobby-tables', password: 'Bobby-Tables' }));
+    assert.deepEqual([same.code, same.field], ['invalid_request', 'password']);
+    assert.match(same.message, /must not be your username/);
   });
 
   it('authenticates by username in any case, or by email', async () => {
@@ -174,15 +195,16 @@ describe('accounts (on a fresh database)', () => {
   it('updates a user: a new email is unverified, a taken one is a conflict, and a missing user is not_found', async () => {
     const bob = await register({ username: 'bob', email: 'bob@example.org', emailVerified: true });
     const moved = await accounts.update(bob.id, { email: 'Bob@Elsewhere.example' });
-    assert.ok(moved.ok);
-    assert.equal(moved.user.email, 'bob@elsewhere.example');
-    assert.equal(moved.user.emailVerified, false);
-    const taken = await accounts.update(bob.id, { email: 'alice@example.org' });
-    assert.equal(!taken.ok && taken.code, 'email_taken');
-    const missing = await accounts.update('00000000-0000-0000-0000-000000000000', { name: 'x' });
-    assert.equal(!missing.ok && missing.code, 'not_found');
+    assert.equal(moved.email, 'bob@elsewhere.example');
+    assert.equal(moved.emailVerified, false);
+    const taken = await refusal(accounts.update(bob.id, { email: 'alice@example.org' }));
+    assert.deepEqual([taken.code, taken.status, taken.field], ['conflict', 409, 'email']);
+    const missing = await refusal(accounts.update('00000000-0000-0000-0000-000000000000', { name: 'x' }));
+    assert.deepEqual([missing.code, missing.status], ['not_found', 404]);
+    const stale = await refusal(accounts.update(bob.id, { name: 'Bob' }, { expected: new Date(0) }));
+    assert.deepEqual([stale.code, stale.status], ['precondition_failed', 412]);
     const withPassword = await accounts.update(bob.id, { password: 'bob finally has a password' });
-    assert.ok(withPassword.ok && withPassword.user.hasPassword);
+    assert.ok(withPassword.hasPassword);
     assert.ok((await accounts.authenticate('bob', 'bob finally has a password')).ok);
   });
 
@@ -197,8 +219,8 @@ describe('accounts (on a fresh database)', () => {
     assert.equal(rest.next, undefined);
 
     const dave = await users.findByUsername('dave');
-    assert.equal(await accounts.remove(dave?.id ?? ''), true);
-    assert.equal(await accounts.remove(dave?.id ?? ''), false);
+    await accounts.remove(dave?.id ?? '');
+    assert.equal((await refusal(accounts.remove(dave?.id ?? ''))).code, 'not_found');
   });
 
   it('a token stands while its user is active and nothing ended it; every end is seen through the cache', async () => {
@@ -215,16 +237,14 @@ describe('accounts (on a fresh database)', () => {
       log,
       bus,
     });
-    const created = await cached.register({ username: 'standing', password: 'correct horse battery staple' });
-    assert.ok(created.ok);
-    const { id } = created.user;
+    const { id } = await cached.register({ username: 'standing', password: 'correct horse battery staple' });
     const issuedNow = () => Math.floor(Date.now() / 1000);
     const early = issuedNow();
     assert.equal(await cached.tokenStillValid(id, early), true);
 
     // a password change: tokens of that second and before end; the next second's stand
     const cut = tokenCutoff().getTime() / 1000;
-    assert.ok((await cached.update(id, { password: 'another horse, another staple' })).ok);
+    await cached.update(id, { password: 'another horse, another staple' });
     assert.ok(
       published.some((p) => p.includes(id)),
       'other instances are told',
@@ -234,9 +254,9 @@ describe('accounts (on a fresh database)', () => {
 
     // disabled: nothing stands, and enabling again revives nothing issued before
     const disabled = tokenCutoff().getTime() / 1000;
-    assert.ok((await cached.update(id, { status: 'disabled' })).ok);
+    await cached.update(id, { status: 'disabled' });
     assert.equal(await cached.tokenStillValid(id, disabled + 60), false);
-    assert.ok((await cached.update(id, { status: 'active' })).ok);
+    await cached.update(id, { status: 'active' });
     assert.equal(await cached.tokenStillValid(id, disabled - 1), false);
     assert.equal(await cached.tokenStillValid(id, tokenCutoff().getTime() / 1000), true);
 
@@ -249,7 +269,7 @@ describe('accounts (on a fresh database)', () => {
     assert.equal((await cached.get(id))?.updatedAt.getTime(), version);
 
     // a deleted (or never existing) user has no standing tokens
-    assert.equal(await cached.remove(id), true);
+    await cached.remove(id);
     assert.equal(await cached.tokenStillValid(id, later), false);
     assert.equal(await cached.tokenStillValid('no-such-user', later), false);
   });
