@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type RouterContext } from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Logger } from '../../logger.ts';
 import type {
   AccountChange,
   AccountChangeService,
@@ -12,8 +11,7 @@ import type {
 import type { AccountService, PublicUser } from '../../services/accounts.ts';
 import { ACCOUNT_CLIENT_ID } from '../../services/authentication-policy.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
-import { FormBodyError, readForm } from '../interaction/form-body.ts';
-import type { Csrf } from '../middleware/csrf.ts';
+import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
 import {
@@ -44,14 +42,13 @@ export interface AccountRouterOptions {
   issuer: string;
   provider: () => Provider;
   accounts: Pick<AccountService, 'get'>;
-  passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired' | 'setMfaRequired'>;
+  passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired'>;
   /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
   changes: AccountChangeService;
   notifier: Pick<AccountNotifier, 'recent'>;
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
-  log: Logger;
 }
 
 /**
@@ -60,7 +57,7 @@ export interface AccountRouterOptions {
  * its authorization code is never redeemed: the session the sign-in leaves is what counts here.
  */
 export function createAccountRouter(options: AccountRouterOptions): Router {
-  const { issuer, accounts, passkeys, changes, notifier, csrf, pages, passkeyPages, log } = options;
+  const { issuer, accounts, passkeys, changes, notifier, csrf, pages, passkeyPages } = options;
   const router = new Router();
   const callback = `${issuer}/account/callback`;
 
@@ -113,41 +110,34 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     ctx.redirect(url.href);
   };
 
-  const expired = (ctx: Context) =>
-    pages.error(ctx, {
-      status: 403,
-      title: 'This form has expired',
-      message: 'For your security the form could not be accepted. Reload your account page and try again.',
-      code: 'csrf_mismatch',
-      backUrl: '/account',
-    });
-
-  /** A form POST on the account page: signed in, a readable form, a valid CSRF token. */
-  const formPost = async (ctx: Context) => {
-    const who = await signedIn(ctx);
-    if (!who) {
-      toSignIn(ctx, false);
-      return undefined;
-    }
-    let form: Record<string, string>;
-    try {
-      form = await readForm(ctx.req);
-    } catch (err) {
-      if (!(err instanceof FormBodyError)) throw err;
-      pages.error(ctx, {
-        status: err.status,
-        title: 'This form could not be read',
-        message: err.message,
-        backUrl: '/account',
-      });
-      return undefined;
-    }
-    if (!csrf.verify(csrfKey(who.sessionUid), form.csrf)) {
-      expired(ctx);
-      return undefined;
-    }
-    return { ...who, form };
-  };
+  type SignedIn = NonNullable<Awaited<ReturnType<typeof signedIn>>>;
+  /** A form POST on the account page: signed in (else off to the sign-in page), a readable form, a valid CSRF token. */
+  const formPost: Middleware[] = [
+    async (ctx, next) => {
+      const who = await signedIn(ctx);
+      if (!who) return toSignIn(ctx, false);
+      ctx.state.account = who;
+      await next();
+    },
+    csrfForm(csrf, (ctx) => csrfKey((ctx.state.account as SignedIn).sessionUid), {
+      unreadable: (ctx, err) =>
+        pages.error(ctx, {
+          status: err.status,
+          title: 'This form could not be read',
+          message: err.message,
+          backUrl: '/account',
+        }),
+      forbidden: (ctx) =>
+        pages.error(ctx, {
+          status: 403,
+          title: 'This form has expired',
+          message: 'For your security the form could not be accepted. Reload your account page and try again.',
+          code: 'csrf_mismatch',
+          backUrl: '/account',
+        }),
+    }),
+  ];
+  const postOf = (ctx: Context) => ({ ...(ctx.state.account as SignedIn), form: formOf(ctx) });
 
   const back = (ctx: Context, notice: string) => {
     ctx.status = 303;
@@ -275,32 +265,26 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     return false;
   };
 
-  router.post('/account/passkeys/:id/rename', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
+  router.post('/account/passkeys/:id/rename', ...formPost, async (ctx) => {
+    const post = postOf(ctx);
     if (!(await mayChange(ctx, 'rename-passkey', post))) return;
     const renamed = await passkeys.rename(post.user.id, ctx.params.id ?? '', post.form.name ?? '');
     back(ctx, renamed ? 'renamed' : 'bad-name');
   });
 
-  router.post('/account/passkeys/:id/remove', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
+  router.post('/account/passkeys/:id/remove', ...formPost, async (ctx) => {
+    const post = postOf(ctx);
     // removing a way to sign in needs a fresh proof with a passkey that this is the account holder
     if (!(await mayChange(ctx, 'remove-passkey', post))) return;
     const removed = await passkeys.remove(post.user.id, ctx.params.id ?? '', { ip: ctx.ip, by: 'user' });
     back(ctx, removed ? 'removed' : 'not-found');
   });
 
-  router.post('/account/mfa', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
+  router.post('/account/mfa', ...formPost, async (ctx) => {
+    const post = postOf(ctx);
     const on = post.form.required === 'on';
-    // a second factor nobody can give would lock the account: only with a passkey, and only
-    // from a session that proved one
-    if (!(await mayChange(ctx, 'set-mfa', post))) return;
-    await passkeys.setMfaRequired(post.user.id, on);
-    log.info({ event: 'user.updated', userId: post.user.id, fields: ['mfaRequired'], mfaRequired: on }, 'user updated');
+    const decision = await changes.setMfaRequired(post.user.id, post.session, on, { ip: ctx.ip });
+    if (!decision.allowed) return back(ctx, decision.reason === 'step_up_required' ? 'step-up' : 'not-found');
     back(ctx, on ? 'mfa-on' : 'mfa-off');
   });
 
