@@ -122,7 +122,14 @@ export function createSigninFlow(deps: {
 
     /** A password on the login page: the limits, the check, then the next step. */
     async password(i: InteractionFacts, v: Visitor, form: PasswordForm): Promise<PasswordOutcome> {
-      const attempt = { address: v.ip, userAgent: v.userAgent, clientId: i.clientId, ...form };
+      // what the limits and the event log see of the attempt: never the password
+      const attempt = {
+        address: v.ip,
+        userAgent: v.userAgent,
+        clientId: i.clientId,
+        login: form.login,
+        knownDevices: form.knownDevices,
+      };
       const gate = await protection.check(attempt);
       if (!gate.allowed) return { kind: 'refused', reason: gate.reason, retryAfter: gate.retryAfter };
       // progressive delay: every further guess costs the attacker more time
