@@ -5,9 +5,11 @@ import type {
 } from '@simplewebauthn/server';
 import type { Logger } from '../logger.ts';
 import type { PublicUser } from './accounts.ts';
+import type { Metrics } from './metrics.ts';
 import type { CeremonyContext, PasskeyResult, PasskeyService } from './passkeys.ts';
 import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 import type { PasskeyRecord } from './ports/passkeys.ts';
+import type { SecurityEventService } from './security-events.ts';
 
 /**
  * How long a passkey proof of a session allows changes to the account's ways of signing in
@@ -142,6 +144,13 @@ export interface AccountChangeService {
     name: string | undefined,
     ctx?: CeremonyContext,
   ): Promise<ChangeResult<PasskeyRecord>>;
+  /** Turns the account's passkey requirement on or off, when `authorize('set-mfa')` allows. */
+  setMfaRequired(
+    userId: string,
+    session: AccountSession,
+    required: boolean,
+    ctx?: CeremonyContext,
+  ): Promise<ChangeDecision>;
 }
 
 /** A passkey ceremony's result, or the change refused before it began. */
@@ -152,13 +161,14 @@ export type ChangeResult<T> =
 export function createAccountChangeService(deps: {
   passkeys: Pick<
     PasskeyService,
-    'list' | 'authenticationOptions' | 'authenticate' | 'registrationOptions' | 'register'
+    'list' | 'authenticationOptions' | 'authenticate' | 'registrationOptions' | 'register' | 'setMfaRequired'
   >;
   payloads: Pick<OidcPayloadRepository, 'find' | 'upsert'>;
-  log: Logger;
+  events: Pick<SecurityEventService, 'record'>;
+  metrics: Pick<Metrics, 'signins'>;
   now?: () => number;
 }): AccountChangeService {
-  const { passkeys, payloads, log } = deps;
+  const { passkeys, payloads, events } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const binding = (session: AccountSession) => `step-up:${session.uid}`;
   const stepUpAt = async (userId: string, session: AccountSession) => {
@@ -187,17 +197,15 @@ export function createAccountChangeService(deps: {
       const at = now();
       // `accountId`: ending the user's sessions (a password change) removes it with them
       await payloads.upsert(STEP_UP_MODEL, session.uid, { accountId: userId, at }, STEP_UP_SECONDS);
-      log.info(
-        {
-          event: 'signin.succeeded',
-          method: 'passkey',
-          stepUp: true,
-          userId,
-          passkeyId: proof.value.passkeyId,
-          ...ctx,
-        },
-        'passkey step-up on the account page',
-      );
+      events.record({
+        type: 'signin.succeeded',
+        subject: userId,
+        actor: userId,
+        clientId: ctx.clientId,
+        ip: ctx.ip,
+        details: { method: 'passkey', stepUp: true, authenticator_id: proof.value.passkeyId },
+      });
+      deps.metrics.signins.inc({ outcome: 'success', method: 'passkey' });
       return { ok: true, value: undefined };
     },
 
@@ -211,6 +219,23 @@ export function createAccountChangeService(deps: {
       const decision = await authorize('add-passkey', user.id, session);
       if (!decision.allowed) return { ok: false, reason: decision.reason };
       return passkeys.register(user, `session:${session.uid}`, response, name, ctx);
+    },
+
+    async setMfaRequired(userId, session, required, ctx = {}) {
+      // a second factor nobody can give would lock the account: only with a passkey, and only
+      // from a session that proved one
+      const decision = await authorize('set-mfa', userId, session);
+      if (!decision.allowed) return decision;
+      await passkeys.setMfaRequired(userId, required);
+      events.record({
+        type: 'user.updated',
+        subject: userId,
+        actor: userId,
+        clientId: ctx.clientId,
+        ip: ctx.ip,
+        details: { fields: ['mfaRequired'], mfaRequired: required },
+      });
+      return decision;
     },
   };
 }

@@ -10,7 +10,9 @@ import type {
 import type { Logger } from '../logger.ts';
 import type { AccountNotifier } from './account-changes.ts';
 import type { PublicUser } from './accounts.ts';
+import type { Metrics } from './metrics.ts';
 import type { PasskeyRecord, PasskeyRepository } from './ports/passkeys.ts';
+import type { SecurityEventService } from './security-events.ts';
 import type { Ceremony, ChallengeCheck, ChallengeStore } from './webauthn-challenges.ts';
 
 // Loaded at the first ceremony: most processes (and every service-token request) never need it.
@@ -42,7 +44,7 @@ export type PasskeyFailure =
 
 export type PasskeyResult<T> = { ok: true; value: T } | { ok: false; reason: PasskeyFailure };
 
-/** Who is asking, for the log. */
+/** Who is asking, for the event log. */
 export interface CeremonyContext {
   ip?: string | undefined;
   clientId?: string | undefined;
@@ -79,6 +81,9 @@ export interface PasskeyServiceOptions {
   challenges: ChallengeStore;
   users: { get(id: string): Promise<PublicUser | undefined> };
   log: Logger;
+  /** where the ceremonies' security events go (`passkey.added`, `signin.failed`, ...) */
+  events: Pick<SecurityEventService, 'record'>;
+  metrics: Pick<Metrics, 'signins'>;
   /** tells the owner of a new passkey (src/services/account-changes.ts) */
   notifier?: Pick<AccountNotifier, 'passkeyAdded'> | undefined;
 }
@@ -105,10 +110,24 @@ function challengeOf(clientDataJSON: unknown): string | undefined {
 }
 
 export function createPasskeyService(options: PasskeyServiceOptions): PasskeyService {
-  const { repo, challenges, users, log } = options;
+  const { repo, challenges, users, log, events } = options;
   const issuer = new URL(options.issuer);
   const rpID = issuer.hostname;
   const expectedOrigin = issuer.origin;
+
+  /** A passkey sign-in that failed; `userId` when the passkey is known. */
+  const signinFailed = (reason: string, userId: string | undefined, ctx: CeremonyContext) => {
+    events.record({
+      type: 'signin.failed',
+      outcome: 'failure',
+      subject: userId,
+      actor: userId,
+      clientId: ctx.clientId,
+      ip: ctx.ip,
+      details: { method: 'passkey', reason },
+    });
+    options.metrics.signins.inc({ outcome: 'failure', method: 'passkey' });
+  };
 
   const take = async (clientDataJSON: unknown, ceremony: Ceremony, binding: string): Promise<ChallengeCheck> => {
     const challenge = challengeOf(clientDataJSON);
@@ -169,10 +188,15 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
         name: normalizePasskeyName(name ?? '') ?? `Passkey ${new Date().toISOString().slice(0, 10)}`,
       };
       if (!(await repo.create(record))) return { ok: false, reason: 'already_registered' };
-      log.info(
-        { event: 'passkey.added', userId: user.id, passkeyId: record.id, aaguid: record.aaguid, ...ctx },
-        'passkey added',
-      );
+      events.record({
+        type: 'passkey.added',
+        subject: user.id,
+        actor: user.id,
+        clientId: ctx.clientId,
+        ip: ctx.ip,
+        // the event log drops detail keys that look like secrets (`key`): a passkey's id is not one
+        details: { authenticator_id: record.id, aaguid: record.aaguid },
+      });
       const stored = await repo.findByCredentialId(record.credentialId);
       if (!stored) return { ok: false, reason: 'verification_failed' };
       // the passkey is there: a failed announcement is logged, not turned into a failed registration
@@ -200,7 +224,7 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
       if (!check.ok) return check;
       const passkey = typeof response.id === 'string' ? await repo.findByCredentialId(response.id) : undefined;
       if (!passkey) {
-        log.info({ event: 'signin.failed', method: 'passkey', reason: 'unknown_credential', ...ctx }, 'sign-in failed');
+        signinFailed('unknown_credential', undefined, ctx);
         return { ok: false, reason: 'unknown_credential' };
       }
       // a second factor must come from the account that gave the first one
@@ -228,10 +252,8 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
           requireUserVerification: false,
         });
       } catch (err) {
-        log.info(
-          { event: 'signin.failed', method: 'passkey', reason: 'verification_failed', userId: passkey.userId, ...ctx },
-          `sign-in failed: ${(err as Error).message}`,
-        );
+        log.info({ err: (err as Error).message, userId: passkey.userId }, 'passkey assertion refused');
+        signinFailed('verification_failed', passkey.userId, ctx);
         return { ok: false, reason: 'verification_failed' };
       }
       if (!verified.verified) return { ok: false, reason: 'verification_failed' };
@@ -240,25 +262,21 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
       // WebAuthn §7.2 step 22: a signature counter that does not increase (when either is
       // non-zero) means the authenticator may have been cloned: refuse and record it
       if ((newCounter > 0 || passkey.counter > 0) && newCounter <= passkey.counter) {
-        log.warn(
-          {
-            event: 'passkey.counter_regression',
-            userId: passkey.userId,
-            passkeyId: passkey.id,
-            stored: passkey.counter,
-            presented: newCounter,
-            ...ctx,
-          },
-          'passkey signature counter went backwards; sign-in refused',
-        );
+        log.warn({ userId: passkey.userId }, 'passkey signature counter went backwards; sign-in refused');
+        events.record({
+          type: 'passkey.counter_regression',
+          outcome: 'failure',
+          subject: passkey.userId,
+          actor: passkey.userId,
+          clientId: ctx.clientId,
+          ip: ctx.ip,
+          details: { authenticator_id: passkey.id, stored: passkey.counter, presented: newCounter },
+        });
         return { ok: false, reason: 'counter_regression' };
       }
       const user = await users.get(passkey.userId);
       if (user?.status !== 'active') {
-        log.info(
-          { event: 'signin.failed', method: 'passkey', reason: 'disabled', userId: passkey.userId, ...ctx },
-          'sign-in failed',
-        );
+        signinFailed('disabled', passkey.userId, ctx);
         return { ok: false, reason: 'user_disabled' };
       }
       const at = new Date();
@@ -289,7 +307,15 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
     async remove(userId, id, ctx = {}) {
       const { removed, remaining } = await repo.remove(userId, id);
       if (!removed) return false;
-      log.info({ event: 'passkey.removed', userId, passkeyId: id, remaining, ...ctx }, 'passkey removed');
+      events.record({
+        type: 'passkey.removed',
+        subject: userId,
+        // removed by an administrator: the admin API's own event names who
+        actor: ctx.by === 'admin' ? undefined : userId,
+        clientId: ctx.clientId,
+        ip: ctx.ip,
+        details: { authenticator_id: id, remaining },
+      });
       return true;
     },
 

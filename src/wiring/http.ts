@@ -5,9 +5,7 @@ import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
 import { createHealthRouter } from '../http/health.ts';
-import { createPasskeyInteraction } from '../http/interaction/passkeys.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
-import { createSigninProtection } from '../http/interaction/signin-protection.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
 import { inputLimits } from '../http/middleware/hardening.ts';
 import { requestMetrics } from '../http/middleware/metrics.ts';
@@ -70,17 +68,6 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       },
     },
   });
-  const passkeyInteraction = createPasskeyInteraction({
-    provider,
-    passkeys: s.passkeys,
-    accounts: s.accounts,
-    pending: s.pending,
-    needsMfa: s.needsMfa,
-    csrf,
-    pages,
-    passkeyPages,
-    log: s.audited,
-  });
   const account = createAccountRouter({
     issuer,
     provider,
@@ -91,17 +78,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     csrf,
     pages,
     passkeyPages,
-    log: s.audited,
   });
-  const signin = createInteractionRouter({
-    provider,
-    accounts: s.accounts,
-    pages,
-    csrf,
-    log,
-    passkeyHooks: passkeyInteraction.hooks,
-    signin: createSigninProtection(s.protection, pages, (login) => s.accounts.idOfLogin(login), secrets.eventDigest),
-  });
+  const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
   const http = createHttp({
     log,
@@ -123,11 +101,9 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
         code: 'invalid_request',
         detail,
       }),
-    // two routers on /interaction: the passkey steps first
     pages: [
-      { prefixes: ['/interaction'], router: passkeyInteraction.router },
-      { prefixes: ['/account'], router: account },
       { prefixes: ['/interaction'], router: signin },
+      { prefixes: ['/account'], router: account },
     ],
   });
   return { pages, install: http.install };

@@ -5,7 +5,6 @@ import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
-import { auditingLogger } from '../services/audit-log.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
 import { createCacheBus } from '../services/cache.ts';
 import { createClientService } from '../services/clients.ts';
@@ -20,6 +19,8 @@ import { createResourceService } from '../services/resources.ts';
 import { createRoleService } from '../services/roles.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
+import { createSigninFlow } from '../services/signin-flow.ts';
+import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
@@ -112,8 +113,6 @@ export async function createServices(deps: ServiceDeps) {
       userTokenValid: (id, issuedAt) => accounts.tokenStillValid(id, issuedAt),
     },
   });
-  // the passkey ceremonies log their security events; these lines also go to the event log
-  const audited = auditingLogger(log, events, metrics);
   // a new passkey is announced to its owner (on /account today; a mailer would hook in there)
   const notifier = createAccountNotifier({ payloads: repos.payloads, log });
   const passkeys = createPasskeyService({
@@ -122,15 +121,30 @@ export async function createServices(deps: ServiceDeps) {
     repo: repos.passkeys,
     challenges: createChallengeStore({ payloads: repos.payloads }),
     users: accounts,
-    log: audited,
+    log,
+    events,
+    metrics,
     notifier,
   });
   // with a passkey, changing the ways to sign in needs a passkey proof, not the password alone
-  const changes = createAccountChangeService({ passkeys, payloads: repos.payloads, log: audited });
+  const changes = createAccountChangeService({ passkeys, payloads: repos.payloads, events, metrics });
   const needsMfa = createMfaDecision({
     global: config.mfaRequired,
     userRequires: (id) => repos.passkeys.mfaRequired(id),
     hasSecondFactor: async (id) => (await repos.passkeys.listByUser(id)).length > 0,
+  });
+  const signin = createSigninFlow({
+    accounts,
+    passkeys,
+    pending: createPendingSignIns({ payloads: repos.payloads }),
+    needsMfa,
+    protection: createSigninProtection({
+      protection,
+      findUserId: (login) => accounts.idOfLogin(login),
+      digestKey: secrets.eventDigest,
+    }),
+    events,
+    metrics,
   });
 
   return {
@@ -144,7 +158,6 @@ export async function createServices(deps: ServiceDeps) {
     routeLabels: new WeakMap() as RouteLabels,
     events,
     protection,
-    audited,
     resources,
     clients,
     roles,
@@ -154,7 +167,7 @@ export async function createServices(deps: ServiceDeps) {
     passkeys,
     changes,
     needsMfa,
-    pending: createPendingSignIns({ payloads: repos.payloads }),
+    signin,
   };
 }
 

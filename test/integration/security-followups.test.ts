@@ -3,9 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { unknownLogin } from '../../src/http/interaction/signin-protection.ts';
 import { normalizeUsername } from '../../src/services/accounts.ts';
 import { deriveKeys } from '../../src/services/secrets.ts';
+import { unknownLogin } from '../../src/services/signin-protection.ts';
 import {
   CookieJar,
   createUser,

@@ -1,30 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { Router, type RouterContext } from '@koa/router';
+import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Logger } from '../../logger.ts';
-import type {
-  AccountChange,
-  AccountChangeService,
-  AccountNotifier,
-  AccountSession,
-} from '../../services/account-changes.ts';
-import type { AccountService, PublicUser } from '../../services/accounts.ts';
-import { ACCOUNT_CLIENT_ID } from '../../services/authentication-policy.ts';
+import type { AccountChange, AccountChangeService, AccountNotifier } from '../../services/account-changes.ts';
+import type { AccountService } from '../../services/accounts.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
-import { FormBodyError, readForm } from '../interaction/form-body.ts';
-import type { Csrf } from '../middleware/csrf.ts';
+import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
-import {
-  authenticationResponse,
-  ceremonyFailed,
-  jsonErrors,
-  readCeremonyBody,
-  registrationResponse,
-} from '../webauthn-json.ts';
-
-const STATE_COOKIE = 'idp_account_state';
+import { accountPasskeyRoutes } from './passkey-routes.ts';
+import { accountOf, createAccountSession } from './session.ts';
 
 /** Notices shown after a redirect back to /account (fixed words: nothing from the URL reaches the page). */
 const NOTICES: Record<string, string> = {
@@ -44,131 +28,59 @@ export interface AccountRouterOptions {
   issuer: string;
   provider: () => Provider;
   accounts: Pick<AccountService, 'get'>;
-  passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired' | 'setMfaRequired'>;
+  passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired'>;
   /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
   changes: AccountChangeService;
   notifier: Pick<AccountNotifier, 'recent'>;
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
-  log: Logger;
 }
 
-/**
- * `/account`: the signed-in user's page, built on oidc-provider's session. A visitor
- * without one is sent through the sign-in page as the built-in first-party client `idp-account`;
- * its authorization code is never redeemed: the session the sign-in leaves is what counts here.
- */
+/** `/account`: the signed-in user's page, built on oidc-provider's session (./session.ts). */
 export function createAccountRouter(options: AccountRouterOptions): Router {
-  const { issuer, accounts, passkeys, changes, notifier, csrf, pages, passkeyPages, log } = options;
+  const { passkeys, changes, notifier, csrf, pages, passkeyPages } = options;
   const router = new Router();
-  const callback = `${issuer}/account/callback`;
-
-  const signedIn = async (
-    ctx: Context,
-  ): Promise<{ user: PublicUser; sessionUid: string; session: AccountSession } | undefined> => {
-    const session = await options.provider().Session.get(ctx as never);
-    const accountId = session.accountId;
-    if (accountId === undefined) return undefined;
-    const user = await accounts.get(accountId);
-    if (user?.status !== 'active') return undefined;
-    const amr = (session as { amr?: unknown }).amr;
-    return {
-      user,
-      sessionUid: session.uid,
-      session: {
-        uid: session.uid,
-        amr: Array.isArray(amr) ? amr.filter((m): m is string => typeof m === 'string') : [],
-        authTime: session.authTime() ?? 0,
-      },
-    };
-  };
-  const csrfKey = (sessionUid: string) => `account:${sessionUid}`;
-
-  /** Starts an authorization request for the account page; `reauth` forces the sign-in page (OIDC Core §3.1.2.1 prompt=login). */
-  const toSignIn = (ctx: Context, reauth: boolean) => {
-    const state = randomBytes(16).toString('base64url');
-    ctx.cookies.set(STATE_COOKIE, `${state}.${reauth ? 1 : 0}`, {
-      signed: true,
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: ctx.secure,
-      path: '/account',
-      maxAge: 10 * 60 * 1000,
-    });
-    // PKCE is required for every client (RFC 9700 §2.1.1); the code is never redeemed, so the verifier is dropped
-    const challenge = createHash('sha256').update(randomBytes(32)).digest('base64url');
-    const url = new URL(`${issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID,
-      response_type: 'code',
-      redirect_uri: callback,
-      scope: 'openid',
-      state,
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      ...(reauth ? { prompt: 'login' } : {}),
-    }).toString();
-    ctx.status = 303;
-    ctx.redirect(url.href);
-  };
-
-  const expired = (ctx: Context) =>
-    pages.error(ctx, {
-      status: 403,
-      title: 'This form has expired',
-      message: 'For your security the form could not be accepted. Reload your account page and try again.',
-      code: 'csrf_mismatch',
-      backUrl: '/account',
-    });
-
-  /** A form POST on the account page: signed in, a readable form, a valid CSRF token. */
-  const formPost = async (ctx: Context) => {
-    const who = await signedIn(ctx);
-    if (!who) {
-      toSignIn(ctx, false);
-      return undefined;
-    }
-    let form: Record<string, string>;
-    try {
-      form = await readForm(ctx.req);
-    } catch (err) {
-      if (!(err instanceof FormBodyError)) throw err;
+  const session = createAccountSession(options);
+  const signedIn = session.load((ctx) => session.toSignIn(ctx, false));
+  /** A form POST: signed in (else off to the sign-in page), a readable form, a valid CSRF token. */
+  const form = csrfForm(csrf, (ctx) => accountOf(ctx).csrfKey, {
+    unreadable: (ctx, err) =>
       pages.error(ctx, {
         status: err.status,
         title: 'This form could not be read',
         message: err.message,
         backUrl: '/account',
-      });
-      return undefined;
-    }
-    if (!csrf.verify(csrfKey(who.sessionUid), form.csrf)) {
-      expired(ctx);
-      return undefined;
-    }
-    return { ...who, form };
-  };
+      }),
+    forbidden: (ctx) =>
+      pages.error(ctx, {
+        status: 403,
+        title: 'This form has expired',
+        message: 'For your security the form could not be accepted. Reload your account page and try again.',
+        code: 'csrf_mismatch',
+        backUrl: '/account',
+      }),
+  });
 
   const back = (ctx: Context, notice: string) => {
     ctx.status = 303;
     ctx.redirect(`/account?notice=${notice}`);
   };
 
-  router.get('/account', async (ctx) => {
-    const who = await signedIn(ctx);
-    if (!who) return toSignIn(ctx, false);
-    const list = await passkeys.list(who.user.id);
+  router.get('/account', signedIn, async (ctx) => {
+    const { user, session: current, csrfKey } = accountOf(ctx);
+    const list = await passkeys.list(user.id);
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
-    const allowed = await changes.authorize('add-passkey', who.user.id, who.session);
+    const allowed = await changes.authorize('add-passkey', user.id, current);
     passkeyPages.account(ctx, {
       stepUpRequired: !allowed.allowed && allowed.reason === 'step_up_required',
-      securityNotices: (await notifier.recent(who.user.id)).map((n) => ({
+      securityNotices: (await notifier.recent(user.id)).map((n) => ({
         name: n.name,
         at: `${n.at.slice(0, 16).replace('T', ' ')} UTC`,
       })),
-      csrf: csrf.token(csrfKey(who.sessionUid)),
-      displayName: who.user.name ?? who.user.username,
-      username: who.user.username,
+      csrf: csrf.token(csrfKey),
+      displayName: user.name ?? user.username,
+      username: user.username,
       passkeys: list.map((p) => ({
         id: p.id,
         name: p.name,
@@ -176,17 +88,15 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
         lastUsedAt: p.lastUsedAt?.toISOString().slice(0, 10),
         synced: p.backedUp,
       })),
-      mfaRequired: list.length > 0 && (await passkeys.mfaRequired(who.user.id)),
+      mfaRequired: list.length > 0 && (await passkeys.mfaRequired(user.id)),
       notice,
     });
   });
 
-  router.get('/account/signin', (ctx) => toSignIn(ctx, ctx.query.reauth === '1'));
+  router.get('/account/signin', (ctx) => session.toSignIn(ctx, ctx.query.reauth === '1'));
 
   router.get('/account/callback', async (ctx) => {
-    const cookie = ctx.cookies.get(STATE_COOKIE, { signed: true });
-    ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
-    const [state, reauth] = (cookie ?? '').split('.');
+    const { state, reauth } = session.takeState(ctx);
     if (!state || ctx.query.state !== state) {
       return pages.error(ctx, {
         status: 400,
@@ -208,104 +118,40 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
       });
     }
     ctx.status = 303;
-    ctx.redirect(reauth === '1' ? '/account?notice=reauth' : '/account');
+    ctx.redirect(reauth ? '/account?notice=reauth' : '/account');
   });
 
-  // A step-up: an assertion with one of the user's own passkeys, bound to this session. A GET
-  // for the options, like the sign-in page's: it only issues a challenge for this session, and
-  // another site cannot read the answer (same-origin policy).
-  router.get('/account/step-up/options', (ctx: RouterContext) =>
-    jsonErrors(ctx, async () => {
-      const who = await signedIn(ctx);
-      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
-      ctx.set('cache-control', 'no-store');
-      ctx.body = await changes.stepUpOptions(who.user.id, who.session);
-    }),
-  );
+  accountPasskeyRoutes(router, { changes, csrf, session });
 
-  router.post('/account/step-up/verify', (ctx: RouterContext) =>
-    jsonErrors(ctx, async () => {
-      const who = await signedIn(ctx);
-      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
-      const body = await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
-      const proof = await changes.stepUp(who.user.id, who.session, authenticationResponse(body.response), {
-        ip: ctx.ip,
-      });
-      if (!proof.ok) return ceremonyFailed(ctx, proof.reason);
-      ctx.set('cache-control', 'no-store');
-      ctx.body = { redirect: '/account?notice=confirmed' };
-    }),
-  );
-
-  router.post('/account/passkeys/options', (ctx: RouterContext) =>
-    jsonErrors(ctx, async () => {
-      const who = await signedIn(ctx);
-      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
-      await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
-      const options = await changes.registrationOptions(who.user, who.session);
-      if (!options.ok) return ceremonyFailed(ctx, options.reason, refusalStatus(options.reason));
-      ctx.set('cache-control', 'no-store');
-      ctx.body = options.value;
-    }),
-  );
-
-  router.post('/account/passkeys/verify', (ctx: RouterContext) =>
-    jsonErrors(ctx, async () => {
-      const who = await signedIn(ctx);
-      if (!who) return ceremonyFailed(ctx, 'login_required', 401);
-      const body = await readCeremonyBody(ctx, csrf, csrfKey(who.sessionUid));
-      const added = await changes.addPasskey(who.user, who.session, registrationResponse(body.response), body.name, {
-        ip: ctx.ip,
-      });
-      if (!added.ok) return ceremonyFailed(ctx, added.reason, refusalStatus(added.reason));
-      ctx.set('cache-control', 'no-store');
-      ctx.body = { redirect: '/account?notice=added', passkey: { id: added.value.id, name: added.value.name } };
-    }),
-  );
-
-  /** A form POST that changes the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
-  const mayChange = async (
-    ctx: Context,
-    change: AccountChange,
-    post: { user: PublicUser; session: AccountSession },
-  ) => {
-    const decision = await changes.authorize(change, post.user.id, post.session);
+  /** A change to the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
+  const mayChange = async (ctx: Context, change: AccountChange) => {
+    const { user, session: current } = accountOf(ctx);
+    const decision = await changes.authorize(change, user.id, current);
     if (decision.allowed) return true;
     back(ctx, decision.reason === 'step_up_required' ? 'step-up' : 'not-found');
     return false;
   };
 
-  router.post('/account/passkeys/:id/rename', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
-    if (!(await mayChange(ctx, 'rename-passkey', post))) return;
-    const renamed = await passkeys.rename(post.user.id, ctx.params.id ?? '', post.form.name ?? '');
+  router.post('/account/passkeys/:id/rename', signedIn, form, async (ctx) => {
+    if (!(await mayChange(ctx, 'rename-passkey'))) return;
+    const renamed = await passkeys.rename(accountOf(ctx).user.id, ctx.params.id ?? '', formOf(ctx).name ?? '');
     back(ctx, renamed ? 'renamed' : 'bad-name');
   });
 
-  router.post('/account/passkeys/:id/remove', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
+  router.post('/account/passkeys/:id/remove', signedIn, form, async (ctx) => {
     // removing a way to sign in needs a fresh proof with a passkey that this is the account holder
-    if (!(await mayChange(ctx, 'remove-passkey', post))) return;
-    const removed = await passkeys.remove(post.user.id, ctx.params.id ?? '', { ip: ctx.ip, by: 'user' });
+    if (!(await mayChange(ctx, 'remove-passkey'))) return;
+    const removed = await passkeys.remove(accountOf(ctx).user.id, ctx.params.id ?? '', { ip: ctx.ip, by: 'user' });
     back(ctx, removed ? 'removed' : 'not-found');
   });
 
-  router.post('/account/mfa', async (ctx) => {
-    const post = await formPost(ctx);
-    if (!post) return;
-    const on = post.form.required === 'on';
-    // a second factor nobody can give would lock the account: only with a passkey, and only
-    // from a session that proved one
-    if (!(await mayChange(ctx, 'set-mfa', post))) return;
-    await passkeys.setMfaRequired(post.user.id, on);
-    log.info({ event: 'user.updated', userId: post.user.id, fields: ['mfaRequired'], mfaRequired: on }, 'user updated');
+  router.post('/account/mfa', signedIn, form, async (ctx) => {
+    const { user, session: current } = accountOf(ctx);
+    const on = formOf(ctx).required === 'on';
+    const decision = await changes.setMfaRequired(user.id, current, on, { ip: ctx.ip });
+    if (!decision.allowed) return back(ctx, decision.reason === 'step_up_required' ? 'step-up' : 'not-found');
     back(ctx, on ? 'mfa-on' : 'mfa-off');
   });
 
   return router;
 }
-
-/** 403 for a change this session may not make yet; 400 for one that cannot be made. */
-const refusalStatus = (reason: string) => (reason === 'step_up_required' ? 403 : 400);

@@ -1,11 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
+import { FormBodyError, readForm } from './form-body.ts';
 
 /**
- * CSRF tokens for our interaction forms. A token is HMAC-SHA256(key, "csrf:interaction:" + uid):
- * it is bound to one interaction and nobody without the key can make one. The interaction
- * itself is also bound to the browser by oidc-provider's interaction cookie; the token adds
- * the proof that the POST comes from a page we rendered.
+ * CSRF tokens for our forms. A token is HMAC-SHA256(key, "csrf:interaction:" + binding): it is
+ * bound to one interaction (its uid) or one account-page session, and nobody without the key can
+ * make one. The interaction itself is also bound to the browser by oidc-provider's interaction
+ * cookie; the token adds the proof that the POST comes from a page we rendered.
  *
  * @example
  * const csrf = createCsrf(hkdfSync('sha256', secretsKey, '', 'csrf', 32));
@@ -33,18 +34,34 @@ export function createCsrf(key: string | Uint8Array): Csrf {
   };
 }
 
+/** The pages a form POST is refused with: a body that cannot be read, a missing or wrong token. */
+export interface FormRefusals {
+  unreadable(ctx: Context, err: FormBodyError): void;
+  forbidden(ctx: Context): void;
+}
+
 /**
- * Refuses a POST whose form lacks the token of the interaction in `ctx.params.uid`.
- * Runs after the body was read into `ctx.state.form`; `forbidden` renders the 403 page.
+ * Reads a form POST into `ctx.state.form` and checks its CSRF token against `keyOf(ctx)` (the
+ * interaction's uid, or the account page's session); refuses with `refusals` otherwise. One
+ * middleware for every form of the sign-in and account pages.
  */
-export function requireCsrf(csrf: Csrf, forbidden: (ctx: Context) => void | Promise<void>): Middleware {
+export function csrfForm(csrf: Csrf, keyOf: (ctx: Context) => string | undefined, refusals: FormRefusals): Middleware {
   return async (ctx, next) => {
-    const uid = (ctx as Context & { params?: Record<string, string> }).params?.uid;
-    const form = ctx.state.form as Record<string, string> | undefined;
-    if (uid === undefined || !csrf.verify(uid, form?.[CSRF_FIELD])) {
-      await forbidden(ctx);
-      return;
+    let form: Record<string, string>;
+    try {
+      form = await readForm(ctx.req);
+    } catch (err) {
+      if (!(err instanceof FormBodyError)) throw err;
+      // the rest of a body too large was not read: the connection cannot carry another request
+      if (err.status === 413) ctx.set('connection', 'close');
+      return refusals.unreadable(ctx, err);
     }
+    const key = keyOf(ctx);
+    if (key === undefined || !csrf.verify(key, form[CSRF_FIELD])) return refusals.forbidden(ctx);
+    ctx.state.form = form;
     await next();
   };
 }
+
+/** The fields of the form `csrfForm` read. */
+export const formOf = (ctx: Context): Record<string, string> => ctx.state.form as Record<string, string>;

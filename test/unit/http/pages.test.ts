@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
-import { FormBodyError, readForm } from '../../../src/http/interaction/form-body.ts';
 import { describeApiScope, describePermissions } from '../../../src/http/interaction/scopes.ts';
 import { createCsrf } from '../../../src/http/middleware/csrf.ts';
+import { FormBodyError, readForm } from '../../../src/http/middleware/form-body.ts';
 import { resolveInside, securityHeaders, serveStatic } from '../../../src/http/middleware/security-headers.ts';
 import { createPages } from '../../../src/http/pages.ts';
 

@@ -1,0 +1,127 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import type { Logger } from '../../logger.ts';
+import type { SigninFlow } from '../../services/signin-flow.ts';
+import type { Login, Step } from '../../services/signin-steps.ts';
+import type { Csrf } from '../middleware/csrf.ts';
+import type { Pages } from '../pages.ts';
+import type { PasskeyPages } from '../passkey-pages.ts';
+import { grantConsent } from './grant.ts';
+import { isSessionNotFound, type LoadedInteraction } from './load.ts';
+
+export interface StepPagesDeps {
+  provider: () => Provider;
+  flow: Pick<SigninFlow, 'finished'>;
+  pages: Pages;
+  passkeyPages: PasskeyPages;
+  csrf: Csrf;
+  log: Logger;
+}
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+const stringOrUndefined = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/** How each step of the sign-in flow is answered: a page, or the end of the interaction. */
+export function createStepPages(deps: StepPagesDeps) {
+  const { pages, passkeyPages, csrf } = deps;
+
+  const expired = (ctx: Context) =>
+    pages.error(ctx, {
+      status: 400,
+      title: 'This sign-in page has expired',
+      message:
+        'Sign-in pages are valid for a short time only, and only in the browser that opened them. Go back to the application and start signing in again.',
+      code: 'session_not_found',
+    });
+
+  /** Ends the interaction: the URL to send the browser on to, or undefined when it expired meanwhile. */
+  const finish = async (ctx: Context, i: LoadedInteraction, result: InteractionResults, merge = false) => {
+    let url: string;
+    try {
+      url = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    } catch (err) {
+      if (isSessionNotFound(err)) return undefined;
+      throw err;
+    }
+    await deps.flow.finished(i.facts.uid);
+    return url;
+  };
+  const loginResult = (login: Login): InteractionResults => ({ login: { ...login, remember: true } });
+
+  /** Every POST answers 303: after a form POST only 303 guarantees a GET follows (RFC 9110 §15.4.4; RFC 9700 §4.11). */
+  const seeOther = (ctx: Context, url: string | undefined) => {
+    if (url === undefined) return expired(ctx);
+    ctx.status = 303;
+    ctx.redirect(url);
+  };
+
+  const login = (ctx: Context, i: LoadedInteraction, extra: { username?: string | undefined; error?: string } = {}) =>
+    pages.login(ctx, {
+      uid: i.facts.uid,
+      csrf: csrf.token(i.facts.uid),
+      clientName: i.clientName,
+      passkeys: true,
+      redirectUri: i.redirectUri,
+      ...extra,
+    });
+
+  /** Answers `step`; after a POST (`posted`) a page to show is a 303 to the interaction's page instead. */
+  const show = async (ctx: Context, i: LoadedInteraction, step: Step, posted = false): Promise<void> => {
+    switch (step.name) {
+      case 'login': {
+        const hint = i.details.params.login_hint;
+        return login(ctx, i, { username: typeof hint === 'string' ? hint.slice(0, 254) : undefined });
+      }
+      case 'passkey':
+        if (posted) return seeOther(ctx, `/interaction/${i.facts.uid}`);
+        return passkeyPages.step(ctx, {
+          uid: i.facts.uid,
+          csrf: csrf.token(i.facts.uid),
+          mode: step.mode,
+          clientName: i.clientName,
+          redirectUri: i.redirectUri,
+        });
+      case 'consent': {
+        const missing = i.details.prompt.details as ConsentDetails;
+        const meta = i.client?.metadata();
+        return pages.consent(ctx, {
+          uid: i.facts.uid,
+          csrf: csrf.token(i.facts.uid),
+          clientName: i.clientName ?? 'An application',
+          accountName: step.accountName,
+          scopes: missing.missingOIDCScope ?? [],
+          resourceScopes: missing.missingResourceScopes,
+          links: {
+            clientUri: stringOrUndefined(meta?.client_uri),
+            policyUri: stringOrUndefined(meta?.policy_uri),
+            tosUri: stringOrUndefined(meta?.tos_uri),
+          },
+          redirectUri: i.redirectUri,
+        });
+      }
+      case 'grant':
+        return seeOther(ctx, await finish(ctx, i, { consent: await grantConsent(deps.provider(), i.details) }, true));
+      case 'finish':
+        return seeOther(ctx, await finish(ctx, i, loginResult(step.login)));
+      case 'refuse':
+        return seeOther(ctx, await finish(ctx, i, { error: step.error, error_description: step.description }));
+      case 'unsupported':
+        deps.log.warn({ prompt: step.prompt }, 'interaction prompt this server has no page for');
+        return pages.error(ctx, {
+          status: 400,
+          title: 'This step is not supported',
+          message: 'The application asked for a sign-in step this server does not offer.',
+          code: 'unsupported_prompt',
+        });
+    }
+  };
+
+  return { expired, finish, loginResult, login, show };
+}
+
+export type StepPages = ReturnType<typeof createStepPages>;
