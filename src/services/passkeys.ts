@@ -307,15 +307,17 @@ export function createPasskeyService(options: PasskeyServiceOptions): PasskeySer
     async remove(userId, id, ctx = {}) {
       const { removed, remaining } = await repo.remove(userId, id);
       if (!removed) return false;
-      events.record({
-        type: 'passkey.removed',
-        subject: userId,
-        // removed by an administrator: the admin API's own event names who
-        actor: ctx.by === 'admin' ? undefined : userId,
-        clientId: ctx.clientId,
-        ip: ctx.ip,
-        details: { authenticator_id: id, remaining },
-      });
+      // removed by an administrator: the admin API's route records it, naming the admin
+      if (ctx.by !== 'admin') {
+        events.record({
+          type: 'passkey.removed',
+          subject: userId,
+          actor: userId,
+          clientId: ctx.clientId,
+          ip: ctx.ip,
+          details: { authenticator_id: id, remaining },
+        });
+      }
       return true;
     },
 
