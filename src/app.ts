@@ -37,7 +37,10 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const validateClient = clientValidator(holder);
     const services = await createServices({ config, issuer, log, db, secrets, repos, lifetime, validateClient });
     const oidc = createOidc({ config, issuer, log, secrets, repos, services, holder });
-    const http = await createHttpSurface({ config, issuer, log, db, secrets, services, holder, oidc, lifetime });
+    const http = await createHttpSurface({
+      ...{ config, issuer, log, db, secrets, services, holder, oidc, lifetime },
+      replay: repos.replayKeys,
+    });
     holder.use(() => oidc.build(http.pages, http.install));
     await ensureBuiltInClients(services.clients, {
       issuer,

@@ -28,8 +28,10 @@ function tlsOptions(tls: NonNullable<Config['tls']>) {
 }
 
 /**
- * Listens first, so that with PORT=0 and no ISSUER the issuer can name the port the system
- * chose; requests that arrive while the app is still starting get a 503.
+ * Builds the app (migrations, keys, provider), then listens: a load balancer or a probe that
+ * reaches a (re)started instance finds it ready to serve, never a half-built one. Only with
+ * PORT=0 and no ISSUER (development and tests), where the issuer must name the port the system
+ * chooses, does it listen first and answer 503 until the app is built.
  */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
@@ -41,19 +43,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ? createHttpsServer(tlsOptions(config.tls), listener)
     : createHttpServer(listener);
   server.keepAliveTimeout = 65_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  const { port } = server.address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
-  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  const issuer = config.issuer ?? `${scheme}://localhost:${port}`;
+  const portNow = () => (server.address() as AddressInfo).port;
 
+  const listenFirst = config.issuer === undefined;
+  if (listenFirst) await listen();
+  const issuer = config.issuer ?? `${scheme}://localhost:${portNow()}`;
   let app: App;
   try {
     app = await createApp(config, issuer, log);
@@ -62,6 +65,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     throw err;
   }
   handler = app.callback();
+  if (!listenFirst) {
+    try {
+      await listen();
+    } catch (err) {
+      await app.close().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'cleanup after a failed listen'));
+      throw err;
+    }
+  }
+  const port = portNow();
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   // `url` is what to open: the issuer (cookies and redirects are bound to its host, so the
   // bound address, e.g. 127.0.0.1 for an issuer on localhost, would lead to an expired sign-in)
   log.info({ url: issuer, issuer, boundAddress: url, database: app.db.kind }, 'listening');

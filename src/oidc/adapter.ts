@@ -1,6 +1,7 @@
 import Provider, { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import type { ClientService } from '../services/clients.ts';
 import type { OidcPayloadRepository } from '../services/ports/oidc-payloads.ts';
+import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { InitialAccessTokenUses } from './registration.ts';
 
 /**
@@ -13,8 +14,9 @@ export function createAdapterFactory(deps: {
   payloads: OidcPayloadRepository;
   clients: ClientService;
   initialAccessTokens: InitialAccessTokenUses;
+  replay: ReplayKeyRepository;
 }) {
-  const { payloads, clients, initialAccessTokens } = deps;
+  const { payloads, clients, initialAccessTokens, replay } = deps;
 
   class ClientAdapter implements Adapter {
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -74,7 +76,38 @@ export function createAdapterFactory(deps: {
     }
   }
 
+  /**
+   * oidc-provider's replay detection (DPoP proof ids, RFC 9449 §11.1; client assertion ids,
+   * RFC 7523 §3) finds, then saves: two instances given the same value at once would both find
+   * nothing and both accept it. Here the save is the atomic check, shared by every instance.
+   */
+  class ReplayDetectionAdapter implements Adapter {
+    async upsert(id: string, _payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const now = Math.floor(Date.now() / 1000);
+      if (!(await replay.firstUse(`oidc:${id}`, now + expiresIn))) {
+        throw new errors.InvalidRequest('this proof or assertion was already used');
+      }
+    }
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const exp = await replay.expiryOf(`oidc:${id}`);
+      // what oidc-provider needs to see a live entry: a replay, refused with its own error
+      return exp === undefined
+        ? undefined
+        : { jti: id, kind: 'ReplayDetection', iat: Math.floor(Date.now() / 1000), exp };
+    }
+    async findByUserCode(): Promise<undefined> {
+      return undefined;
+    }
+    async findByUid(): Promise<undefined> {
+      return undefined;
+    }
+    async consume(): Promise<void> {}
+    async destroy(): Promise<void> {}
+    async revokeByGrantId(): Promise<void> {}
+  }
+
   return function adapterFor(model: string): Adapter {
+    if (model === 'ReplayDetection') return new ReplayDetectionAdapter();
     return model === 'Client' ? new ClientAdapter() : new PayloadAdapter(model);
   };
 }

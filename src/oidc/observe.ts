@@ -12,11 +12,11 @@ type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_
  * (per authenticated client on token and introspection; per address for failed
  * client authentication). Applied to every provider the composition root builds.
  *
- * oidc-provider authenticates the client inside its route, with no hook before the grant runs,
- * so the per-client limit is counted after the route and checked before the next request:
- * - a client that authenticates with HTTP Basic (the usual for services) is refused up front
- *   once over its limit (the header names it; nothing is counted for a name that only claims it);
- * - a client that authenticates in the body is counted the same way, and once over, its
+ * oidc-provider authenticates the client inside its route, with no hook before the grant runs:
+ * - a client that authenticates with HTTP Basic (the usual for services) is counted up front,
+ *   under the name its header gives, and refused once over its limit; the count is taken back
+ *   when the route finds the secret wrong (nothing stays counted for a name that only claims it);
+ * - a client that authenticates in the body is counted after the route, and once over, its
  *   introspection and client-credentials answers (which change nothing stored) are replaced by
  *   429; a code or refresh-token exchange already done is delivered rather than lost.
  * Every endpoint that authenticates a client counts its failures against the address and is
@@ -48,8 +48,10 @@ export function observeProvider(provider: Provider, protection: Protection, rout
     const failures = await limits.client_auth_failures.peek(ctx.ip);
     if (!failures.allowed) return refuse(ctx, 'client_auth_failures', failures, who, ctx.ip);
     const claimed = basicClientId(ctx.get('authorization'));
+    // counted before the route, atomically (in memory or in Redis): requests in flight together
+    // each get their own count, so no more than the limit pass
     if (claimed !== undefined && limiter) {
-      const verdict = await limiter.peek(claimed);
+      const verdict = await limiter.hit(claimed);
       if (!verdict.allowed) {
         return refuse(
           ctx,
@@ -67,6 +69,8 @@ export function observeProvider(provider: Provider, protection: Protection, rout
     const body = ctx.body as { error?: unknown; scope?: unknown } | undefined;
     const client = ctx.oidc?.client;
     if (body?.error === 'invalid_client') {
+      // a wrong secret sent in another client's name does not use up that client's allowance
+      if (claimed !== undefined && limiter) await limiter.refund(claimed);
       const clientId = client?.clientId ?? claimed;
       await limits.client_auth_failures.hit(ctx.ip);
       surge.observe('failures', 'ip', ctx.ip);
@@ -83,13 +87,11 @@ export function observeProvider(provider: Provider, protection: Protection, rout
     }
     if (!client || !limiter) return;
 
-    const verdict = await limiter.hit(client.clientId);
     const grantType = typeof ctx.oidc.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined;
-    if (
-      !verdict.allowed &&
-      claimed === undefined &&
-      (route === 'introspection' || grantType === 'client_credentials')
-    ) {
+    // a client authenticated in the body is known only now: counted now, atomically, and its
+    // answers that change nothing stored are replaced once over the limit
+    const verdict = claimed === undefined ? await limiter.hit(client.clientId) : undefined;
+    if (verdict && !verdict.allowed && (route === 'introspection' || grantType === 'client_credentials')) {
       return refuse(
         ctx,
         route === 'token' ? 'token' : 'introspection',

@@ -3,7 +3,7 @@
  * `POST /orders` needs `orders:write`. Run it next to the server:
  *
  *   ISSUER=http://localhost:3000 AUDIENCE=https://orders.example PORT=4000 \
- *     node --experimental-strip-types src/resource-server/example.ts
+ *     PUBLIC_URL=http://localhost:4000 node --experimental-strip-types src/resource-server/example.ts
  *
  * It reads its own environment because it is a separate program, not part of the server.
  */
@@ -48,7 +48,11 @@ if (import.meta.main) {
   const issuer = process.env.ISSUER ?? 'http://localhost:3000';
   const audience = process.env.AUDIENCE ?? 'https://orders.example';
   const port = Number(process.env.PORT ?? 4000);
-  createExampleService({ issuer, audience }).listen(port, () => {
+  // RFC 9449 §4.3: a DPoP proof's htu is checked against the URL clients call, which is
+  // configured, never taken from the request's Host header (any client can write that)
+  const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`;
+  const requestUrl = (req: { url?: string | undefined }) => new URL(req.url ?? '/', publicUrl).href;
+  createExampleService({ issuer, audience, requestUrl }).listen(port, () => {
     process.stdout.write(
       `orders example on http://localhost:${port}/orders (issuer ${issuer}, audience ${audience})\n`,
     );

@@ -25,7 +25,7 @@ export interface TokenCheckOptions {
    * through that proxy and the proxy overwrites the header.
    */
   clientCertificateHeader?: string;
-  /** the URL the client called, for DPoP `htu`; default: scheme of the socket, `Host`, path (set it behind a proxy) */
+  /** the URL the client called, for DPoP `htu`; default: scheme of the socket, `Host`, path. Set it from your API's configured public URL: the `Host` header is written by the client */
   requestUrl?: (req: CheckableRequest) => string;
   /** a key source other than `jwksUri` (tests, or keys already in memory) */
   keys?: JWTVerifyGetKey;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../logger.ts';
+import { REDIS_OPTIONS, type RedisHealth, redisHealth } from './redis-fallback.ts';
 
 /** The answer of a limiter: allowed or not, and when to come back. */
 export interface Verdict {
@@ -21,6 +22,8 @@ export interface Limiter {
   /** the current state without counting */
   peek(key: string): Promise<Verdict>;
   reset(key: string): Promise<void>;
+  /** takes back `weight` hits counted by `hit` (a request that turned out not to be the key's own) */
+  refund(key: string, weight?: number): Promise<void>;
 }
 
 export interface LimiterSpec {
@@ -52,8 +55,8 @@ const verdict = (res: RateLimiterRes, points: number): Verdict => ({
  * Rate-limit counters (rate-limiter-flexible): in memory for one instance, in Redis when
  * REDIS_URL is set so that several instances share them. Keys are prefixed with a hash of the
  * issuer: instances of one deployment share counters, other deployments on the same Redis do not.
- * When Redis is unreachable each instance falls back to its own memory counters (the
- * library's insurance limiter) instead of failing the requests it guards.
+ * When Redis is unreachable or slow each instance falls back to its own memory counters
+ * (redis-fallback.ts) instead of failing or holding the requests it guards.
  */
 export async function createRateLimitStore(options: {
   redisUrl: string | undefined;
@@ -63,23 +66,14 @@ export async function createRateLimitStore(options: {
   const { log } = options;
   const namespace = `idp:${createHash('sha256').update(options.issuer).digest('hex').slice(0, 12)}`;
   let redis: Redis | undefined;
+  let health: RedisHealth | undefined;
   if (options.redisUrl) {
     // loaded only when configured: a single instance does not carry the Redis client in memory
     const { Redis } = await import('ioredis');
-    redis = new Redis(options.redisUrl, {
-      // fail fast to the in-memory fallback instead of queueing requests behind a dead connection
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-    });
-    let warned = false;
-    redis.on('error', (err: Error) => {
-      if (!warned) log.warn({ err: { message: err.message } }, 'redis unavailable; rate limits fall back to memory');
-      warned = true;
-    });
-    redis.on('ready', () => {
-      warned = false;
-    });
+    redis = new Redis(options.redisUrl, REDIS_OPTIONS);
+    const h = redisHealth(redis, log);
+    redis.on('error', (err: Error) => h.failed(err));
+    health = h;
   }
 
   return {
@@ -92,9 +86,45 @@ export async function createRateLimitStore(options: {
         blockDuration: spec.blockSeconds ?? 0,
       };
       const memory = new RateLimiterMemory(base);
-      const store = redis
-        ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: memory })
-        : memory;
+      const shared = redis
+        ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true })
+        : undefined;
+      // Redis while it answers, this instance's memory while it does not (see redis-fallback.ts)
+      const store = {
+        async consume(key: string, weight: number) {
+          if (shared && health?.usable()) {
+            try {
+              return await shared.consume(key, weight);
+            } catch (err) {
+              if (err instanceof RateLimiterRes) throw err;
+              health.failed(err);
+            }
+          }
+          return memory.consume(key, weight);
+        },
+        async get(key: string) {
+          if (shared && health?.usable()) {
+            try {
+              return await shared.get(key);
+            } catch (err) {
+              health.failed(err);
+            }
+          }
+          return memory.get(key);
+        },
+        async reward(key: string, weight: number) {
+          if (shared && health?.usable()) {
+            try {
+              await shared.reward(key, weight);
+              return;
+            } catch (err) {
+              health.failed(err);
+            }
+          }
+          await memory.reward(key, weight);
+        },
+        delete: (key: string) => (shared ? shared.delete(key) : memory.delete(key)),
+      };
       const off = !(spec.enabled ?? spec.points > 0);
       return {
         name: spec.name,
@@ -124,6 +154,12 @@ export async function createRateLimitStore(options: {
         },
         async reset(key) {
           await Promise.allSettled([store.delete(key), memory.delete(key)]);
+        },
+        async refund(key, weight = 1) {
+          if (off) return;
+          await store.reward(key, weight).catch((err: unknown) => {
+            log.warn({ err, limiter: spec.name }, 'rate limiter refund failed');
+          });
         },
       };
     },

@@ -8,6 +8,7 @@ import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
 import { inputLimits } from '../http/middleware/hardening.ts';
+import { issuerOrigin } from '../http/middleware/issuer-origin.ts';
 import { requestMetrics } from '../http/middleware/metrics.ts';
 import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
 import { createPages } from '../http/pages.ts';
@@ -15,6 +16,7 @@ import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
 import type { Logger } from '../logger.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
+import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Lifetime } from './lifetime.ts';
 import { serveMetrics } from './metrics-port.ts';
@@ -36,6 +38,8 @@ export interface HttpWiringDeps {
   holder: ProviderHolder;
   oidc: Pick<ReturnType<typeof createOidc>, 'registration'>;
   lifetime: Lifetime;
+  /** single-use values every instance sees (PostgreSQL) */
+  replay: ReplayKeyRepository;
 }
 
 /** Our HTTP surface: the pages, the admin API, health, metrics and the edge middleware, to put in front of the provider. */
@@ -53,6 +57,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     builtInClientIds: builtInClientIds(config.adminClient),
     security: { bruteForce: s.protection.bruteForce, users: s.accounts, events: s.events },
     clientCertificateHeader: config.clientCertHeader,
+    replay: deps.replay,
     accessTokens: s.accessTokens,
     clients: s.clients,
     resources: s.resources,
@@ -84,6 +89,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
   const http = createHttp({
     log,
     edge: [
+      // first: every absolute URL built after this derives from ISSUER, not from the request
+      issuerOrigin(issuer),
       requestMetrics(s.metrics, s.routeLabels),
       inputLimits({ https: issuer.startsWith('https:') }),
       ...(await serveMetrics(config, s.metrics, log, deps.lifetime)),

@@ -48,6 +48,10 @@ export function startJobs(deps: {
         removed += batch;
         batch = batch === PURGE_BATCH ? await repos.payloads.purgeExpired(new Date(), PURGE_BATCH) : 0;
       }
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await repos.replayKeys.purgeExpired(new Date(), PURGE_BATCH);
+        removed += batch;
+      }
       const keysRemoved = await keys.deleteExpired();
       // security events past EVENT_RETENTION_DAYS
       await purgeEvents();

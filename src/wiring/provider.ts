@@ -75,7 +75,12 @@ export interface OidcDeps {
 export function createOidc(deps: OidcDeps) {
   const { config, issuer, log, secrets, repos, services, holder } = deps;
   const initialAccessTokens = createInitialAccessTokenUses(repos.payloads);
-  const adapter = createAdapterFactory({ payloads: repos.payloads, clients: services.clients, initialAccessTokens });
+  const adapter = createAdapterFactory({
+    payloads: repos.payloads,
+    clients: services.clients,
+    initialAccessTokens,
+    replay: repos.replayKeys,
+  });
   const interactionPolicy = createInteractionPolicy(services.needsMfa);
   // RFC 8705: client certificates from our own TLS socket, or from the trusted proxy's header
   const mtls = createMtls({

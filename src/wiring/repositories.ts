@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
+import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
 import { createResourceRepository } from '../db/repositories/resources.ts';
 import { createRoleRepository } from '../db/repositories/roles.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
@@ -15,6 +16,7 @@ export function createRepositories(db: Database) {
     clients: createClientRepository(prisma),
     payloads: createOidcPayloadRepository(prisma),
     passkeys: createPasskeyRepository(prisma),
+    replayKeys: createReplayKeyRepository(prisma),
     resources: createResourceRepository(prisma),
     roles: createRoleRepository(prisma),
     events: createSecurityEventRepository(prisma),

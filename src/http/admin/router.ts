@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { AppError } from '../../errors.ts';
+import type { ReplayCache } from '../../resource-server/dpop.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import { createAdminDelegation } from '../../services/admin-delegation.ts';
@@ -34,6 +35,8 @@ export interface AdminDeps {
   builtInClientIds: readonly string[];
   /** TLS_CLIENT_CERT_HEADER: where certificate-bound admin tokens find the client certificate */
   clientCertificateHeader: string | undefined;
+  /** DPoP proofs seen by any instance (RFC 9449 §11.1: a proof is good once) */
+  replay: ReplayCache;
   keys: {
     list(): Promise<readonly { kid: string; alg: string; current: boolean; createdAt: Date; expiresAt: Date | null }[]>;
     /** rotates and tells every instance */
@@ -64,7 +67,13 @@ export function createAdminRouter(deps: AdminDeps): Router {
     ctx.body = openapi;
   });
   router.use(etagHeader);
-  router.use(adminAuth(deps.accessTokens, deps.audience, { clientCertificateHeader: deps.clientCertificateHeader }));
+  router.use(
+    adminAuth(deps.accessTokens, deps.audience, {
+      clientCertificateHeader: deps.clientCertificateHeader,
+      replay: deps.replay,
+      issuer: deps.issuer,
+    }),
+  );
   router.use(auditAdminChanges(deps.security.events));
   const delegation = createAdminDelegation({
     adminAudience: deps.audience,

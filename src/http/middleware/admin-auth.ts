@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import { AppError } from '../../errors.ts';
-import { memoryReplayCache } from '../../resource-server/dpop.ts';
+import type { ReplayCache } from '../../resource-server/dpop.ts';
 import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
 import { type AdminPower, type AdminScope, covers, powerOf } from '../../services/admin-delegation.ts';
@@ -23,10 +23,10 @@ const REASONS = {
 export function adminAuth(
   tokens: AccessTokenService,
   audience: string,
-  options: { clientCertificateHeader?: string | undefined } = {},
+  options: { clientCertificateHeader?: string | undefined; replay: ReplayCache; issuer: string },
 ) {
-  // RFC 9449 §11.1: a DPoP proof is good once (remembered per instance for its 60 s lifetime)
-  const replay = memoryReplayCache();
+  // RFC 9449 §11.1: a DPoP proof is good once, on every instance (a shared replay cache)
+  const { replay } = options;
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     const header = ctx.get('authorization');
     const match = /^(Bearer|DPoP) ([\w.~+/-]+=*)$/i.exec(header);
@@ -41,7 +41,8 @@ export function adminAuth(
         {
           replay,
           clientCertificateHeader: options.clientCertificateHeader,
-          requestUrl: () => `${ctx.protocol}://${ctx.host}${ctx.path}`,
+          // RFC 9449 §4.3: the URL the client called, which is ours: the issuer's, never the Host header's
+          requestUrl: () => `${options.issuer}${ctx.path}`,
         },
       );
     } catch (err) {

@@ -133,6 +133,7 @@ describe('brute-force protection', () => {
           hit: record(limiter.hit.bind(limiter)),
           peek: record(limiter.peek.bind(limiter)),
           reset: record(limiter.reset.bind(limiter)),
+          refund: record(limiter.refund.bind(limiter)),
         } satisfies Limiter;
       },
     };
