@@ -9,6 +9,7 @@ import { createPasskeyInteraction } from '../http/interaction/passkeys.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createSigninProtection } from '../http/interaction/signin-protection.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
+import { durableEvents } from '../http/middleware/durable-events.ts';
 import { inputLimits } from '../http/middleware/hardening.ts';
 import { requestMetrics } from '../http/middleware/metrics.ts';
 import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
@@ -109,12 +110,15 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       requestMetrics(s.metrics, s.routeLabels),
       inputLimits({ https: issuer.startsWith('https:') }),
       ...(await serveMetrics(config, s.metrics, log, deps.lifetime)),
+      // an answer leaves once the admin change, sign-in or lockout it reports is stored
+      durableEvents(s.events),
     ],
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
     staticRoot: `${VIEWS_DIR}/static`,
     health: createHealthRouter(() => deps.db.ping()),
     admin,
+    errorPage: pages.appError,
     badInputPage: (ctx, detail) =>
       pages.error(ctx, {
         status: 400,
