@@ -89,7 +89,8 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
         }),
         () => conflict(`a role named ${input.name} exists`),
       );
-      await changed();
+      // no user or client holds a new role yet: nobody's grants changed, no cache is dropped
+      // (so creating roles does not flush every instance's grants, which tokens read)
       return created;
     },
     async get(id) {
