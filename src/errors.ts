@@ -37,7 +37,12 @@ export type ErrorCode =
   /** 429: over a rate limit; the response says when to retry in `Retry-After` (RFC 6585 §4) */
   | 'too_many_requests'
   /** 500: anything unexpected; the response never says what */
-  | 'server_error';
+  | 'server_error'
+  /**
+   * 503: the database cannot be reached right now (an outage, a failover); the response says
+   * when to retry in `Retry-After` (RFC 9110 §15.6.4). RFC 6749 §4.1.2.1 names the code.
+   */
+  | 'temporarily_unavailable';
 
 export interface ErrorDetail {
   /** the offending field, as a dotted path (`redirect_uris.0`) */
@@ -60,7 +65,8 @@ export class AppError extends Error {
     super(message);
     this.code = code;
     this.status = status;
-    this.expose = status < 500;
+    // a 503 says only that the service is unavailable, which the caller may know
+    this.expose = status < 500 || code === 'temporarily_unavailable';
     this.details = details;
   }
 }
@@ -70,6 +76,9 @@ export const conflict = (message: string, details?: ErrorDetail[]) => new AppErr
 /** a write that lost a race, or an If-Match naming a version that is no longer current (RFC 9110 §13.1.1) */
 export const stale = () =>
   new AppError('precondition_failed', 412, 'the record changed since it was read; read it again and retry');
+/** the database is out of reach: 503, retry in a few seconds */
+export const unavailable = () =>
+  new AppError('temporarily_unavailable', 503, 'the service is temporarily unavailable; retry in a few seconds');
 /** a field that breaks a rule: 400 naming it */
 export const invalidField = (field: string, message: string) =>
   new AppError('invalid_request', 400, message, [{ field, message }]);

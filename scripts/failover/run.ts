@@ -6,7 +6,8 @@
  * drives client-credentials tokens and admin writes, crashes the primary (Patroni and the
  * postmaster killed with SIGKILL, as when a machine dies; FAILOVER_KILL=stop for an orderly
  * stop instead) and measures: time to promotion, time until the product serves again, the
- * status codes answered during the switch, and whether every acknowledged write survived.
+ * status codes answered during the switch (503 with Retry-After for what needs the database;
+ * tokens for the known client keep being issued), and whether every acknowledged write survived.
  * Everything it starts is killed when it ends, fails or is interrupted.
  *
  * Environment: FAILOVER_KILL (crash | stop), FAILOVER_MAX_RECOVERY_SECONDS (default 10),
@@ -32,13 +33,6 @@ const WRITE_WORKERS = 2;
 const ADMIN_ID = 'failover-admin';
 const ADMIN_SECRET = 'failover-admin-secret-0123456789abcdef0123456789';
 const API = 'https://failover.example';
-
-/**
- * The product answers 500 while its database is unreachable: nothing maps a lost connection to
- * 503. Until that is fixed this check is reported as an expected failure and does not fail the
- * run; when it passes, the mark must go (the run says so).
- */
-const STATUS_503_EXPECTED_TO_FAIL = true;
 
 interface Sample {
   kind: 'token' | 'write';
@@ -275,6 +269,8 @@ async function main(): Promise<number> {
     failedRequestWindowSeconds: round((recoveredAt - outageStart) / 1000),
     requests: samples.length,
     failedRequestsDuringSwitch: failures.length,
+    tokensIssuedDuringSwitch: during.filter((s) => s.kind === 'token' && isOk(s)).length,
+    tokensRefusedDuringSwitch: failures.filter((s) => s.kind === 'token').length,
     statusesDuringSwitch: Object.fromEntries(byStatus),
     acknowledgedWrites: acknowledged.length,
     lostWrites: lost.length,
@@ -295,18 +291,15 @@ async function main(): Promise<number> {
     report.servingAgainSecondsAfterPromotion <= MAX_RECOVERY_S,
     `serving again ${report.servingAgainSecondsAfterPromotion} s after the promotion (at most ${MAX_RECOVERY_S} s)`,
   );
-  const all503 = failures.every((s) => s.status === 503 && s.retryAfter !== null);
-  const message = `every request refused during the switch is 503 with Retry-After (${JSON.stringify(report.statusesDuringSwitch)})`;
-  if (STATUS_503_EXPECTED_TO_FAIL) {
-    if (all503) {
-      console.log(`FAIL (unexpected pass) ${message}: remove STATUS_503_EXPECTED_TO_FAIL in scripts/failover/run.ts`);
-      failed++;
-    } else {
-      console.log(`xfail ${message}: expected to fail until a lost database connection maps to 503`);
-    }
-  } else {
-    expect(all503, message);
-  }
+  expect(
+    failures.every((s) => s.status === 503 && s.retryAfter !== null),
+    `every request refused during the switch is 503 with Retry-After (${JSON.stringify(report.statusesDuringSwitch)})`,
+  );
+  // static stability: the client and its API were known before the kill, so its tokens need no database
+  expect(
+    report.tokensRefusedDuringSwitch === 0,
+    `client-credentials tokens kept being issued during the switch (${report.tokensIssuedDuringSwitch} issued, ${report.tokensRefusedDuringSwitch} refused)`,
+  );
   if (failed > 0) {
     console.log(`--- product log (tail) ---\n${cluster.logTail('app', 20)}`);
   }

@@ -50,7 +50,14 @@ function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Data
   // Only unnamed statements go through this pool (pg names one only when asked, and the Prisma
   // adapter does not ask), no session SET, and transaction-scoped advisory locks only: all of
   // which a transaction pooler serves
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, idleTimeoutMillis: 30_000 });
+  // a database that does not answer (a host gone, a failover under way) fails a request within
+  // seconds, as 503 with Retry-After, instead of holding it for as long as the TCP stack tries
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+  });
   // an idle client that loses its connection emits here; without a listener the process would crash
   pool.on('error', (err) => log.warn({ err }, 'database connection lost'));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });

@@ -1,6 +1,8 @@
 import { Eta } from 'eta';
 import type { Context } from 'koa';
 import type { ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
+import type { AppError } from '../errors.ts';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../services/availability.ts';
 import { describePermissions, type Permission } from './interaction/scopes.ts';
 import { ensureSecurityHeaders, restrictFormAction } from './middleware/security-headers.ts';
 
@@ -70,6 +72,8 @@ export interface Pages {
   postLogoutSuccessSource(ctx: KoaContextWithOIDC): void;
   /** `renderError`: never shows a stack trace or an internal message */
   renderError(ctx: KoaContextWithOIDC, out: ErrorOut, error: unknown): void;
+  /** an error no route handled, for a browser (the error writer sets the status after it) */
+  appError(ctx: Context, err: AppError): void;
   /** any template in views/ with the shared layout data, security headers and form targets */
   render(
     ctx: Context,
@@ -118,6 +122,11 @@ const ERROR_TEXT: Record<string, { title: string; message: string }> = {
     title: 'This sign-in page has expired',
     message: 'Sign-in pages are valid for a short time only. Go back to the application and start again.',
   },
+};
+
+const UNAVAILABLE = {
+  title: 'Temporarily unavailable',
+  message: 'The server cannot complete this step at the moment. Please try again in a minute.',
 };
 
 const GENERIC_ERROR = {
@@ -255,7 +264,27 @@ export function createPages(options: PagesOptions): Pages {
       );
     },
 
-    renderError(ctx, out) {
+    appError(ctx, err) {
+      const text =
+        err.status === 503
+          ? UNAVAILABLE
+          : err.status >= 500
+            ? GENERIC_ERROR
+            : (ERROR_TEXT[err.code] ?? { title: 'This request could not be completed', message: err.message });
+      error(ctx, {
+        status: err.status,
+        ...text,
+        code: err.status >= 500 && err.status !== 503 ? 'server_error' : err.code,
+      });
+    },
+
+    renderError(ctx, out, err) {
+      // oidc-provider met a database out of reach (sessions, interactions and codes live there):
+      // 503 and when to retry (RFC 9110 §15.6.4), not "something went wrong"
+      if (isDatabaseUnavailable(err)) {
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+        return error(ctx, { status: 503, ...UNAVAILABLE, code: 'temporarily_unavailable' });
+      }
       const status = ctx.status >= 400 ? ctx.status : 400;
       const text = (status >= 500 ? undefined : ERROR_TEXT[out.error]) ?? GENERIC_ERROR;
       error(ctx, {

@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import { canonicalPaths, templateOf } from './middleware/canonical-path.ts';
 import { cleanInput } from './middleware/clean-input.ts';
-import { errorHandler } from './middleware/errors.ts';
+import { type ErrorPage, errorHandler, writeError } from './middleware/errors.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { securityHeaders, serveStatic } from './middleware/security-headers.ts';
 import { vendorScripts } from './vendor-scripts.ts';
@@ -31,6 +31,8 @@ export interface HttpDeps {
   pages: readonly Mounted[];
   /** the 400 page for a browser whose request carries text no endpoint accepts */
   badInputPage(ctx: Context, message: string): void;
+  /** the page for an error no route handled, for a browser asking for a page */
+  errorPage: ErrorPage;
 }
 
 /** Runs middlewares one after another, as Koa would (each one's `next` is the following one). */
@@ -79,9 +81,20 @@ export function createHttp(deps: HttpDeps) {
   );
   let templates = [...ownPaths, '/static', '/metrics'].map(templateOf);
 
+  // what no route answered itself (a page whose database is out of reach: 503) goes through the
+  // one error writer, not Koa's plain-text fallback
+  const unhandled: Middleware = async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      writeError(ctx, err, deps.errorPage);
+    }
+  };
+
   const chain: Middleware[] = [
     requestContext(deps.log),
     ...deps.edge,
+    unhandled,
     // before everything that renders: oidc-provider adds its form_post script hash to the CSP it finds set
     securityHeaders(),
     // NUL, lone surrogates, malformed percent-encoding: a 400 here, before anything stores them

@@ -1,23 +1,52 @@
+import { isDatabaseUnavailable } from './availability.ts';
+
+/**
+ * How long after an entry was last read from the database it may still be served when the
+ * database cannot be reached (RFC 5861's stale-if-error, applied in memory): clients, APIs and
+ * roles already known keep working through an outage or a failover of up to this long
+ * (docs/scaling.md, "During a database outage").
+ */
+export const STALE_IF_ERROR_MS = 5 * 60_000;
+
+/** While serving stale, the database is asked again at most this often per entry. */
+const RETRY_WHILE_STALE_MS = 1000;
+
+interface Entry<V> {
+  value: V;
+  /** fresh until then: served without asking the database */
+  expires: number;
+  /** servable until then when the database is unavailable */
+  staleUntil: number;
+}
+
 /**
  * A bounded in-memory map whose entries expire. Used on the token hot path so that a
  * token request costs no database round trip; every write path invalidates through the
  * CacheBus, and the expiry is only a safety net for a lost invalidation.
+ *
+ * Static stability: an entry that expired, or was marked stale because notifications may have
+ * been missed, is kept for `staleIfErrorMs` after its last load. `getOrLoad` serves it when the
+ * reload fails because the database is unavailable (never for another error, and never after
+ * `invalidate`, which a known change calls).
  */
 export class TtlCache<V> {
-  readonly #entries = new Map<string, { value: V; expires: number }>();
+  readonly #entries = new Map<string, Entry<V>>();
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #staleMs: number;
 
-  constructor(options: { ttlMs: number; max: number }) {
+  constructor(options: { ttlMs: number; max: number; staleIfErrorMs?: number }) {
     this.#ttlMs = options.ttlMs;
     this.#max = options.max;
+    this.#staleMs = Math.max(options.staleIfErrorMs ?? 0, options.ttlMs);
   }
 
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expires <= Date.now()) {
-      this.#entries.delete(key);
+    const now = Date.now();
+    if (entry.expires <= now) {
+      if (entry.staleUntil <= now) this.#entries.delete(key);
       return undefined;
     }
     return entry.value;
@@ -34,7 +63,8 @@ export class TtlCache<V> {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, { value, expires: Date.now() + this.#ttlMs });
+    const now = Date.now();
+    this.#entries.set(key, { value, expires: now + this.#ttlMs, staleUntil: now + this.#staleMs });
   }
 
   delete(key: string): void {
@@ -45,7 +75,11 @@ export class TtlCache<V> {
     this.#entries.clear();
   }
 
-  /** Loads through `load` on a miss; concurrent misses for one key share one load. */
+  /**
+   * Loads through `load` on a miss; concurrent misses for one key share one load. When the load
+   * fails because the database is unavailable and a stale entry is within its bound, the stale
+   * value is served (and the database asked again at most once a second for this key).
+   */
   async getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
@@ -53,11 +87,19 @@ export class TtlCache<V> {
     if (pending === undefined) {
       const generation = this.#generation;
       pending = load()
-        .then((value) => {
-          // an invalidation that arrived while loading wins over the value loaded before it
-          if (generation === this.#generation && !this.#invalidatedWhileLoading.has(key)) this.set(key, value);
-          return value;
-        })
+        .then(
+          (value) => {
+            // an invalidation that arrived while loading wins over the value loaded before it
+            if (generation === this.#generation && !this.#invalidatedWhileLoading.has(key)) this.set(key, value);
+            return value;
+          },
+          (err: unknown) => {
+            const stale = this.#entries.get(key);
+            if (!stale || stale.staleUntil <= Date.now() || !isDatabaseUnavailable(err)) throw err;
+            stale.expires = Math.min(Date.now() + RETRY_WHILE_STALE_MS, stale.staleUntil);
+            return stale.value;
+          },
+        )
         .finally(() => {
           this.#loading.delete(key);
           this.#invalidatedWhileLoading.delete(key);
@@ -67,14 +109,26 @@ export class TtlCache<V> {
     return pending;
   }
 
-  /** Drops the entry and any load under way for it. */
+  /** Drops the entry and any load under way for it: it changed. */
   invalidate(key: string): void {
     this.#entries.delete(key);
     if (this.#loading.has(key)) this.#invalidatedWhileLoading.add(key);
   }
 
+  /** Drops every entry: they all changed. */
   invalidateAll(): void {
     this.#entries.clear();
+    this.#generation++;
+  }
+
+  /**
+   * Notifications may have been missed (the connection that carries them was lost, often because
+   * the database went away): every entry is read again before it is served, but kept for
+   * `getOrLoad` to fall back on while the database stays unavailable.
+   */
+  markAllStale(): void {
+    const now = Date.now();
+    for (const entry of this.#entries.values()) entry.expires = Math.min(entry.expires, now);
     this.#generation++;
   }
 
@@ -139,15 +193,16 @@ export function createCacheBus(transport: {
 
 /**
  * Keeps `cache` right for one topic: drops the entry a change names, everything for a change
- * to the whole topic, and everything when notifications may have been missed.
+ * to the whole topic, and marks everything stale when notifications may have been missed.
  */
 export function followTopic(
   bus: CacheBus,
   topic: CacheTopic,
-  cache: Pick<TtlCache<unknown>, 'invalidate' | 'invalidateAll'>,
+  cache: Pick<TtlCache<unknown>, 'invalidate' | 'invalidateAll' | 'markAllStale'>,
 ): void {
   bus.subscribe((event) => {
-    if (event === 'all' || (event.topic === topic && event.key === undefined)) cache.invalidateAll();
+    if (event === 'all') cache.markAllStale();
+    else if (event.topic === topic && event.key === undefined) cache.invalidateAll();
     else if (event.topic === topic && event.key !== undefined) cache.invalidate(event.key);
   });
 }

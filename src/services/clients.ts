@@ -1,7 +1,7 @@
 import { hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { type CacheBus, followTopic, TtlCache } from './cache.ts';
+import { type CacheBus, followTopic, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
 import type { ClientRecord, ClientRepository } from './ports/clients.ts';
 import { UniqueViolation, unlessTaken } from './ports/errors.ts';
 import { generateClientSecret, hashClientSecret, isHashedSecret, verifyClientSecret } from './secrets.ts';
@@ -93,7 +93,8 @@ export function createClientService(deps: {
   log: Logger;
 }): ClientService {
   const { repo, bus, secretKey, validate, log } = deps;
-  const cache = new TtlCache<CachedClient | null>({ ttlMs: 60_000, max: 10_000 });
+  // known clients keep getting tokens through a database outage (static stability)
+  const cache = new TtlCache<CachedClient | null>({ ttlMs: 60_000, max: 10_000, staleIfErrorMs: STALE_IF_ERROR_MS });
   followTopic(bus, 'client', cache);
   const changed = (id: string) => bus.publish({ topic: 'client', key: id });
   const verified = new TtlCache<Buffer>({ ttlMs: 10 * 60_000, max: 10_000 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { conflict, notFound, stale } from '../errors.ts';
-import { type CacheBus, followTopic, TtlCache } from './cache.ts';
+import { type CacheBus, followTopic, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
 import { unlessTaken } from './ports/errors.ts';
 import type { ResourceRecord, ResourceRepository } from './ports/resources.ts';
@@ -51,7 +51,7 @@ export function createResourceService(deps: {
 }): ResourceService {
   const { repo, bus, builtIn } = deps;
   // null marks "no such API" so that unknown identifiers are not looked up on every request
-  const cache = new TtlCache<ResourceServer | null>({ ttlMs: 60_000, max: 10_000 });
+  const cache = new TtlCache<ResourceServer | null>({ ttlMs: 60_000, max: 10_000, staleIfErrorMs: STALE_IF_ERROR_MS });
   followTopic(bus, 'resource', cache);
   // roles and clients lose what they held on an API that shrinks or goes (the repository prunes
   // them in the same transaction), so their caches go too

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
-import { type CacheBus, TtlCache } from './cache.ts';
+import { type CacheBus, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
 import { unlessTaken } from './ports/errors.ts';
 import type { Permission, RoleRecord, RoleRepository } from './ports/roles.ts';
@@ -58,9 +58,10 @@ function toGrants(roles: RoleRecord[]): Grants {
 
 export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus }): RoleService {
   const { repo, bus } = deps;
-  const cache = new TtlCache<Grants>({ ttlMs: 60_000, max: 50_000 });
+  const cache = new TtlCache<Grants>({ ttlMs: 60_000, max: 50_000, staleIfErrorMs: STALE_IF_ERROR_MS });
   bus.subscribe((event) => {
-    if (event === 'all' || event.topic === 'role') cache.invalidateAll();
+    if (event === 'all') cache.markAllStale();
+    else if (event.topic === 'role') cache.invalidateAll();
     else if ((event.topic === 'user' || event.topic === 'client') && event.key !== undefined) {
       cache.invalidate(`${event.topic}:${event.key}`);
     }
@@ -88,7 +89,8 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
         }),
         () => conflict(`a role named ${input.name} exists`),
       );
-      await changed();
+      // no user or client holds a new role yet: nobody's grants changed, no cache is dropped
+      // (so creating roles does not flush every instance's grants, which tokens read)
       return created;
     },
     async get(id) {

@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../logger.ts';
+import { isDatabaseUnavailable } from './availability.ts';
 import type { Metrics } from './metrics.ts';
 import type {
   NewSecurityEvent,
@@ -33,10 +35,22 @@ export interface SecurityEventInput {
 }
 
 export interface SecurityEventService {
-  /** queues the event and returns at once: the request never waits for the database */
+  /**
+   * Records the event. A high-volume type (`batched`) is queued and written with the next batch;
+   * any other type is written at once, and a request running under `durably` is answered only
+   * once it is stored. Never throws: a database that cannot take it sends it to the queue.
+   */
   record(event: SecurityEventInput): void;
+  /**
+   * Runs `fn` (a request) and then waits until the events it recorded that are not batched
+   * are stored (or, the database being unavailable, queued): an answered request's admin change,
+   * sign-in or lockout survives a crash of the process.
+   */
+  durably<T>(fn: () => Promise<T>): Promise<T>;
+  /** the request being answered (under `durably`) waits for `work` too: it records an event once done */
+  beforeAnswer(work: Promise<unknown>): void;
   list(filter: SecurityEventFilter): Promise<SecurityEventRecord[]>;
-  /** writes everything queued (tests, shutdown) */
+  /** writes everything queued and waits for the writes under way (tests, shutdown) */
   flush(): Promise<void>;
   /** removes events older than the retention */
   purge(now?: Date): Promise<number>;
@@ -55,7 +69,23 @@ export interface SecurityEventOptions {
   batchSize?: number;
   /** the queue's bound: past it new events are dropped (and counted), memory stays bounded */
   maxQueue?: number;
+  /** which types are queued and written in batches; default `HIGH_VOLUME_TYPES` */
+  batched?: (type: string) => boolean;
 }
+
+/**
+ * The types written in batches (every `flushIntervalMs`): one per token a service fetches, or
+ * per refused request of a caller over its limits, so writing each on its own would make the
+ * database's writes grow with token traffic (or with an attack). A crash loses the last
+ * fraction of a second of them. Every other type (admin changes, sign-ins, lockouts, changes
+ * to people's accounts, revocations) is stored before the request that caused it is answered.
+ */
+export const HIGH_VOLUME_TYPES: ReadonlySet<string> = new Set([
+  'token.issued',
+  'token.refreshed',
+  'ratelimit.tripped',
+  'client.auth_failed',
+]);
 
 /**
  * Detail keys that could carry a secret. Values under them are never stored, whatever a caller
@@ -85,41 +115,76 @@ export function sanitizeDetails(details: Record<string, unknown> = {}): Record<s
 }
 
 /**
- * The security event log: events queue in memory and are written in batches every
- * `flushIntervalMs` (or when a batch fills), so the token endpoint's hot path never waits for a
- * database write. Trade-off: a crash loses at most one interval of events; a clean shutdown
- * (`close`) writes them all.
+ * The security event log, in two durability classes:
+ * - high-volume types (`HIGH_VOLUME_TYPES`) queue in memory and are written in batches every
+ *   `flushIntervalMs` (or when a batch fills), so the token endpoint's hot path never waits for
+ *   a database write. A crash loses at most one interval of them; a clean shutdown (`close`)
+ *   writes them all. Identical events waiting in the queue (same type, actor, subject, client,
+ *   address, user agent, outcome and details: a service fetching tokens in a loop) are stored
+ *   once, with `details.count`: the log's writes grow with the number of distinct callers, and
+ *   nothing that tells events apart is lost (the time is that of the first).
+ * - every other type is inserted at once, and `durably` holds the request's answer until it is
+ *   stored.
  *
- * Identical events waiting in the queue (same type, actor, subject, client, address, user agent,
- * outcome and details: a service fetching tokens in a loop) are stored once, with
- * `details.count`. One row per token would make the log's writes grow with token traffic;
- * this way they grow with the number of distinct callers, and nothing that tells events
- * apart is lost (the time is that of the first).
+ * The database unavailable (an outage, a failover), events of both classes wait in the queue and
+ * are written when it returns; so the requests that are still served (tokens for known clients)
+ * do not fail or wait for it. The queue is bounded by `maxQueue`: past it new events are dropped
+ * and counted (`idp_security_events_dropped_total`), and the process's memory stays bounded.
  */
 export function createSecurityEventService(options: SecurityEventOptions): SecurityEventService {
   const { repo, log, metrics } = options;
   const interval = options.flushIntervalMs ?? 250;
   const batchSize = options.batchSize ?? 200;
   const maxQueue = options.maxQueue ?? 10_000;
+  const batched = options.batched ?? ((type: string) => HIGH_VOLUME_TYPES.has(type));
   let queue: NewSecurityEvent[] = [];
   /** events still in the queue, by what they say, so that a repeat only counts */
   let pending = new Map<string, { event: NewSecurityEvent; count: number }>();
   let writing: Promise<void> | undefined;
   let closed = false;
+  /** the last write found the database unavailable: events go to the queue until a batch is written */
+  let unavailable = false;
+  /** inserts of single events under way, for `flush` and `close` to wait for */
+  const inserting = new Set<Promise<void>>();
+  /** the writes of the request being answered (see `durably`) */
+  const request = new AsyncLocalStorage<Promise<void>[]>();
+
+  const failed = (err: unknown, events: number) => {
+    if (!isDatabaseUnavailable(err)) log.warn({ err, events }, 'writing security events failed');
+    else if (!unavailable) log.warn({ err, events }, 'database unavailable: security events wait in memory');
+    if (isDatabaseUnavailable(err)) unavailable = true;
+  };
+  const succeeded = () => {
+    if (!unavailable) return;
+    unavailable = false;
+    log.info({ waiting: queue.length }, 'database available again: writing the security events that waited');
+  };
+
+  /** Into the queue; false when it is full (the event is dropped and counted). */
+  const enqueue = (row: NewSecurityEvent): boolean => {
+    if (queue.length >= maxQueue) {
+      metrics?.eventsDropped.inc();
+      return false;
+    }
+    queue.push(row);
+    metrics?.eventQueue.set(queue.length);
+    return true;
+  };
 
   const writeBatch = async (batch: NewSecurityEvent[]) => {
     try {
       await repo.insertMany(batch);
+      succeeded();
     } catch (err) {
-      // retried once with the next batch if there is room; a database that stays down costs events, not memory
-      log.warn({ err, events: batch.length }, 'writing security events failed');
+      // kept for the next try if there is room; a database that stays down costs events, not memory
+      failed(err, batch.length);
       if (!closed && queue.length + batch.length <= maxQueue) queue = batch.concat(queue);
       else metrics?.eventsDropped.inc(batch.length);
       throw err;
     }
   };
 
-  /** Writes one batch at a time; `all` keeps going until the queue is empty. */
+  /** Writes one batch at a time; `all` keeps going until the queue is empty. A failure waits for the timer. */
   const drain = (all: boolean): Promise<void> => {
     if (writing) return all ? writing.then(() => drain(true)) : writing;
     if (queue.length === 0) return Promise.resolve();
@@ -128,15 +193,33 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
     pending = new Map();
     metrics?.eventQueue.set(queue.length);
     writing = writeBatch(batch)
-      .catch(() => {
-        all = false;
-      })
+      .then(
+        () => true,
+        () => false,
+      )
       .finally(() => {
         writing = undefined;
         metrics?.eventQueue.set(queue.length);
       })
-      .then(() => (all || queue.length >= batchSize ? drain(all) : undefined));
+      .then((written) => (written && (all || queue.length >= batchSize) ? drain(all) : undefined));
     return writing;
+  };
+
+  /** Stores one event now; the database unavailable, it waits in the queue. Never rejects. */
+  const insert = (row: NewSecurityEvent): Promise<void> => {
+    if (unavailable || closed) {
+      enqueue(row);
+      return Promise.resolve();
+    }
+    const write: Promise<void> = repo
+      .insertMany([row])
+      .then(succeeded, (err: unknown) => {
+        failed(err, 1);
+        enqueue(row);
+      })
+      .finally(() => inserting.delete(write));
+    inserting.add(write);
+    return write;
   };
 
   const timer = setInterval(() => void drain(false), interval);
@@ -156,6 +239,11 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
         userAgent: text(event.userAgent, 512),
         details: sanitizeDetails(event.details),
       };
+      if (!batched(row.type)) {
+        const write = insert(row);
+        request.getStore()?.push(write);
+        return;
+      }
       const key = JSON.stringify([
         row.type,
         row.outcome,
@@ -172,17 +260,34 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
         same.event.details.count = same.count;
         return;
       }
-      if (queue.length >= maxQueue) {
-        metrics?.eventsDropped.inc();
-        return;
-      }
-      queue.push(row);
+      if (!enqueue(row)) return;
       pending.set(key, { event: row, count: 1 });
-      metrics?.eventQueue.set(queue.length);
       if (queue.length >= batchSize && !writing) void drain(false);
     },
+    durably(fn) {
+      const writes: Promise<void>[] = [];
+      return request.run(writes, async () => {
+        try {
+          return await fn();
+        } finally {
+          // a write may still be added while we wait (an event recorded once a lookup is done)
+          while (writes.length > 0) await Promise.all(writes.splice(0));
+        }
+      });
+    },
+    beforeAnswer(work) {
+      // its failure is the work's own to handle; here it only ends the wait
+      const done = work.then(
+        () => {},
+        () => {},
+      );
+      request.getStore()?.push(done);
+    },
     list: (filter) => repo.list(filter),
-    flush: () => drain(true),
+    async flush() {
+      await Promise.all(inserting);
+      await drain(true);
+    },
     async purge(now = new Date()) {
       const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000);
       let removed = 0;
@@ -194,6 +299,7 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
     },
     async close() {
       clearInterval(timer);
+      await Promise.all(inserting);
       await drain(true);
       closed = true;
       if (queue.length > 0) {

@@ -62,23 +62,27 @@ export function createSigninProtection(deps: {
   const { limits, bruteForce, events, metrics, surge } = deps.protection;
   const { digestKey } = deps;
   /**
-   * Records an event about `login` once its account (if any) is known. The lookup runs after
-   * the answer, never before it: the failure page must not wait on whether the account exists.
-   * A name that names an account is kept (cut short); any other only as `unknownLogin` describes it.
+   * Records an event about `login` once its account (if any) is known. The lookup runs once the
+   * answer is decided, never before it: the sign-in service keeps answering every failure alike.
+   * The answer leaves once the event is stored (the same lookup and write for any name, so the
+   * wait says nothing about the account). A name that names an account is kept (cut short); any
+   * other only as `unknownLogin` describes it.
    */
   const recordAbout = (login: string, event: SecurityEventInput) => {
     if (login === '') return events.record(event);
     const unknown = () => ({ ...event, details: { ...event.details, ...unknownLogin(login, digestKey) } });
-    deps
-      .findUserId(login)
-      .then((subject) =>
-        events.record(
-          subject === undefined
-            ? unknown()
-            : { ...event, subject, details: { ...event.details, login: login.slice(0, 64) } },
-        ),
-      )
-      .catch(() => events.record(unknown()));
+    events.beforeAnswer(
+      deps
+        .findUserId(login)
+        .then((subject) =>
+          events.record(
+            subject === undefined
+              ? unknown()
+              : { ...event, subject, details: { ...event.details, login: login.slice(0, 64) } },
+          ),
+        )
+        .catch(() => events.record(unknown())),
+    );
   };
   const who = (a: SigninAttempt) => ({ ip: a.address, userAgent: a.userAgent, clientId: a.clientId });
   const deviceEntry = (login: string) => loginDigest(login, digestKey).slice(0, 22);

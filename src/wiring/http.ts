@@ -7,6 +7,7 @@ import { createAdminRouter } from '../http/admin/router.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
+import { durableEvents } from '../http/middleware/durable-events.ts';
 import { inputLimits } from '../http/middleware/hardening.ts';
 import { issuerOrigin } from '../http/middleware/issuer-origin.ts';
 import { requestMetrics } from '../http/middleware/metrics.ts';
@@ -94,12 +95,15 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       requestMetrics(s.metrics, s.routeLabels),
       inputLimits({ https: issuer.startsWith('https:') }),
       ...(await serveMetrics(config, s.metrics, log, deps.lifetime)),
+      // an answer leaves once the admin change, sign-in or lockout it reports is stored
+      durableEvents(s.events),
     ],
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
     staticRoot: `${VIEWS_DIR}/static`,
     health: createHealthRouter(() => deps.db.ping()),
     admin,
+    errorPage: pages.appError,
     badInputPage: (ctx, detail) =>
       pages.error(ctx, {
         status: 400,

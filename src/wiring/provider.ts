@@ -10,6 +10,7 @@ import { createMtls } from '../oidc/mtls.ts';
 import { observeProvider } from '../oidc/observe.ts';
 import { createProvider, type ProviderDeps } from '../oidc/provider.ts';
 import { createInitialAccessTokenUses, REGISTRATION_POLICY } from '../oidc/registration.ts';
+import { answerUnavailable } from '../oidc/unavailable.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Repositories } from './repositories.ts';
 import type { Services } from './services.ts';
@@ -128,6 +129,8 @@ export function createOidc(deps: OidcDeps) {
       // `maxIpsCount` it keeps only the last entries and takes the first of those: the client's
       // address as our outermost proxy (a CDN in front of a load balancer) saw it.
       created.maxIpsCount = Math.max(config.proxyHops, 1);
+      // a database out of reach: 503 with Retry-After at its JSON endpoints, not 500
+      answerUnavailable(created);
       // token and introspection limits, token events, route labels for the metrics
       const built = observeProvider(front(created), services.protection, services.routeLabels);
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits

@@ -9,6 +9,8 @@ import { createSecurityEventService, sanitizeDetails } from '../../src/services/
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 
 const log = createLogger('silent');
+/** the queue's own tests: every type goes through it (in the product, the high-volume ones) */
+const batched = () => true;
 
 describe('security event queue (on a real database)', () => {
   let testDb: TestDatabase;
@@ -26,7 +28,7 @@ describe('security event queue (on a real database)', () => {
 
   test('record returns at once; the batch is written later, and close writes the rest', async () => {
     const repo = createSecurityEventRepository(db.prisma);
-    const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000 });
+    const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000, batched });
     for (let i = 0; i < 5; i++) events.record({ type: 'test.queued', subject: `s${i}` });
     assert.equal(
       (await repo.list({ type: 'test.queued', limit: 10 })).length,
@@ -43,7 +45,14 @@ describe('security event queue (on a real database)', () => {
 
   test('a full batch is written without waiting for the timer', async () => {
     const repo = createSecurityEventRepository(db.prisma);
-    const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000, batchSize: 3 });
+    const events = createSecurityEventService({
+      repo,
+      log,
+      retentionDays: 30,
+      flushIntervalMs: 60_000,
+      batchSize: 3,
+      batched,
+    });
     for (let i = 0; i < 3; i++) events.record({ type: 'test.batch', subject: `s${i}` });
     for (let i = 0; i < 50 && (await repo.list({ type: 'test.batch', limit: 5 })).length < 3; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -63,6 +72,7 @@ describe('security event queue (on a real database)', () => {
       flushIntervalMs: 60_000,
       batchSize: 100,
       maxQueue: 5,
+      batched,
     });
     for (let i = 0; i < 8; i++) events.record({ type: 'test.bounded', subject: `s${i}` });
     await events.close();
@@ -72,7 +82,7 @@ describe('security event queue (on a real database)', () => {
 
   test('identical events waiting together are stored once, with a count', async () => {
     const repo = createSecurityEventRepository(db.prisma);
-    const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000 });
+    const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000, batched });
     const issued = {
       type: 'test.merged',
       actor: 'svc',

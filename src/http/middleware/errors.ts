@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
-import { AppError } from '../../errors.ts';
+import { AppError, unavailable } from '../../errors.ts';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../../services/availability.ts';
 import { requestLog } from './request-context.ts';
 
 /** Renders an error as a page; the writer sets the status after it. */
@@ -20,12 +21,15 @@ function wantsPage(ctx: Context): boolean {
  * RFC 6749 §5.2's shape, `{ error, error_description, details? }`, which the admin API's
  * errors share; with `page`, a browser asking for a page gets that page instead. A 5xx never
  * says what went wrong inside (it is logged). A 401 carries a Bearer challenge (RFC 6750 §3)
- * unless the caller set its own.
+ * unless the caller set its own. The database out of reach is a 503 with `Retry-After`: the
+ * request may succeed in a few seconds (an outage, a failover), and nothing is wrong with it.
  */
 export function writeError(ctx: Context, err: unknown, page?: ErrorPage): void {
   const appError = toAppError(err);
-  if (appError.status >= 500) requestLog(ctx)?.error({ err }, 'request failed');
+  if (appError.status === 503) requestLog(ctx)?.warn({ err }, 'request refused: the database is unavailable');
+  else if (appError.status >= 500) requestLog(ctx)?.error({ err }, 'request failed');
   ctx.set('Cache-Control', 'no-store');
+  if (appError.status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
   if (page && wantsPage(ctx)) {
     page(ctx, appError);
     ctx.status = appError.status;
@@ -60,6 +64,7 @@ function bearerChallenge(err: AppError): string {
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err)) return unavailable();
   // errors of Koa itself (ctx.throw) and of oidc-provider's error classes carry a status
   const e = err as { status?: unknown; expose?: unknown; message?: unknown; error?: unknown };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {

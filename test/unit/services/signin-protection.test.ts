@@ -46,6 +46,8 @@ function recordingEvents(): SecurityEventService & { recorded: SecurityEventInpu
   return {
     recorded,
     record: (event) => void recorded.push(event),
+    durably: (fn) => fn(),
+    beforeAnswer: () => {},
     list: async () => [],
     flush: async () => {},
     purge: async () => 0,
