@@ -6,7 +6,7 @@ export type Logger = pino.Logger;
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: undefined,
+    base: null,
     redact: {
       paths: [
         'req.headers.authorization',

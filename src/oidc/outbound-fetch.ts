@@ -147,7 +147,7 @@ function toHeaders(incoming: IncomingHttpHeaders): Headers {
 }
 
 /** The most a response body may hold: a JWKS or a sector identifier document is a few kilobytes. */
-export const MAX_RESPONSE_BYTES = 512 * 1024;
+const MAX_RESPONSE_BYTES = 512 * 1024;
 /** When the caller gives no signal: oidc-provider gives one of 2.5 seconds to every fetch. */
 const DEFAULT_TIMEOUT_MS = 5000;
 

@@ -229,7 +229,7 @@ export function createAccountService(deps: {
   /** The hash of a password the policy accepts; a 400 naming `password` otherwise. */
   const passwordHash = async (
     password: string,
-    identifiers: { username: string; email: string | null | undefined },
+    identifiers: { username: string; email: string | null },
   ): Promise<string> => {
     const policy = passwords.check(password, identifiers);
     if (!policy.ok) throw invalidField('password', policy.message);
@@ -240,19 +240,25 @@ export function createAccountService(deps: {
     async register(input) {
       const parsed = RegisterInput.safeParse(input);
       if (!parsed.success) throw invalid(parsed.error);
-      const { password, email, ...rest } = parsed.data;
+      const { password, email, username, emailVerified, name, givenName, familyName, status } = parsed.data;
       const normalizedEmail = email ? normalizeEmail(email) : null;
       const hash =
         password === undefined || password === null
           ? null
-          : await passwordHash(password, { username: rest.username, email: normalizedEmail });
+          : await passwordHash(password, { username, email: normalizedEmail });
       const user = await unlessTaken(
         users.create({
-          ...rest,
           id: randomUUID(),
-          usernameNormalized: normalizeUsername(rest.username),
+          username,
+          usernameNormalized: normalizeUsername(username),
           email: normalizedEmail,
+          // a new account is active and its address unverified unless the caller says otherwise
+          emailVerified: emailVerified ?? false,
+          name: name ?? null,
+          givenName: givenName ?? null,
+          familyName: familyName ?? null,
           passwordHash: hash,
+          status: status ?? 'active',
         }),
         taken,
       );
@@ -265,8 +271,15 @@ export function createAccountService(deps: {
       if (!parsed.success) throw invalid(parsed.error);
       const current = await users.findById(id);
       if (!current) throw notFound('user');
-      const { password, email, username, ...rest } = parsed.data;
-      const changes: UserChanges = { ...rest };
+      const { password, email, username, emailVerified, name, givenName, familyName, status } = parsed.data;
+      // a field left out (or given as undefined) stays as it is
+      const changes: UserChanges = {
+        ...(emailVerified === undefined ? {} : { emailVerified }),
+        ...(name === undefined ? {} : { name }),
+        ...(givenName === undefined ? {} : { givenName }),
+        ...(familyName === undefined ? {} : { familyName }),
+        ...(status === undefined ? {} : { status }),
+      };
       if (username !== undefined) {
         changes.username = username;
         changes.usernameNormalized = normalizeUsername(username);
@@ -274,7 +287,7 @@ export function createAccountService(deps: {
       if (email !== undefined) {
         changes.email = email === null ? null : normalizeEmail(email);
         // a new address has not been verified, unless the caller says so in the same request
-        if (changes.email !== current.email && rest.emailVerified === undefined) changes.emailVerified = false;
+        if (changes.email !== current.email && emailVerified === undefined) changes.emailVerified = false;
       }
       if (password !== undefined) {
         if (password === null) {
@@ -293,7 +306,7 @@ export function createAccountService(deps: {
       const ending: SessionEndReason | undefined =
         password !== undefined
           ? 'password_changed'
-          : rest.status === 'disabled' && current.status !== 'disabled'
+          : status === 'disabled' && current.status !== 'disabled'
             ? 'disabled'
             : undefined;
       if (ending) changes.tokensValidAfter = tokenCutoff();

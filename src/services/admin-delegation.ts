@@ -34,7 +34,7 @@ export function covers(held: AdminPower, scope: string): boolean {
 }
 
 /** The scopes of `granted` that `held` does not cover. */
-export const lacking = (held: AdminPower, granted: Iterable<string>): string[] =>
+const lacking = (held: AdminPower, granted: Iterable<string>): string[] =>
   [...new Set(granted)].filter((scope) => !covers(held, scope));
 
 const refuse = (message: string, details?: ErrorDetail[]) => new AppError('insufficient_scope', 403, message, details);

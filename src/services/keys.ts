@@ -46,14 +46,14 @@ function generate(alg: SigningAlg, encryptionKey: Buffer): NewSigningKey {
       : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' });
   const kid = thumbprint(jwk);
-  const publicJwk: JsonWebKey =
+  const publicJwk: Record<string, unknown> =
     alg === 'ES256'
       ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg, use: 'sig' }
       : { kty: 'RSA', n: jwk.n, e: jwk.e, kid, alg, use: 'sig' };
   return {
     kid,
     alg,
-    publicJwk: publicJwk as Record<string, unknown>,
+    publicJwk,
     privateJwk: seal(JSON.stringify({ ...jwk, kid, alg, use: 'sig' }), encryptionKey, kid),
   };
 }

@@ -20,7 +20,7 @@ export interface PoolStats {
  * metrics.tokensIssued.inc({ grant_type: 'client_credentials', client_id: 'svc' });
  * await metrics.registry.metrics(); // -> the text exposition format
  */
-export function createMetrics(options: { pool?: () => PoolStats | undefined } = {}) {
+export function createMetrics(options: { pool?: (() => PoolStats | undefined) | undefined } = {}) {
   const registry = new Registry();
   // process CPU, memory, GC and event-loop lag (nodejs_eventloop_lag_*), prefixed as ours
   collectDefaultMetrics({ register: registry, prefix: 'idp_', eventLoopMonitoringPrecision: 20 });

@@ -7,14 +7,14 @@ import type { Logger } from '../logger.ts';
  * an answer on an open connection unless `commandTimeout` is set, and queues commands while
  * reconnecting unless the offline queue is off.
  */
-export const REDIS_OPTIONS: RedisOptions = {
+export const REDIS_OPTIONS = {
   commandTimeout: 250,
   connectTimeout: 1000,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   // reconnect soon, but not in a tight loop
-  retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-};
+  retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+} satisfies RedisOptions;
 
 /** How long to stay on the in-memory fallback after a Redis command failed before trying Redis again. */
 const COOLDOWN_MS = 1000;

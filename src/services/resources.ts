@@ -3,7 +3,7 @@ import { conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, followTopic, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
 import { unlessTaken } from './ports/errors.ts';
-import type { ResourceRecord, ResourceRepository } from './ports/resources.ts';
+import type { ResourceRecord, ResourceRepository, ResourceWrite } from './ports/resources.ts';
 
 export interface NewResource {
   identifier: string;
@@ -13,7 +13,8 @@ export interface NewResource {
   rolesClaim?: boolean | undefined;
 }
 
-export type ResourceChanges = Partial<Omit<NewResource, 'identifier'>>;
+/** a field left out stays as it is; the identifier never changes */
+export type ResourceChanges = Partial<Omit<ResourceWrite, 'id' | 'identifier'>>;
 
 /** What the token endpoint needs to know about an API. */
 export interface ResourceServer {

@@ -3,13 +3,16 @@ import { AppError, conflict, notFound, stale } from '../errors.ts';
 import { type CacheBus, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
 import type { Versioned } from './clients.ts';
 import { unlessTaken } from './ports/errors.ts';
-import type { Permission, RoleRecord, RoleRepository } from './ports/roles.ts';
+import type { Permission, RoleRecord, RoleRepository, RoleWrite } from './ports/roles.ts';
 
 export interface NewRole {
   name: string;
   description?: string | null | undefined;
   permissions: Permission[];
 }
+
+/** a field left out stays as it is */
+export type RoleChanges = Partial<Omit<RoleWrite, 'id'>>;
 
 /** What a subject's roles allow, per API identifier. */
 export interface Grants {
@@ -26,7 +29,7 @@ export interface RoleService {
   get(id: string): Promise<RoleRecord>;
   list(options: { after?: string | undefined; limit: number; name?: string | undefined }): Promise<RoleRecord[]>;
   /** `expected`: the version the caller read and checked; a role changed since is not written (412) */
-  update(id: string, changes: Partial<NewRole>, options?: Versioned): Promise<RoleRecord>;
+  update(id: string, changes: RoleChanges, options?: Versioned): Promise<RoleRecord>;
   delete(id: string, options?: Versioned): Promise<void>;
   /** the roles with these exact names (no case folding: another spelling is another name) */
   findByNames(names: readonly string[]): Promise<RoleRecord[]>;

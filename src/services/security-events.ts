@@ -80,7 +80,7 @@ export interface SecurityEventOptions {
  * fraction of a second of them. Every other type (admin changes, sign-ins, lockouts, changes
  * to people's accounts, revocations) is stored before the request that caused it is answered.
  */
-export const HIGH_VOLUME_TYPES: ReadonlySet<string> = new Set([
+const HIGH_VOLUME_TYPES: ReadonlySet<string> = new Set([
   'token.issued',
   'token.refreshed',
   'ratelimit.tripped',

@@ -13,8 +13,8 @@ export async function callJson<T>(
 ): Promise<T> {
   const res = await fetch(url, {
     method,
-    headers: init.headers,
-    body: init.body,
+    headers: init.headers ?? {},
+    body: init.body ?? null,
     signal: AbortSignal.timeout(15_000),
   });
   const text = await res.text();

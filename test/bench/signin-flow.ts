@@ -100,7 +100,7 @@ async function send(
   const res = await fetch(url, {
     method: form ? 'POST' : 'GET',
     headers,
-    body: form?.toString(),
+    body: form ? form.toString() : null,
     redirect: 'manual',
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });

@@ -1,10 +1,8 @@
 import type { PasskeyRecord, PasskeyRepository } from '../../services/ports/passkeys.ts';
 import type { Passkey, PrismaClient } from '../generated/client.ts';
+import { isUniqueViolation } from './errors.ts';
 
 const toRecord = (row: Passkey): PasskeyRecord => ({ ...row, counter: Number(row.counter) });
-
-const isUniqueViolation = (err: unknown) =>
-  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2002';
 
 export function createPasskeyRepository(prisma: PrismaClient): PasskeyRepository {
   return {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { redirectUriProblem } from '../../services/redirect-uri-policy.ts';
 import { RoleNames, resourceIdentifier, scopeList } from '../../services/schemas/admin.ts';
 
-export const Cursor = z.strictObject({
+const Cursor = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   after: z.string().min(1).max(256).optional(),
 });

@@ -32,12 +32,13 @@ export const NewResource = z.strictObject({
   rolesClaim: z.boolean().default(false),
 });
 
+// A PATCH changes the fields it names: a field left out has no value at all (not a default)
 export const ResourcePatch = z
   .strictObject({
-    name: NewResource.shape.name.optional(),
-    scopes: scopeList.optional(),
-    accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
-    rolesClaim: z.boolean().optional(),
+    name: NewResource.shape.name.exactOptional(),
+    scopes: scopeList.exactOptional(),
+    accessTokenTtl: z.number().int().min(60).max(86_400).exactOptional(),
+    rolesClaim: z.boolean().exactOptional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');
 
@@ -50,21 +51,27 @@ export const RoleNames = z
   .refine((list) => new Set(list).size === list.length, 'must not list a role twice');
 
 const permission = z.strictObject({ resource: resourceIdentifier, scope: scopeToken });
+const permissions = z
+  .array(permission)
+  .max(500)
+  .refine(
+    (list) => new Set(list.map((p) => `${p.resource} ${p.scope}`)).size === list.length,
+    'must not list a permission twice',
+  );
+const roleDescription = z.string().trim().max(500).nullable();
 
 export const NewRole = z.strictObject({
   name: roleName,
-  description: z.string().trim().max(500).nullish(),
-  permissions: z
-    .array(permission)
-    .max(500)
-    .default([])
-    .refine(
-      (list) => new Set(list.map((p) => `${p.resource} ${p.scope}`)).size === list.length,
-      'must not list a permission twice',
-    ),
+  description: roleDescription.optional(),
+  permissions: permissions.default([]),
 });
 
-export const RolePatch = NewRole.partial().refine(
-  (v) => Object.keys(v).length > 0,
-  'name at least one field to change',
-);
+// not NewRole.partial(): a default inside it would fill in a field the PATCH left out
+// (renaming a role would empty its permissions)
+export const RolePatch = z
+  .strictObject({
+    name: roleName.exactOptional(),
+    description: roleDescription.exactOptional(),
+    permissions: permissions.exactOptional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'name at least one field to change');

@@ -89,4 +89,22 @@ describe('repositories report absence, staleness and conflicts one way', () => {
     assert.equal(await repos.resources.update('missing', { name: 'x' }), undefined);
     assert.equal(await repos.resources.delete('missing'), undefined);
   });
+
+  it('a passkey whose credential id is registered already is refused with false, on either driver', async () => {
+    await repos.users.create({ id: 'pk-owner', username: 'pk', usernameNormalized: 'pk' });
+    const passkey = {
+      id: 'pk1',
+      userId: 'pk-owner',
+      credentialId: 'cred-1',
+      publicKey: new Uint8Array([1, 2, 3]),
+      counter: 0,
+      transports: ['usb'],
+      backupEligible: false,
+      backedUp: false,
+      aaguid: '00000000-0000-0000-0000-000000000000',
+      name: 'key',
+    };
+    assert.equal(await repos.passkeys.create(passkey), true);
+    assert.equal(await repos.passkeys.create({ ...passkey, id: 'pk2' }), false);
+  });
 });
