@@ -121,7 +121,7 @@ describe('operator CLI (npm run idp)', () => {
 
 describe('npm run idp -- migrate', () => {
   test('regression: migrate reports what it applied in this run, and what was applied before', async () => {
-    const database = await createTestDatabase();
+    const database = await createTestDatabase({ empty: true });
     const run = () =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(

@@ -198,7 +198,7 @@ describe('several instances on one PostgreSQL database', {
 
 describe('npm start', () => {
   test('serves discovery on the port it logs, and exits 0 on SIGTERM', async () => {
-    const database = await createTestDatabase();
+    const database = await createTestDatabase({ empty: true });
     const child = spawn(
       process.execPath,
       ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/main.ts'],
