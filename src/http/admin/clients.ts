@@ -4,10 +4,21 @@ import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
 import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
+import { pageOf } from '../../services/schemas/responses.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
-import { ClientPatch, type ClientPatchBody, ClientQuery, IdParams, NewClient } from './schemas.ts';
+import { responds } from './openapi.ts';
+import {
+  ClientPatch,
+  type ClientPatchBody,
+  ClientQuery,
+  ClientRotatedView,
+  ClientView,
+  ClientWithSecretView,
+  IdParams,
+  NewClient,
+} from './schemas.ts';
 
 function view(client: ClientRecord, roles: string[], secret?: string) {
   return {
@@ -57,6 +68,7 @@ export function clientRoutes(
   router.post(
     '/clients',
     requireScope('clients:write', { event: 'client.created' }),
+    responds('ClientCreated', ClientWithSecretView, 201),
     guard({ body: NewClient }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewClient });
@@ -82,24 +94,37 @@ export function clientRoutes(
     },
   );
 
-  router.get('/clients', requireScope('clients:read'), guard({ query: ClientQuery }), async (ctx) => {
-    const { query } = guarded(ctx, { query: ClientQuery });
-    const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
-    ctx.body = {
-      data: await Promise.all(page.map(async (c) => view(c, await rolesOf(c.id)))),
-      next: page.length === query.limit ? page.at(-1)?.id : undefined,
-    };
-  });
+  router.get(
+    '/clients',
+    requireScope('clients:read'),
+    responds('ClientPage', pageOf(ClientView)),
+    guard({ query: ClientQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: ClientQuery });
+      const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
+      ctx.body = {
+        data: await Promise.all(page.map(async (c) => view(c, await rolesOf(c.id)))),
+        next: page.length === query.limit ? page.at(-1)?.id : undefined,
+      };
+    },
+  );
 
-  router.get('/clients/:id', requireScope('clients:read'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const client = await clients.get(params.id);
-    ctx.body = view(client, await rolesOf(client.id));
-  });
+  router.get(
+    '/clients/:id',
+    requireScope('clients:read'),
+    responds('Client', ClientView),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const client = await clients.get(params.id);
+      ctx.body = view(client, await rolesOf(client.id));
+    },
+  );
 
   router.patch(
     '/clients/:id',
     requireScope('clients:write', { event: 'client.updated' }),
+    responds('ClientChanged', ClientWithSecretView),
     guard({ params: IdParams, body: ClientPatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
@@ -147,6 +172,7 @@ export function clientRoutes(
   router.post(
     '/clients/:id/secret',
     requireScope('clients:write', { event: 'client.secret_rotated' }),
+    responds('ClientWithNewSecret', ClientRotatedView),
     guard({ params: IdParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });

@@ -1,9 +1,11 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
+import { EventView, pageOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
+import { responds } from './openapi.ts';
 
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|(\d{1,19})$/;
 
@@ -80,18 +82,24 @@ const view = (e: SecurityEventRecord) => ({
 
 /** `GET /admin/events`: the security event log, newest first, with filters and a cursor. */
 export function eventRoutes(router: Router, events: SecurityEventService): void {
-  router.get('/events', requireScope('events:read'), guard({ query: EventQuery }), async (ctx) => {
-    const { query } = guarded(ctx, { query: EventQuery });
-    const page = await events.list({
-      type: query.type,
-      subject: query.subject,
-      clientId: query.client_id,
-      since: query.since,
-      until: query.until,
-      before: query.after,
-      limit: query.limit,
-    });
-    const last = page.at(-1);
-    ctx.body = { data: page.map(view), next: page.length === query.limit && last ? encodeCursor(last) : undefined };
-  });
+  router.get(
+    '/events',
+    requireScope('events:read'),
+    responds('EventPage', pageOf(EventView)),
+    guard({ query: EventQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: EventQuery });
+      const page = await events.list({
+        type: query.type,
+        subject: query.subject,
+        clientId: query.client_id,
+        since: query.since,
+        until: query.until,
+        before: query.after,
+        limit: query.limit,
+      });
+      const last = page.at(-1);
+      ctx.body = { data: page.map(view), next: page.length === query.limit && last ? encodeCursor(last) : undefined };
+    },
+  );
 }

@@ -1,35 +1,42 @@
 import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { ADMIN_SCOPES } from '../../services/admin-delegation.ts';
+import { ErrorBody } from '../../services/schemas/responses.ts';
 import type { GuardSchemas } from '../middleware/guard.ts';
 
-type Annotated = { guardSchemas?: GuardSchemas<z.ZodType, z.ZodType, z.ZodType>; requiredScope?: string };
+interface ResponseSchema {
+  /** the name of the schema in `components.schemas` */
+  name: string;
+  schema: z.ZodType;
+  status: 200 | 201;
+}
+type Annotated = {
+  guardSchemas?: GuardSchemas<z.ZodType, z.ZodType, z.ZodType>;
+  requiredScope?: string;
+  responseSchema?: ResponseSchema;
+};
 type JsonSchema = Record<string, unknown>;
 
-const toSchema = (schema: z.ZodType): JsonSchema => {
+/**
+ * Marks a route with the schema of the body it answers with, for the OpenAPI document (it
+ * does nothing at request time). A route without one answers 204 with no body.
+ */
+export function responds(name: string, schema: z.ZodType, status: 200 | 201 = 200): Middleware {
+  const mark: Middleware = (_ctx, next) => next();
+  return Object.assign(mark, { responseSchema: { name, schema, status } satisfies ResponseSchema });
+}
+
+/** the document and its reference page: about the API, not part of it */
+const PUBLIC_PAGES = new Set(['/admin/openapi.json', '/admin/docs']);
+
+const toSchema = (schema: z.ZodType, io: 'input' | 'output' = 'input'): JsonSchema => {
   const { $schema: _, ...rest } = z.toJSONSchema(schema, {
-    io: 'input',
+    io,
     target: 'draft-2020-12',
     unrepresentable: 'any',
   });
   return rest;
-};
-
-const ERROR = {
-  type: 'object',
-  required: ['error', 'error_description'],
-  properties: {
-    error: { type: 'string', description: 'a stable code: invalid_request, invalid_token, not_found, conflict, ...' },
-    error_description: { type: 'string' },
-    details: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['field', 'message'],
-        properties: { field: { type: 'string' }, message: { type: 'string' } },
-      },
-    },
-  },
 };
 
 const errorResponse = (description: string) => ({
@@ -57,12 +64,15 @@ function summaryOf(method: string, path: string): string {
  */
 export function buildOpenApi(router: Router, issuer: string, version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const components: Record<string, JsonSchema> = { Error: toSchema(ErrorBody, 'output') };
   for (const layer of router.stack) {
     const methods = layer.methods.filter((m) => m !== 'HEAD').map((m) => m.toLowerCase());
-    if (methods.length === 0 || layer.name === 'not-found' || String(layer.path).includes('openapi.json')) continue;
+    if (methods.length === 0 || layer.name === 'not-found' || PUBLIC_PAGES.has(String(layer.path))) continue;
     const annotated = layer.stack as Annotated[];
     const schemas = annotated.find((fn) => fn.guardSchemas)?.guardSchemas ?? {};
     const scope = annotated.find((fn) => fn.requiredScope)?.requiredScope;
+    const response = annotated.find((fn) => fn.responseSchema)?.responseSchema;
+    if (response) components[response.name] ??= toSchema(response.schema, 'output');
     const raw = String(layer.path);
     const path = raw.replace(/:(\w+)/g, '{$1}');
 
@@ -80,17 +90,14 @@ export function buildOpenApi(router: Router, issuer: string, version: string): R
     }
 
     for (const method of methods) {
-      const creates =
-        method === 'post' && !path.endsWith('/secret') && !path.endsWith('/rotate') && !path.endsWith('/unlock');
-      const ok =
-        method === 'delete'
-          ? { 204: { description: 'Deleted' } }
-          : {
-              [creates ? 201 : 200]: {
-                description: 'OK',
-                content: { 'application/json': { schema: { type: 'object' } } },
-              },
-            };
+      const ok = response
+        ? {
+            [response.status]: {
+              description: response.status === 201 ? 'Created' : 'OK',
+              content: { 'application/json': { schema: { $ref: `#/components/schemas/${response.name}` } } },
+            },
+          }
+        : { 204: { description: method === 'delete' ? 'Deleted' : 'Done' } };
       paths[path] ??= {};
       paths[path][method] = {
         summary: summaryOf(method, path),
@@ -131,7 +138,7 @@ export function buildOpenApi(router: Router, issuer: string, version: string): R
     servers: [{ url: issuer }],
     paths,
     components: {
-      schemas: { Error: ERROR },
+      schemas: components,
       securitySchemes: {
         adminToken: {
           type: 'oauth2',

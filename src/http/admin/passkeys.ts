@@ -4,8 +4,10 @@ import { notFound } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { PasskeyRecord } from '../../services/ports/passkeys.ts';
+import { listOf, PasskeyView } from '../../services/schemas/responses.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
+import { responds } from './openapi.ts';
 
 const UserParams = z.object({ id: z.string().min(1).max(256) });
 const PasskeyParams = z.object({ id: z.string().min(1).max(256), passkeyId: z.string().min(1).max(256) });
@@ -31,11 +33,17 @@ export function passkeyRoutes(
   users: { get(id: string): Promise<unknown> },
   delegation: Pick<AdminDelegation, 'checkUserTarget'>,
 ): void {
-  router.get('/users/:id/passkeys', requireScope('users:read'), guard({ params: UserParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: UserParams });
-    if (!(await users.get(params.id))) throw notFound('user');
-    ctx.body = { data: (await passkeys.list(params.id)).map(view) };
-  });
+  router.get(
+    '/users/:id/passkeys',
+    requireScope('users:read'),
+    responds('PasskeyList', listOf(PasskeyView)),
+    guard({ params: UserParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: UserParams });
+      if (!(await users.get(params.id))) throw notFound('user');
+      ctx.body = { data: (await passkeys.list(params.id)).map(view) };
+    },
+  );
 
   router.delete(
     '/users/:id/passkeys/:passkeyId',

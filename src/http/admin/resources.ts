@@ -2,9 +2,11 @@ import type Router from '@koa/router';
 import type { ResourceRecord } from '../../services/ports/resources.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import { NewResource, ResourcePatch } from '../../services/schemas/admin.ts';
+import { pageOf, ResourceView } from '../../services/schemas/responses.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
+import { responds } from './openapi.ts';
 import { IdParams, ResourceQuery } from './schemas.ts';
 
 const view = (r: ResourceRecord) => ({
@@ -22,6 +24,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
   router.post(
     '/resources',
     requireScope('resources:write', { event: 'resource.created' }),
+    responds('Resource', ResourceView, 201),
     guard({ body: NewResource }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewResource });
@@ -32,20 +35,33 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     },
   );
 
-  router.get('/resources', requireScope('resources:read'), guard({ query: ResourceQuery }), async (ctx) => {
-    const { query } = guarded(ctx, { query: ResourceQuery });
-    const page = await resources.list({ after: query.after, limit: query.limit, identifierPrefix: query.identifier });
-    ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
-  });
+  router.get(
+    '/resources',
+    requireScope('resources:read'),
+    responds('ResourcePage', pageOf(ResourceView)),
+    guard({ query: ResourceQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: ResourceQuery });
+      const page = await resources.list({ after: query.after, limit: query.limit, identifierPrefix: query.identifier });
+      ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+    },
+  );
 
-  router.get('/resources/:id', requireScope('resources:read'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    ctx.body = view(await resources.get(params.id));
-  });
+  router.get(
+    '/resources/:id',
+    requireScope('resources:read'),
+    responds('Resource', ResourceView),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      ctx.body = view(await resources.get(params.id));
+    },
+  );
 
   router.patch(
     '/resources/:id',
     requireScope('resources:write', { event: 'resource.updated' }),
+    responds('Resource', ResourceView),
     guard({ params: IdParams, body: ResourcePatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });

@@ -3,9 +3,11 @@ import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleRecord } from '../../services/ports/roles.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { NewRole, RolePatch } from '../../services/schemas/admin.ts';
+import { pageOf, RoleView } from '../../services/schemas/responses.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
+import { responds } from './openapi.ts';
 import { IdParams, RoleQuery } from './schemas.ts';
 
 const view = (role: RoleRecord) => ({
@@ -21,6 +23,7 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
   router.post(
     '/roles',
     requireScope('roles:write', { event: 'role.created' }),
+    responds('Role', RoleView, 201),
     guard({ body: NewRole }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewRole });
@@ -32,20 +35,33 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
     },
   );
 
-  router.get('/roles', requireScope('roles:read'), guard({ query: RoleQuery }), async (ctx) => {
-    const { query } = guarded(ctx, { query: RoleQuery });
-    const page = await roles.list(query);
-    ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
-  });
+  router.get(
+    '/roles',
+    requireScope('roles:read'),
+    responds('RolePage', pageOf(RoleView)),
+    guard({ query: RoleQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: RoleQuery });
+      const page = await roles.list(query);
+      ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+    },
+  );
 
-  router.get('/roles/:id', requireScope('roles:read'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    ctx.body = view(await roles.get(params.id));
-  });
+  router.get(
+    '/roles/:id',
+    requireScope('roles:read'),
+    responds('Role', RoleView),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      ctx.body = view(await roles.get(params.id));
+    },
+  );
 
   router.patch(
     '/roles/:id',
     requireScope('roles:write', { event: 'role.updated' }),
+    responds('Role', RoleView),
     guard({ params: IdParams, body: RolePatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: RolePatch });

@@ -8,15 +8,17 @@ import type { ClientService } from '../../services/clients.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
+import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { auditAdminChanges } from './audit.ts';
 import { clientRoutes } from './clients.ts';
+import { renderApiReference } from './docs-page.ts';
 import { eventRoutes } from './events.ts';
 import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
-import { buildOpenApi } from './openapi.ts';
+import { buildOpenApi, responds } from './openapi.ts';
 import { passkeyRoutes } from './passkeys.ts';
 import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
@@ -66,6 +68,15 @@ export function createAdminRouter(deps: AdminDeps): Router {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = openapi;
   });
+  // the reference page, rendered from the same document: readable in a browser without a token
+  let reference: string | undefined;
+  router.get('/docs', (ctx) => {
+    openapi ??= buildOpenApi(router, deps.issuer, deps.version);
+    reference ??= renderApiReference(openapi);
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = reference;
+  });
   router.use(etagHeader);
   router.use(
     adminAuth(deps.accessTokens, deps.audience, {
@@ -88,7 +99,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   roleRoutes(router, deps.roles, delegation);
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);
-  router.get('/keys', requireScope('keys:read'), async (ctx) => {
+  router.get('/keys', requireScope('keys:read'), responds('KeyList', listOf(KeyView)), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({
         kid: k.kid,
@@ -102,6 +113,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   router.post(
     '/initial-access-tokens',
     requireScope('clients:write', { event: 'initial_access_token.created' }),
+    responds('InitialAccessToken', InitialAccessTokenView, 201),
     guard({ body: NewInitialAccessToken }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewInitialAccessToken });
@@ -113,9 +125,14 @@ export function createAdminRouter(deps: AdminDeps): Router {
       ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString(), uses: body.uses };
     },
   );
-  router.post('/keys/rotate', requireScope('keys:write', { event: 'key.rotated' }), async (ctx) => {
-    ctx.body = { rotated: await deps.keys.rotate() };
-  });
+  router.post(
+    '/keys/rotate',
+    requireScope('keys:write', { event: 'key.rotated' }),
+    responds('KeysRotated', KeysRotated),
+    async (ctx) => {
+      ctx.body = { rotated: await deps.keys.rotate() };
+    },
+  );
   // anything else under /admin (after authentication, so paths are not probed anonymously):
   // 405 with Allow when the path exists with other methods, else 404
   router.all('not-found', '/{*rest}', (ctx) => {

@@ -151,3 +151,30 @@ export const ClientQuery = Cursor.extend({ client_name: z.string().min(1).max(20
 
 /** `identifier`: a prefix of the API's identifier. */
 export const ResourceQuery = Cursor.extend({ identifier: z.string().min(1).max(2048).optional() });
+
+const timestamp = z.iso.datetime().describe('ISO 8601, UTC');
+
+/** A client as the admin API shows it: its metadata, never its secret (see ClientWithSecretView). */
+export const ClientView = z.strictObject({
+  client_id: z.string(),
+  ...optionalFields,
+  allowedResources: z.record(z.string(), z.array(z.string())),
+  first_party: z.boolean(),
+  roles: z.array(z.string()),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+/**
+ * The answer to a creation, a change or a secret rotation: `client_secret` is there when a
+ * secret was just made (a confidential client created, a public one made confidential, a
+ * rotation); it is shown this once and never stored in plaintext.
+ */
+export const ClientWithSecretView = ClientView.extend({
+  client_secret: z.string().optional().describe('the new plaintext secret, shown this once'),
+});
+
+/** The answer to a rotation: always a new secret. */
+export const ClientRotatedView = ClientView.extend({
+  client_secret: z.string().describe('the new plaintext secret, shown this once'),
+});

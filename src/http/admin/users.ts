@@ -4,9 +4,11 @@ import { type AccountService, type PublicUser, RegisterInput, UpdateInput } from
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { RoleNames } from '../../services/schemas/admin.ts';
+import { pageOf, UserView } from '../../services/schemas/responses.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
+import { responds } from './openapi.ts';
 import { IdParams, UserQuery } from './schemas.ts';
 
 const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
@@ -40,6 +42,7 @@ export function userRoutes(
   router.post(
     '/users',
     requireScope('users:write', { event: 'user.created' }),
+    responds('User', UserView, 201),
     guard({ body: NewUser }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewUser });
@@ -54,26 +57,42 @@ export function userRoutes(
     },
   );
 
-  router.get('/users', requireScope('users:read'), guard({ query: UserQuery }), async (ctx) => {
-    const { query } = guarded(ctx, { query: UserQuery });
-    const page = await accounts.list({
-      limit: query.limit,
-      ...(query.after ? { after: query.after } : {}),
-      filter: { status: query.status, username: query.username, email: query.email },
-    });
-    ctx.body = { data: await Promise.all(page.users.map(async (u) => view(u, await rolesOf(u.id)))), next: page.next };
-  });
+  router.get(
+    '/users',
+    requireScope('users:read'),
+    responds('UserPage', pageOf(UserView)),
+    guard({ query: UserQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: UserQuery });
+      const page = await accounts.list({
+        limit: query.limit,
+        ...(query.after ? { after: query.after } : {}),
+        filter: { status: query.status, username: query.username, email: query.email },
+      });
+      ctx.body = {
+        data: await Promise.all(page.users.map(async (u) => view(u, await rolesOf(u.id)))),
+        next: page.next,
+      };
+    },
+  );
 
-  router.get('/users/:id', requireScope('users:read'), guard({ params: IdParams }), async (ctx) => {
-    const { params } = guarded(ctx, { params: IdParams });
-    const user = await accounts.get(params.id);
-    if (!user) throw notFound('user');
-    ctx.body = view(user, await rolesOf(user.id));
-  });
+  router.get(
+    '/users/:id',
+    requireScope('users:read'),
+    responds('User', UserView),
+    guard({ params: IdParams }),
+    async (ctx) => {
+      const { params } = guarded(ctx, { params: IdParams });
+      const user = await accounts.get(params.id);
+      if (!user) throw notFound('user');
+      ctx.body = view(user, await rolesOf(user.id));
+    },
+  );
 
   router.patch(
     '/users/:id',
     requireScope('users:write', { event: 'user.updated' }),
+    responds('User', UserView),
     guard({ params: IdParams, body: UserPatch }),
     async (ctx) => {
       const { params, body } = guarded(ctx, { params: IdParams, body: UserPatch });
