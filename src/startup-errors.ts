@@ -40,7 +40,7 @@ function target(url: string): { where: string; user: string; database: string } 
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN']);
 // pg's own words when a connection attempt runs past connectionTimeoutMillis (client and pool)
-const CONNECT_TIMEOUT = /connection timeout|timeout exceeded when trying to connect/i;
+const CONNECT_TIMEOUT = /connection timeout|timeout expired|timeout exceeded when trying to connect/i;
 
 function database(errors: SystemError[], config: StartupConfig): string | undefined {
   if (config.databaseUrl === undefined) return undefined;
