@@ -3,6 +3,7 @@ import './node-version.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
+import { explainStartupError } from './startup-errors.ts';
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -15,7 +16,9 @@ try {
   throw err;
 }
 
-const log = createLogger(config.logLevel);
+// a person at a terminal in development reads lines; anything else (a collector) gets JSON
+const pretty = config.env !== 'production' && process.stdout.isTTY === true;
+const log = createLogger(config.logLevel, { pretty });
 try {
   const server = await startServer(config, log);
   const stop = (signal: string) => {
@@ -38,6 +41,14 @@ try {
     }
   });
 } catch (err) {
-  log.fatal({ err }, 'start-up failed');
+  // the usual failures (database, port, DATA_DIR, TLS files) in one line naming the fix, no stack
+  const line = explainStartupError(err, config);
+  if (line === undefined) {
+    log.fatal({ err }, 'start-up failed');
+  } else {
+    log.fatal(`start-up failed: ${line}`);
+    // the JSON line may be on its way to a collector: say it plainly to a person watching too
+    if (!pretty && process.stderr.isTTY) process.stderr.write(`start-up failed: ${line}\n`);
+  }
   process.exit(1);
 }

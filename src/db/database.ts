@@ -46,6 +46,9 @@ export async function openDatabase(
     : openPostgres(options.databaseUrl, options.databaseDirectUrl ?? options.databaseUrl, log);
 }
 
+/** A server that takes the connection and never answers fails start-up in seconds, not after the TCP stack gives up. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Database {
   // Only unnamed statements go through this pool (pg names one only when asked, and the Prisma
   // adapter does not ask), no session SET, and transaction-scoped advisory locks only: all of
@@ -56,7 +59,7 @@ function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Data
     connectionString: databaseUrl,
     max: 10,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   });
   // an idle client that loses its connection emits here; without a listener the process would crash
   pool.on('error', (err) => log.warn({ err }, 'database connection lost'));
@@ -71,7 +74,7 @@ function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Data
     attempt: number,
   ): Promise<void> => {
     // a pooler in transaction mode would hand this session to others and drop the LISTEN
-    const client = new pg.Client({ connectionString: directUrl });
+    const client = new pg.Client({ connectionString: directUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     const retry = () => {
       if (closing) return;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
@@ -108,7 +111,7 @@ function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Data
     async withSession(fn) {
       // its own connection, outside the pool: a session advisory lock taken through a
       // transaction pooler would stay on whichever server connection ran it, never released
-      const client = new pg.Client({ connectionString: directUrl });
+      const client = new pg.Client({ connectionString: directUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
       client.on('error', (err) => log.warn({ err }, 'database session connection lost'));
       await client.connect();
       try {
@@ -203,6 +206,11 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
   };
 }
 
+/** DATA_DIR's embedded database is held by another process (or already open in this one); the message is the one line to show. */
+export class DataDirInUseError extends Error {
+  override readonly name = 'DataDirInUseError';
+}
+
 /** lock files this process holds: a lock naming our own pid is stale unless it is in here */
 const heldLocks = new Set<string>();
 
@@ -212,7 +220,7 @@ const LOCK_WAIT_MS = 10_000;
 async function acquireLock(file: string, waitMs = LOCK_WAIT_MS): Promise<void> {
   const dataDir = resolve(file, '..');
   if (heldLocks.has(file)) {
-    throw new Error(`the embedded database in DATA_DIR ${dataDir} is already open in this process`);
+    throw new DataDirInUseError(`the embedded database in DATA_DIR ${dataDir} is already open in this process`);
   }
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -240,7 +248,7 @@ async function acquireLock(file: string, waitMs = LOCK_WAIT_MS): Promise<void> {
     }
     // a process just killed or being stopped lets go within moments: wait for it, bounded
     if (Date.now() >= deadline) {
-      throw new Error(
+      throw new DataDirInUseError(
         `the embedded database in DATA_DIR ${dataDir} is in use by process ${owner} (still running after ${Math.round(waitMs / 1000)} s); stop that process, or set DATA_DIR to another directory (or DATABASE_URL to share PostgreSQL between instances)`,
       );
     }

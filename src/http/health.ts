@@ -1,9 +1,28 @@
 import Router from '@koa/router';
 import { requestLog } from './middleware/request-context.ts';
 
-/** /healthz: the process answers. /readyz: it can reach its database. */
-export function createHealthRouter(ping: () => Promise<void>): Router {
+/**
+ * /healthz: the process answers. /readyz: it can reach its database. `/`: where to go from
+ * here, the account page for a person, the discovery document and references for a program.
+ */
+export function createHealthRouter(ping: () => Promise<void>, issuer: string): Router {
   const router = new Router();
+  router.get('/', (ctx) => {
+    ctx.vary('Accept');
+    ctx.set('Cache-Control', 'no-store');
+    // a browser asks for HTML first; curl and HTTP libraries (*/* or JSON) get the JSON
+    if (ctx.accepts('json', 'html') === 'html') {
+      ctx.redirect(`${issuer}/account`);
+      return;
+    }
+    ctx.body = {
+      issuer,
+      discovery: `${issuer}/.well-known/openid-configuration`,
+      account: `${issuer}/account`,
+      admin_api: `${issuer}/admin/openapi.json`,
+      docs: `${issuer}/admin/docs`,
+    };
+  });
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };

@@ -59,6 +59,8 @@ export function createHttp(deps: HttpDeps) {
   // (the token endpoint above all) passes through with one lookup of its first segment.
   const bySegment = new Map<string, Middleware>([
     ['static', sequence([vendorScripts(), serveStatic({ root: deps.staticRoot })])],
+    // `/` (the empty first segment): where to go from here
+    ['', health],
     ['healthz', health],
     ['readyz', health],
     // the admin API's errors are JSON; its rate limit is per address

@@ -101,7 +101,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
     staticRoot: `${VIEWS_DIR}/static`,
-    health: createHealthRouter(() => deps.db.ping()),
+    health: createHealthRouter(() => deps.db.ping(), issuer),
     admin,
     errorPage: pages.appError,
     badInputPage: (ctx, detail) =>
