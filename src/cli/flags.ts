@@ -47,7 +47,7 @@ const FIELD_FLAGS = {
 } as const satisfies Record<Noun, Options>;
 
 /** The admin API's list filters, by flag. */
-export const FILTER_FLAGS: Record<Noun, Record<string, string>> = {
+const FILTER_FLAGS: Record<Noun, Record<string, string>> = {
   client: { name: 'client_name' },
   resource: { identifier: 'identifier' },
   role: { name: 'name' },

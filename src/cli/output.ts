@@ -16,7 +16,7 @@ export const COLUMNS = {
   keys: ['kid', 'alg', 'current', 'created_at', 'expires_at'],
 } as const;
 
-export function table(columns: readonly string[], rows: Json[]): string {
+function table(columns: readonly string[], rows: Json[]): string {
   const cells = rows.map((row) => columns.map((c) => cell(row[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const line = (values: readonly string[]) =>
