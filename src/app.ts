@@ -20,7 +20,7 @@ export interface App {
   readonly db: Database;
   readonly services: Pick<
     Services,
-    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events'
+    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events' | 'protection'
   >;
   provider(): Provider;
   close(): Promise<void>;

@@ -1,50 +1,56 @@
 // first: refuses a Node.js too old to run us, before anything native is loaded
 import '../node-version.ts';
-import { parseArgs } from 'node:util';
-import type { z } from 'zod';
-import { createApp } from '../app.ts';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate, readMigrations } from '../db/migrator.ts';
-import { AppError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { CACHE_CHANNEL } from '../services/cache.ts';
-import { NewResource, NewRole } from '../services/schemas/admin.ts';
-import { zodDetails } from '../services/schemas/details.ts';
-import { createLifetime } from '../wiring/lifetime.ts';
-import { createRepositories } from '../wiring/repositories.ts';
-import { openKeys } from '../wiring/services.ts';
-import { openStorage } from '../wiring/storage.ts';
+import type { AdminBackend, Json, Noun } from './backend.ts';
+import { openDirect } from './direct.ts';
+import { CliError, usageError } from './errors.ts';
+import { bodyOf, filtersOf, type Parsed, parse } from './flags.ts';
+import { COLUMNS, listing, record } from './output.ts';
+import { openRemote } from './remote.ts';
 
 const USAGE = `usage: npm run idp -- <command> [options]
 
 commands:
-  migrate                         apply pending database migrations; prints those applied now (applied)
-                                  and those the database already had (alreadyApplied)
-  keys rotate                     make new signing keys current (the old ones verify until they expire)
-  keys list                       list the signing keys
-  client create --name NAME [--resource IDENTIFIER=scope,scope ...] [--redirect-uri URI ...] [--public]
-                                  register a client; prints it with its secret (shown once)
-  resource create --identifier URI --name NAME [--scope SCOPE ...] [--ttl SECONDS]
-                                  register an API
-  role create --name NAME [--permission IDENTIFIER=scope ...] [--description TEXT]
-                                  define a role
-  user create --username NAME [--email EMAIL] [--name FULL_NAME] [--role ROLE ...] [--password-stdin]
-                                  create a user; with --password-stdin the password is read from the first
-                                  line of standard input (never from the command line, where others could read it)
+  migrate                          apply pending migrations; prints those applied now and those already applied
+  keys rotate | keys list          make new signing keys current (the old ones verify until they expire) | list them
+  <noun> list [filters] [--limit N] [--after ID]
+  <noun> show <id>
+  <noun> create [fields]           a client's secret is printed this once
+  <noun> update <id> [fields]      changes only the fields given
+  <noun> delete <id> --yes
+  user set-password <id> --password-stdin
+  user unlock <id>                 lift a sign-in lockout
+  client rotate-secret <id>        prints the new secret this once
 
-The database and secrets come from the same environment variables as the server (DATABASE_URL, DATA_DIR, SECRETS_KEY, ...).
-The embedded database belongs to one process: stop the server before running commands against it.`;
+nouns, their fields (create, update) and list filters:
+  client    --name NAME  --redirect-uri URI...  --post-logout-redirect-uri URI...  --grant-type G...
+            --auth-method M  --public  --scope "a b"  --resource IDENTIFIER=scope,scope...  --role NAME...
+            --[no-]first-party  --[no-]require-mfa  --application-type web|native  --client-id ID (create)
+            filter: --name PREFIX
+  resource  --identifier URI (create)  --name NAME  --scope SCOPE...  --ttl SECONDS  --[no-]roles-claim
+            filter: --identifier PREFIX
+  role      --name NAME  --description TEXT  --permission IDENTIFIER=scope...
+            filter: --name NAME
+  user      --username NAME  --email EMAIL  --name NAME  --given-name G  --family-name F  --status active|disabled
+            --[no-]email-verified  --role NAME...  --password-stdin (create: the first line of standard input)
+            filter: --status S  --username PREFIX  --email EMAIL
 
-/** Validates CLI input with the admin API's own schema, so both refuse the same things. */
-function checked<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const detail = zodDetails(result.error)[0];
-    fail(`${detail?.field}: ${detail?.message}`);
-  }
-  return result.data;
-}
+options:
+  --json                           print JSON (the admin API's bodies) for scripts
+  --url ISSUER                     work through that server's admin API (or IDP_URL), with a token from
+                                   IDP_CLIENT_ID/IDP_CLIENT_SECRET (default ADMIN_CLIENT_ID/ADMIN_CLIENT_SECRET)
+  --token-scope SCOPES             the admin token's scope (default admin)
+
+Without --url, commands work on the database named by the server's own variables (DATABASE_URL, DATA_DIR,
+SECRETS_KEY, ...), as the operator: the admin delegation rules do not apply, validation does. The embedded
+database belongs to one process: stop the server first, or use --url. Passwords are read from standard
+input, never from the command line. Exit codes: 2 bad input, 1 failure.`;
+
+const NOUNS: readonly string[] = ['client', 'resource', 'role', 'user'];
+const isNoun = (word: string | undefined): word is Noun => word !== undefined && NOUNS.includes(word);
 
 async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
@@ -55,195 +61,183 @@ async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   return text.split(/\r?\n/)[0] ?? '';
 }
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(2);
+const out = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+const printJson = (value: unknown) => out(JSON.stringify(value, null, 2));
+
+function loadServerConfig() {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) throw usageError(`configuration error: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The CLI's own variables (IDP_*): the server never reads them. */
+async function openBackend(values: Parsed['values']): Promise<AdminBackend> {
+  const env = process.env;
+  const url = typeof values.url === 'string' ? values.url : env.IDP_URL;
+  if (url) {
+    if (!URL.canParse(url)) throw usageError(`--url: not a URL (${url})`);
+    const clientId = env.IDP_CLIENT_ID ?? env.ADMIN_CLIENT_ID;
+    const clientSecret = env.IDP_CLIENT_SECRET ?? env.ADMIN_CLIENT_SECRET;
+    if (!clientId || !clientSecret) {
+      throw usageError('--url needs client credentials: set IDP_CLIENT_ID and IDP_CLIENT_SECRET (or ADMIN_CLIENT_*)');
+    }
+    const scope = typeof values['token-scope'] === 'string' ? values['token-scope'] : 'admin';
+    return openRemote({ issuer: url, clientId, clientSecret, scope });
+  }
+  const config = loadServerConfig();
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  return openDirect(config, config.issuer ?? `http://localhost:${config.port}`, log);
+}
+
+async function withBackend(values: Parsed['values'], work: (backend: AdminBackend) => Promise<void>) {
+  const backend = await openBackend(values);
+  try {
+    await work(backend);
+  } finally {
+    await backend.close();
+  }
+}
+
+function idOf(parsed: Parsed, verb: string): string {
+  const [id, ...rest] = parsed.positionals;
+  if (!id) throw usageError(`${verb} needs an id`);
+  if (rest.length > 0) throw usageError(`unexpected arguments: ${rest.join(' ')}`);
+  return id;
+}
+
+async function runMigrate(): Promise<void> {
+  const config = loadServerConfig();
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // the database alone: opening the whole core would migrate first and leave nothing to report
+  const db = await openDatabase(config, log);
+  try {
+    const applied = await migrate(db, log);
+    const alreadyApplied = readMigrations()
+      .map((m) => m.name)
+      .filter((name) => !applied.includes(name));
+    printJson({ applied, alreadyApplied });
+  } finally {
+    await db.close();
+  }
+}
+
+async function runKeys(verb: string | undefined, args: string[]): Promise<void> {
+  const parsed = parse(args, undefined);
+  if ((verb !== 'rotate' && verb !== 'list') || parsed.positionals.length > 0) {
+    throw usageError(`unknown command: keys ${[verb, ...args].join(' ')}`);
+  }
+  const json = parsed.values.json === true;
+  await withBackend(parsed.values, async (backend) => {
+    if (verb === 'rotate') {
+      const result = await backend.rotateKeys();
+      json ? printJson(result) : out(`rotated: ${result.rotated.join(', ')}`);
+    } else {
+      const page = await backend.listKeys();
+      json ? printJson(page) : out(listing(COLUMNS.keys, page));
+    }
+  });
+}
+
+async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Promise<void> {
+  const parsed = parse(args, noun);
+  const { values } = parsed;
+  const json = values.json === true;
+  const show = (value: Json): void => (json ? printJson(value) : out(record(value)));
+
+  switch (verb) {
+    case 'list': {
+      if (parsed.positionals.length > 0) throw usageError(`unexpected arguments: ${parsed.positionals.join(' ')}`);
+      const limitFlag = typeof values.limit === 'string' ? values.limit : '50';
+      if (!/^\d{1,3}$/.test(limitFlag) || Number(limitFlag) < 1 || Number(limitFlag) > 200) {
+        throw usageError('--limit takes a number from 1 to 200');
+      }
+      const query = {
+        limit: Number(limitFlag),
+        after: typeof values.after === 'string' ? values.after : undefined,
+        filters: filtersOf(noun, values),
+      };
+      return withBackend(values, async (b) => {
+        const page = await b.list(noun, query);
+        json ? printJson(page) : out(listing(COLUMNS[noun], page));
+      });
+    }
+    case 'show': {
+      const id = idOf(parsed, 'show');
+      return withBackend(values, async (b) => show(await b.show(noun, id)));
+    }
+    case 'create':
+    case 'update': {
+      const id = verb === 'update' ? idOf(parsed, 'update') : undefined;
+      if (verb === 'create' && parsed.positionals.length > 0) {
+        throw usageError(`unexpected arguments: ${parsed.positionals.join(' ')}`);
+      }
+      const body = bodyOf(noun, values);
+      if (values['password-stdin'] === true) {
+        if (noun !== 'user' || verb !== 'create') throw usageError('--password-stdin: use user set-password');
+        body.password = await firstLine(process.stdin);
+      }
+      return withBackend(values, async (b) =>
+        show(id === undefined ? await b.create(noun, body) : await b.update(noun, id, body)),
+      );
+    }
+    case 'delete': {
+      const id = idOf(parsed, 'delete');
+      // a deletion cannot be undone: the operator says so in the command itself
+      if (values.yes !== true) throw usageError(`delete removes ${noun} ${id} for good: add --yes`);
+      return withBackend(values, async (b) => {
+        await b.delete(noun, id);
+        json ? printJson({ deleted: id }) : out(`deleted ${noun} ${id}`);
+      });
+    }
+    case 'set-password': {
+      if (noun !== 'user') break;
+      const id = idOf(parsed, 'set-password');
+      if (values['password-stdin'] !== true) {
+        throw usageError('set-password reads the password from standard input: add --password-stdin');
+      }
+      const password = await firstLine(process.stdin);
+      if (!password) throw usageError('no password on standard input');
+      return withBackend(values, async (b) => {
+        await b.update('user', id, { password });
+        json ? printJson({ id, password_set: true }) : out(`password set for user ${id}`);
+      });
+    }
+    case 'unlock': {
+      if (noun !== 'user') break;
+      const id = idOf(parsed, 'unlock');
+      return withBackend(values, async (b) => {
+        await b.unlock(id);
+        json ? printJson({ id, unlocked: true }) : out(`unlocked user ${id}`);
+      });
+    }
+    case 'rotate-secret': {
+      if (noun !== 'client') break;
+      const id = idOf(parsed, 'rotate-secret');
+      return withBackend(values, async (b) => show(await b.rotateSecret(id)));
+    }
+  }
+  throw usageError(`unknown command: ${[noun, verb, ...args].join(' ')}\n\n${USAGE}`);
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command, sub] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
-    throw err;
-  }
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-
-  if (command === 'migrate') {
-    // the database alone: opening the whole core would migrate first and leave nothing to report
-    const db = await openDatabase(config, log);
-    try {
-      const applied = await migrate(db, log);
-      const alreadyApplied = readMigrations()
-        .map((m) => m.name)
-        .filter((name) => !applied.includes(name));
-      print({ applied, alreadyApplied });
-    } finally {
-      await db.close();
-    }
-    return;
-  }
-
-  if (command === 'keys' && (sub === 'rotate' || sub === 'list')) {
-    const lifetime = createLifetime();
-    try {
-      const { db, secrets } = await openStorage(config, log, lifetime);
-      const keys = await openKeys(createRepositories(db), secrets, log);
-      if (sub === 'rotate') {
-        const kids = await keys.rotate();
-        // running instances switch to the new keys at once
-        await db.notify(CACHE_CHANNEL, JSON.stringify({ topic: 'keys' }));
-        print({ rotated: kids });
-      } else {
-        print(await keys.list());
-      }
-    } finally {
-      await lifetime.close();
-    }
-    return;
-  }
-
-  const args = argv.slice(2);
-  const issuer = config.issuer ?? `http://localhost:${config.port}`;
-
-  if (command === 'client' && sub === 'create') {
-    const { values } = parseArgs({
-      args,
-      options: {
-        name: { type: 'string' },
-        resource: { type: 'string', multiple: true },
-        'redirect-uri': { type: 'string', multiple: true },
-        public: { type: 'boolean' },
-        'first-party': { type: 'boolean' },
-      },
-    });
-    if (!values.name) fail('client create needs --name');
-    const allowedResources: Record<string, string[]> = {};
-    for (const entry of values.resource ?? []) {
-      const at = entry.lastIndexOf('=');
-      if (at <= 0) fail(`--resource takes IDENTIFIER=scope,scope (got ${entry})`);
-      allowedResources[entry.slice(0, at)] = entry
-        .slice(at + 1)
-        .split(',')
-        .filter(Boolean);
-    }
-    const redirectUris = values['redirect-uri'] ?? [];
-    const app = await createApp(config, issuer, log);
-    try {
-      const interactive = redirectUris.length > 0;
-      const { client, secret } = await app.services.clients.register({
-        metadata: {
-          client_name: values.name,
-          application_type: 'web',
-          redirect_uris: redirectUris,
-          grant_types: interactive ? ['authorization_code', 'refresh_token'] : ['client_credentials'],
-          response_types: interactive ? ['code'] : [],
-          token_endpoint_auth_method: values.public ? 'none' : 'client_secret_basic',
-        },
-        allowedResources,
-        firstParty: values['first-party'] ?? false,
-      });
-      print({ client_id: client.id, ...client.metadata, allowedResources, client_secret: secret });
-    } finally {
-      await app.close();
-    }
-    return;
-  }
-
-  if (command === 'resource' && sub === 'create') {
-    const { values } = parseArgs({
-      args,
-      options: {
-        identifier: { type: 'string' },
-        name: { type: 'string' },
-        scope: { type: 'string', multiple: true },
-        ttl: { type: 'string' },
-      },
-    });
-    if (!values.identifier || !values.name) fail('resource create needs --identifier and --name');
-    const input = checked(NewResource, {
-      identifier: values.identifier,
-      name: values.name,
-      scopes: values.scope ?? [],
-      ...(values.ttl === undefined ? {} : { accessTokenTtl: Number(values.ttl) }),
-    });
-    const app = await createApp(config, issuer, log);
-    try {
-      print(await app.services.resources.create(input));
-    } finally {
-      await app.close();
-    }
-    return;
-  }
-
-  if (command === 'role' && sub === 'create') {
-    const { values } = parseArgs({
-      args,
-      options: {
-        name: { type: 'string' },
-        description: { type: 'string' },
-        permission: { type: 'string', multiple: true },
-      },
-    });
-    if (!values.name) fail('role create needs --name');
-    const permissions = (values.permission ?? []).map((entry) => {
-      const at = entry.lastIndexOf('=');
-      if (at <= 0) fail(`--permission takes IDENTIFIER=scope (got ${entry})`);
-      return { resource: entry.slice(0, at), scope: entry.slice(at + 1) };
-    });
-    const input = checked(NewRole, { name: values.name, description: values.description, permissions });
-    const app = await createApp(config, issuer, log);
-    try {
-      print(await app.services.roles.create(input));
-    } finally {
-      await app.close();
-    }
-    return;
-  }
-
-  if (command === 'user' && sub === 'create') {
-    const { values } = parseArgs({
-      args,
-      options: {
-        username: { type: 'string' },
-        email: { type: 'string' },
-        name: { type: 'string' },
-        role: { type: 'string', multiple: true },
-        'password-stdin': { type: 'boolean' },
-      },
-    });
-    if (!values.username) fail('user create needs --username');
-    const password = values['password-stdin'] ? await firstLine(process.stdin) : undefined;
-    const app = await createApp(config, issuer, log);
-    try {
-      const roles = values.role ?? [];
-      await app.services.roles.check(roles);
-      const user = await app.services.accounts
-        .register({ username: values.username, email: values.email, name: values.name, password })
-        .catch((err: unknown) => {
-          // a refused user (a field, a taken name) is the operator's input: exit 2, like a bad flag
-          if (err instanceof AppError && err.expose) fail(`${err.details?.[0]?.field ?? 'user'}: ${err.message}`);
-          throw err;
-        });
-      if (roles.length > 0) await app.services.roles.assign({ kind: 'user', id: user.id }, roles);
-      print({ ...user, roles });
-    } finally {
-      await app.close();
-    }
-    return;
-  }
-
-  fail(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
+  const [command, verb, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') return void out(USAGE);
+  if (command === 'migrate') return runMigrate();
+  if (command === 'keys') return runKeys(verb, args);
+  if (isNoun(command)) return runNoun(command, verb, args);
+  throw usageError(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CliError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);

@@ -29,7 +29,7 @@ import type { Repositories } from './repositories.ts';
 const ADMIN_TOKEN_TTL = 300;
 
 /** The signing keys, with a current key of every algorithm made if missing (the CLI uses this alone). */
-export async function openKeys(repos: Repositories, secrets: DerivedKeys, log: Logger): Promise<KeyService> {
+async function openKeys(repos: Repositories, secrets: DerivedKeys, log: Logger): Promise<KeyService> {
   const keys = createKeyService({ repo: repos.signingKeys, encryptionKey: secrets.keyEncryption, log });
   await keys.ensure();
   return keys;

@@ -18,7 +18,13 @@ describe('operator CLI (npm run idp)', () => {
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(
         process.execPath,
-        ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args],
+        [
+          '--experimental-strip-types',
+          '--disable-warning=ExperimentalWarning',
+          'src/cli/main.ts',
+          ...args,
+          ...(args[0] === 'migrate' ? [] : ['--json']),
+        ],
         {
           env: { ...process.env, ...database.env, SECRETS_KEY, NODE_ENV: 'test', PORT: '3000', LOG_LEVEL: 'error' },
           stdio: ['pipe', 'pipe', 'pipe'],
@@ -65,7 +71,7 @@ describe('operator CLI (npm run idp)', () => {
     );
     assert.equal(user.code, 0, user.stderr);
     const created = JSON.parse(user.stdout);
-    assert.equal(created.hasPassword, true);
+    assert.equal(created.has_password, true);
     assert.deepEqual(created.roles, ['bookkeeper']);
     assert.ok(!user.stdout.includes('passphrase'));
 
@@ -83,7 +89,7 @@ describe('operator CLI (npm run idp)', () => {
 
     const rotated = await idp(['keys', 'rotate']);
     assert.equal(rotated.code, 0, rotated.stderr);
-    const keys = JSON.parse((await idp(['keys', 'list'])).stdout) as { current: boolean }[];
+    const keys = JSON.parse((await idp(['keys', 'list'])).stdout).data as { current: boolean }[];
     assert.equal(keys.length, 4);
     assert.equal(keys.filter((k) => k.current).length, 2);
 
@@ -108,7 +114,7 @@ describe('operator CLI (npm run idp)', () => {
       [['role', 'create', '--name', 'bad name'], /name: must be/],
       [['user', 'create', '--username', 'bob', '--role', 'nope'], /unknown role|no role named nope/],
       [['user', 'create', '--username', 'carl', '--password-stdin'], /password/],
-      [['client', 'create'], /needs --name/],
+      [['client', 'create', '--name', ' '], /client_name/],
       [['frobnicate'], /unknown command/],
     ];
     for (const [args, message] of cases) {

@@ -1,24 +1,24 @@
 import type Router from '@koa/router';
 import { conflict } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
-import type { ClientMetadata, ClientService, ClientWithSecret } from '../../services/clients.ts';
+import type { ClientService, ClientWithSecret } from '../../services/clients.ts';
 import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
+import {
+  ClientPatch,
+  ClientRotatedView,
+  ClientView,
+  ClientWithSecretView,
+  NewClient,
+  splitClientBody,
+  withClientDefaults,
+} from '../../services/schemas/clients.ts';
 import { pageOf } from '../../services/schemas/responses.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { responds } from './openapi.ts';
-import {
-  ClientPatch,
-  type ClientPatchBody,
-  ClientQuery,
-  ClientRotatedView,
-  ClientView,
-  ClientWithSecretView,
-  IdParams,
-  NewClient,
-} from './schemas.ts';
+import { ClientQuery, IdParams } from './schemas.ts';
 
 function view(client: ClientRecord, roles: string[], secret?: string) {
   return {
@@ -30,29 +30,6 @@ function view(client: ClientRecord, roles: string[], secret?: string) {
     created_at: client.createdAt.toISOString(),
     updated_at: client.updatedAt.toISOString(),
     ...(secret === undefined ? {} : { client_secret: secret }),
-  };
-}
-
-/** Splits the body into RFC 7591 metadata and our own fields. */
-function split(body: ClientPatchBody) {
-  const { allowedResources, first_party, roles: _, ...metadata } = body as ClientPatchBody & { client_id?: string };
-  delete (metadata as { client_id?: string }).client_id;
-  return { metadata: metadata as ClientMetadata, allowedResources, firstParty: first_party };
-}
-
-/** A service (no redirect URIs) gets client_credentials; an application, the code flow. */
-function withDefaults(metadata: ClientMetadata): ClientMetadata {
-  const interactive = (metadata.redirect_uris ?? []).length > 0;
-  const grant_types =
-    metadata.grant_types ?? (interactive ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
-  return {
-    application_type: 'web',
-    token_endpoint_auth_method: 'client_secret_basic',
-    redirect_uris: [],
-    ...metadata,
-    grant_types,
-    response_types:
-      (metadata.response_types as string[] | undefined) ?? (grant_types.includes('authorization_code') ? ['code'] : []),
   };
 }
 
@@ -72,7 +49,7 @@ export function clientRoutes(
     guard({ body: NewClient }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewClient });
-      const { metadata, allowedResources, firstParty } = split(body);
+      const { metadata, allowedResources, firstParty } = splitClientBody(body);
       const caller = callerPower(ctx);
       if (body.client_id !== undefined && delegation.isBuiltInClient(body.client_id)) {
         throw conflict(`${body.client_id} is the client_id of a built-in client`);
@@ -82,7 +59,7 @@ export function clientRoutes(
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       const created = await clients.register({
         client_id: body.client_id,
-        metadata: withDefaults(metadata),
+        metadata: withClientDefaults(metadata),
         allowedResources: allowedResources ?? {},
         firstParty: firstParty ?? false,
       });
@@ -130,7 +107,7 @@ export function clientRoutes(
       const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
       const current = await clients.get(params.id);
       assertIfMatch(ctx, current.updatedAt);
-      const { metadata, allowedResources, firstParty } = split(body);
+      const { metadata, allowedResources, firstParty } = splitClientBody(body);
       const caller = callerPower(ctx);
       await delegation.checkClientTarget(caller, current);
       if (allowedResources !== undefined) await delegation.checkAllowedResources(caller, allowedResources);
@@ -143,7 +120,9 @@ export function clientRoutes(
         params.id,
         {
           metadata:
-            Object.keys(metadata).length > 0 ? withDefaults({ ...current.metadata, ...metadata }) : current.metadata,
+            Object.keys(metadata).length > 0
+              ? withClientDefaults({ ...current.metadata, ...metadata })
+              : current.metadata,
           ...(allowedResources === undefined ? {} : { allowedResources }),
           ...(firstParty === undefined ? {} : { firstParty }),
         },

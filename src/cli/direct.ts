@@ -1,0 +1,248 @@
+import type { z } from 'zod';
+import { createApp } from '../app.ts';
+import type { Config } from '../config/index.ts';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { type PublicUser, RegisterInput, UpdateInput } from '../services/accounts.ts';
+import { CACHE_CHANNEL } from '../services/cache.ts';
+import type { ClientWithSecret } from '../services/clients.ts';
+import type { ClientRecord } from '../services/ports/clients.ts';
+import type { ResourceRecord } from '../services/ports/resources.ts';
+import type { RoleRecord } from '../services/ports/roles.ts';
+import { NewResource, NewRole, ResourcePatch, RoleNames, RolePatch } from '../services/schemas/admin.ts';
+import { ClientPatch, NewClient, splitClientBody, withClientDefaults } from '../services/schemas/clients.ts';
+import { zodDetails } from '../services/schemas/details.ts';
+import type { AdminBackend, Json, Noun } from './backend.ts';
+import { CliError, describeFailure, exitCodeFor } from './errors.ts';
+
+const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
+const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });
+
+/** The admin API's validation, so the CLI refuses what the admin API refuses, with its words. */
+function checked<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new CliError(describeFailure('invalid input', zodDetails(result.error)), 2);
+  return result.data;
+}
+
+const nonEmpty = (body: Json) => {
+  if (Object.keys(body).length === 0) throw new CliError('name at least one field to change', 2);
+};
+
+// the admin API's response bodies (src/http/admin/*.ts), so --json prints the same in both modes
+const clientView = (client: ClientRecord, roles: string[], secret?: string): Json => ({
+  client_id: client.id,
+  ...client.metadata,
+  allowedResources: client.allowedResources,
+  first_party: client.firstParty,
+  roles,
+  created_at: client.createdAt.toISOString(),
+  updated_at: client.updatedAt.toISOString(),
+  ...(secret === undefined ? {} : { client_secret: secret }),
+});
+const userView = (user: PublicUser, roles: string[]): Json => ({
+  id: user.id,
+  username: user.username,
+  email: user.email,
+  emailVerified: user.emailVerified,
+  name: user.name,
+  givenName: user.givenName,
+  familyName: user.familyName,
+  status: user.status,
+  has_password: user.hasPassword,
+  created_at: user.createdAt.toISOString(),
+  updated_at: user.updatedAt.toISOString(),
+  last_sign_in_at: user.lastSignInAt?.toISOString() ?? null,
+  roles,
+});
+const resourceView = (r: ResourceRecord): Json => ({
+  id: r.id,
+  identifier: r.identifier,
+  name: r.name,
+  scopes: r.scopes,
+  accessTokenTtl: r.accessTokenTtl,
+  rolesClaim: r.rolesClaim,
+  created_at: r.createdAt.toISOString(),
+  updated_at: r.updatedAt.toISOString(),
+});
+const roleView = (role: RoleRecord): Json => ({
+  id: role.id,
+  name: role.name,
+  description: role.description,
+  permissions: role.permissions,
+  created_at: role.createdAt.toISOString(),
+  updated_at: role.updatedAt.toISOString(),
+});
+
+/**
+ * The operator's own mode: the services straight on the database, through the composition
+ * root. The admin delegation rules (which bound what one admin token may grant) do not apply:
+ * whoever can reach the database and SECRETS_KEY holds every power already.
+ */
+export async function openDirect(config: Config, issuer: string, log: Logger): Promise<AdminBackend> {
+  const app = await createApp(config, issuer, log);
+  const { clients, resources, roles, accounts, keys, protection } = app.services;
+  const clientRoles = (id: string) => roles.namesOf({ kind: 'client', id });
+  const userRoles = (id: string) => roles.namesOf({ kind: 'user', id });
+  const withSecret = async ({ client, secret }: ClientWithSecret) =>
+    clientView(client, await clientRoles(client.id), secret);
+  const user = async (id: string) => {
+    const found = await accounts.get(id);
+    if (!found) throw new AppError('not_found', 404, 'user not found');
+    return found;
+  };
+
+  const run = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof AppError && err.expose) {
+        throw new CliError(describeFailure(err.message, err.details), exitCodeFor(err.status));
+      }
+      throw err;
+    }
+  };
+
+  const backend: AdminBackend = {
+    list: (noun, { limit, after, filters }) =>
+      run(async () => {
+        if (noun === 'user') {
+          const page = await accounts.list({
+            limit,
+            ...(after ? { after } : {}),
+            filter: { status: filters.status as 'active' | 'disabled' | undefined, ...filters },
+          });
+          return {
+            data: await Promise.all(page.users.map(async (u) => userView(u, await userRoles(u.id)))),
+            next: page.next,
+          };
+        }
+        const next = (page: { id: string }[]) => (page.length === limit ? page.at(-1)?.id : undefined);
+        if (noun === 'client') {
+          const page = await clients.list({ after, limit, namePrefix: filters.client_name });
+          return {
+            data: await Promise.all(page.map(async (c) => clientView(c, await clientRoles(c.id)))),
+            next: next(page),
+          };
+        }
+        if (noun === 'resource') {
+          const page = await resources.list({ after, limit, identifierPrefix: filters.identifier });
+          return { data: page.map(resourceView), next: next(page) };
+        }
+        const page = await roles.list({ after, limit, name: filters.name });
+        return { data: page.map(roleView), next: next(page) };
+      }),
+
+    show: (noun, id) =>
+      run(async (): Promise<Json> => {
+        if (noun === 'client') return clientView(await clients.get(id), await clientRoles(id));
+        if (noun === 'resource') return resourceView(await resources.get(id));
+        if (noun === 'role') return roleView(await roles.get(id));
+        return userView(await user(id), await userRoles(id));
+      }),
+
+    create: (noun, body) =>
+      run(async (): Promise<Json> => {
+        if (noun === 'client') {
+          const input = checked(NewClient, body);
+          const { metadata, allowedResources, firstParty } = splitClientBody(input);
+          if (input.roles) await roles.check(input.roles);
+          const created = await clients.register({
+            client_id: input.client_id,
+            metadata: withClientDefaults(metadata),
+            allowedResources: allowedResources ?? {},
+            firstParty: firstParty ?? false,
+          });
+          if (input.roles) await roles.assign({ kind: 'client', id: created.client.id }, input.roles);
+          return withSecret(created);
+        }
+        if (noun === 'resource') return resourceView(await resources.create(checked(NewResource, body)));
+        if (noun === 'role') return roleView(await roles.create(checked(NewRole, body)));
+        const { roles: names, ...fields } = checked(NewUser, body);
+        if (names) await roles.check(names);
+        const created = await accounts.register(fields);
+        if (names) await roles.assign({ kind: 'user', id: created.id }, names);
+        return userView(created, names ?? []);
+      }),
+
+    update: (noun, id, body) =>
+      run(async (): Promise<Json> => {
+        if (noun === 'client') {
+          const patch = checked(ClientPatch, body);
+          const current = await clients.get(id);
+          const { metadata, allowedResources, firstParty } = splitClientBody(patch);
+          if (patch.roles) await roles.check(patch.roles);
+          const changed = await clients.update(
+            id,
+            {
+              metadata:
+                Object.keys(metadata).length > 0
+                  ? withClientDefaults({ ...current.metadata, ...metadata })
+                  : current.metadata,
+              ...(allowedResources === undefined ? {} : { allowedResources }),
+              ...(firstParty === undefined ? {} : { firstParty }),
+            },
+            { expected: current.updatedAt },
+          );
+          if (patch.roles) await roles.assign({ kind: 'client', id }, patch.roles);
+          return withSecret(changed);
+        }
+        if (noun === 'resource') {
+          const patch = checked(ResourcePatch, body);
+          const current = await resources.get(id);
+          return resourceView(await resources.update(id, patch, { expected: current.updatedAt }));
+        }
+        if (noun === 'role') {
+          const patch = checked(RolePatch, body);
+          const current = await roles.get(id);
+          return roleView(await roles.update(id, patch, { expected: current.updatedAt }));
+        }
+        nonEmpty(body);
+        const { roles: names, ...fields } = checked(UserPatch, body);
+        const current = await user(id);
+        if (names) await roles.check(names);
+        const changed = await accounts.update(id, fields, { expected: current.updatedAt });
+        if (names) await roles.assign({ kind: 'user', id }, names);
+        return userView(changed, await userRoles(id));
+      }),
+
+    delete: (noun: Noun, id) =>
+      run(async () => {
+        if (noun === 'client') return clients.delete(id);
+        if (noun === 'resource') return resources.delete(id);
+        if (noun === 'role') return roles.delete(id);
+        await user(id);
+        return accounts.remove(id);
+      }),
+
+    unlock: (id) =>
+      run(async () => {
+        const found = await user(id);
+        await protection.bruteForce.unlock([found.username, ...(found.email ? [found.email] : [])]);
+      }),
+
+    rotateSecret: (id) => run(async () => withSecret(await clients.rotateSecret(id))),
+
+    rotateKeys: () =>
+      run(async () => {
+        const rotated = await keys.rotate();
+        // running instances switch to the new keys at once
+        await app.db.notify(CACHE_CHANNEL, JSON.stringify({ topic: 'keys' }));
+        return { rotated };
+      }),
+
+    listKeys: () =>
+      run(async () => ({
+        data: (await keys.list()).map((k) => ({
+          kid: k.kid,
+          alg: k.alg,
+          current: k.current,
+          created_at: k.createdAt.toISOString(),
+          expires_at: k.expiresAt?.toISOString() ?? null,
+        })),
+      })),
+
+    close: () => app.close(),
+  };
+  return backend;
+}
