@@ -3,15 +3,14 @@ import { createApp } from '../app.ts';
 import type { Config } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { type PublicUser, RegisterInput, UpdateInput } from '../services/accounts.ts';
+import { RegisterInput, UpdateInput } from '../services/accounts.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
 import type { ClientWithSecret } from '../services/clients.ts';
-import type { ClientRecord } from '../services/ports/clients.ts';
-import type { ResourceRecord } from '../services/ports/resources.ts';
-import type { RoleRecord } from '../services/ports/roles.ts';
 import { NewResource, NewRole, ResourcePatch, RoleNames, RolePatch } from '../services/schemas/admin.ts';
 import { ClientPatch, NewClient, splitClientBody, withClientDefaults } from '../services/schemas/clients.ts';
 import { zodDetails } from '../services/schemas/details.ts';
+// the admin API's own representations, so --json prints the same in both modes
+import { clientView, resourceView, roleView, userView } from '../services/views.ts';
 import type { AdminBackend, Json, Noun } from './backend.ts';
 import { CliError, describeFailure, exitCodeFor } from './errors.ts';
 
@@ -28,51 +27,6 @@ function checked<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 const nonEmpty = (body: Json) => {
   if (Object.keys(body).length === 0) throw new CliError('name at least one field to change', 2);
 };
-
-// the admin API's response bodies (src/http/admin/*.ts), so --json prints the same in both modes
-const clientView = (client: ClientRecord, roles: string[], secret?: string): Json => ({
-  client_id: client.id,
-  ...client.metadata,
-  allowedResources: client.allowedResources,
-  first_party: client.firstParty,
-  roles,
-  created_at: client.createdAt.toISOString(),
-  updated_at: client.updatedAt.toISOString(),
-  ...(secret === undefined ? {} : { client_secret: secret }),
-});
-const userView = (user: PublicUser, roles: string[]): Json => ({
-  id: user.id,
-  username: user.username,
-  email: user.email,
-  emailVerified: user.emailVerified,
-  name: user.name,
-  givenName: user.givenName,
-  familyName: user.familyName,
-  status: user.status,
-  has_password: user.hasPassword,
-  created_at: user.createdAt.toISOString(),
-  updated_at: user.updatedAt.toISOString(),
-  last_sign_in_at: user.lastSignInAt?.toISOString() ?? null,
-  roles,
-});
-const resourceView = (r: ResourceRecord): Json => ({
-  id: r.id,
-  identifier: r.identifier,
-  name: r.name,
-  scopes: r.scopes,
-  accessTokenTtl: r.accessTokenTtl,
-  rolesClaim: r.rolesClaim,
-  created_at: r.createdAt.toISOString(),
-  updated_at: r.updatedAt.toISOString(),
-});
-const roleView = (role: RoleRecord): Json => ({
-  id: role.id,
-  name: role.name,
-  description: role.description,
-  permissions: role.permissions,
-  created_at: role.createdAt.toISOString(),
-  updated_at: role.updatedAt.toISOString(),
-});
 
 /**
  * The operator's own mode: the services straight on the database, through the composition

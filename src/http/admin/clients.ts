@@ -2,7 +2,6 @@ import type Router from '@koa/router';
 import { conflict } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientService, ClientWithSecret } from '../../services/clients.ts';
-import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
 import {
   ClientPatch,
@@ -14,24 +13,12 @@ import {
   withClientDefaults,
 } from '../../services/schemas/clients.ts';
 import { pageOf } from '../../services/schemas/responses.ts';
+import { clientView } from '../../services/views.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { responds } from './openapi.ts';
 import { ClientQuery, IdParams } from './schemas.ts';
-
-function view(client: ClientRecord, roles: string[], secret?: string) {
-  return {
-    client_id: client.id,
-    ...client.metadata,
-    allowedResources: client.allowedResources,
-    first_party: client.firstParty,
-    roles,
-    created_at: client.createdAt.toISOString(),
-    updated_at: client.updatedAt.toISOString(),
-    ...(secret === undefined ? {} : { client_secret: secret }),
-  };
-}
 
 export function clientRoutes(
   router: Router,
@@ -40,7 +27,8 @@ export function clientRoutes(
   delegation: AdminDelegation,
 ): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
-  const withSecret = async ({ client, secret }: ClientWithSecret) => view(client, await rolesOf(client.id), secret);
+  const withSecret = async ({ client, secret }: ClientWithSecret) =>
+    clientView(client, await rolesOf(client.id), secret);
 
   router.post(
     '/clients',
@@ -80,7 +68,7 @@ export function clientRoutes(
       const { query } = guarded(ctx, { query: ClientQuery });
       const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
       ctx.body = {
-        data: await Promise.all(page.map(async (c) => view(c, await rolesOf(c.id)))),
+        data: await Promise.all(page.map(async (c) => clientView(c, await rolesOf(c.id)))),
         next: page.length === query.limit ? page.at(-1)?.id : undefined,
       };
     },
@@ -94,7 +82,7 @@ export function clientRoutes(
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });
       const client = await clients.get(params.id);
-      ctx.body = view(client, await rolesOf(client.id));
+      ctx.body = clientView(client, await rolesOf(client.id));
     },
   );
 

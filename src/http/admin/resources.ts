@@ -1,24 +1,13 @@
 import type Router from '@koa/router';
-import type { ResourceRecord } from '../../services/ports/resources.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import { NewResource, ResourcePatch } from '../../services/schemas/admin.ts';
 import { pageOf, ResourceView } from '../../services/schemas/responses.ts';
+import { resourceView } from '../../services/views.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { responds } from './openapi.ts';
 import { IdParams, ResourceQuery } from './schemas.ts';
-
-const view = (r: ResourceRecord) => ({
-  id: r.id,
-  identifier: r.identifier,
-  name: r.name,
-  scopes: r.scopes,
-  accessTokenTtl: r.accessTokenTtl,
-  rolesClaim: r.rolesClaim,
-  created_at: r.createdAt.toISOString(),
-  updated_at: r.updatedAt.toISOString(),
-});
 
 export function resourceRoutes(router: Router, resources: ResourceService): void {
   router.post(
@@ -31,7 +20,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
       const created = await resources.create(body);
       ctx.status = 201;
       ctx.set('Location', `/admin/resources/${created.id}`);
-      ctx.body = view(created);
+      ctx.body = resourceView(created);
     },
   );
 
@@ -43,7 +32,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     async (ctx) => {
       const { query } = guarded(ctx, { query: ResourceQuery });
       const page = await resources.list({ after: query.after, limit: query.limit, identifierPrefix: query.identifier });
-      ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+      ctx.body = { data: page.map(resourceView), next: page.length === query.limit ? page.at(-1)?.id : undefined };
     },
   );
 
@@ -54,7 +43,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
     guard({ params: IdParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });
-      ctx.body = view(await resources.get(params.id));
+      ctx.body = resourceView(await resources.get(params.id));
     },
   );
 
@@ -67,7 +56,7 @@ export function resourceRoutes(router: Router, resources: ResourceService): void
       const { params, body } = guarded(ctx, { params: IdParams, body: ResourcePatch });
       const current = await resources.get(params.id);
       assertIfMatch(ctx, current.updatedAt);
-      ctx.body = view(await resources.update(params.id, body, { expected: current.updatedAt }));
+      ctx.body = resourceView(await resources.update(params.id, body, { expected: current.updatedAt }));
     },
   );
 

@@ -1,23 +1,14 @@
 import type Router from '@koa/router';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
-import type { RoleRecord } from '../../services/ports/roles.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { NewRole, RolePatch } from '../../services/schemas/admin.ts';
 import { pageOf, RoleView } from '../../services/schemas/responses.ts';
+import { roleView } from '../../services/views.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { responds } from './openapi.ts';
 import { IdParams, RoleQuery } from './schemas.ts';
-
-const view = (role: RoleRecord) => ({
-  id: role.id,
-  name: role.name,
-  description: role.description,
-  permissions: role.permissions,
-  created_at: role.createdAt.toISOString(),
-  updated_at: role.updatedAt.toISOString(),
-});
 
 export function roleRoutes(router: Router, roles: RoleService, delegation: AdminDelegation): void {
   router.post(
@@ -31,7 +22,7 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
       const created = await roles.create(body);
       ctx.status = 201;
       ctx.set('Location', `/admin/roles/${created.id}`);
-      ctx.body = view(created);
+      ctx.body = roleView(created);
     },
   );
 
@@ -43,7 +34,7 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
     async (ctx) => {
       const { query } = guarded(ctx, { query: RoleQuery });
       const page = await roles.list(query);
-      ctx.body = { data: page.map(view), next: page.length === query.limit ? page.at(-1)?.id : undefined };
+      ctx.body = { data: page.map(roleView), next: page.length === query.limit ? page.at(-1)?.id : undefined };
     },
   );
 
@@ -54,7 +45,7 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
     guard({ params: IdParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });
-      ctx.body = view(await roles.get(params.id));
+      ctx.body = roleView(await roles.get(params.id));
     },
   );
 
@@ -71,7 +62,7 @@ export function roleRoutes(router: Router, roles: RoleService, delegation: Admin
       // whoever holds the role gets what is added to it: the caller must hold it too
       delegation.checkRoleTarget(caller, current);
       if (body.permissions) await delegation.checkPermissions(caller, body.permissions);
-      ctx.body = view(await roles.update(params.id, body, { expected: current.updatedAt }));
+      ctx.body = roleView(await roles.update(params.id, body, { expected: current.updatedAt }));
     },
   );
 

@@ -1,10 +1,11 @@
 import type Router from '@koa/router';
 import { AppError, notFound } from '../../errors.ts';
-import { type AccountService, type PublicUser, RegisterInput, UpdateInput } from '../../services/accounts.ts';
+import { type AccountService, RegisterInput, UpdateInput } from '../../services/accounts.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { RoleNames } from '../../services/schemas/admin.ts';
 import { pageOf, UserView } from '../../services/schemas/responses.ts';
+import { userView } from '../../services/views.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { assertIfMatch } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -13,23 +14,6 @@ import { IdParams, UserQuery } from './schemas.ts';
 
 const NewUser = RegisterInput.extend({ roles: RoleNames.optional() });
 const UserPatch = UpdateInput.extend({ roles: RoleNames.optional() });
-
-const view = (user: PublicUser, roles: string[]) => ({
-  id: user.id,
-  username: user.username,
-  email: user.email,
-  // the same names the request bodies take, so what is read can be sent back
-  emailVerified: user.emailVerified,
-  name: user.name,
-  givenName: user.givenName,
-  familyName: user.familyName,
-  status: user.status,
-  has_password: user.hasPassword,
-  created_at: user.createdAt.toISOString(),
-  updated_at: user.updatedAt.toISOString(),
-  last_sign_in_at: user.lastSignInAt?.toISOString() ?? null,
-  roles,
-});
 
 export function userRoutes(
   router: Router,
@@ -53,7 +37,7 @@ export function userRoutes(
       if (names) await roles.assign({ kind: 'user', id: user.id }, names);
       ctx.status = 201;
       ctx.set('Location', `/admin/users/${user.id}`);
-      ctx.body = view(user, names ?? []);
+      ctx.body = userView(user, names ?? []);
     },
   );
 
@@ -70,7 +54,7 @@ export function userRoutes(
         filter: { status: query.status, username: query.username, email: query.email },
       });
       ctx.body = {
-        data: await Promise.all(page.users.map(async (u) => view(u, await rolesOf(u.id)))),
+        data: await Promise.all(page.users.map(async (u) => userView(u, await rolesOf(u.id)))),
         next: page.next,
       };
     },
@@ -85,7 +69,7 @@ export function userRoutes(
       const { params } = guarded(ctx, { params: IdParams });
       const user = await accounts.get(params.id);
       if (!user) throw notFound('user');
-      ctx.body = view(user, await rolesOf(user.id));
+      ctx.body = userView(user, await rolesOf(user.id));
     },
   );
 
@@ -110,7 +94,7 @@ export function userRoutes(
       // gives the user a new version too
       const user = await accounts.update(params.id, fields, { expected: existing.updatedAt });
       if (names) await roles.assign({ kind: 'user', id: user.id }, names);
-      ctx.body = view(user, await rolesOf(user.id));
+      ctx.body = userView(user, await rolesOf(user.id));
     },
   );
 
