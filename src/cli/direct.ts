@@ -7,7 +7,7 @@ import { RegisterInput, UpdateInput } from '../services/accounts.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
 import type { ClientWithSecret } from '../services/clients.ts';
 import { NewResource, NewRole, ResourcePatch, RoleNames, RolePatch } from '../services/schemas/admin.ts';
-import { ClientPatch, NewClient, splitClientBody, withClientDefaults } from '../services/schemas/clients.ts';
+import { ClientPatch, clientChangesOf, NewClient, newClientOf } from '../services/schemas/clients.ts';
 import { zodDetails } from '../services/schemas/details.ts';
 // the admin API's own representations, so --json prints the same in both modes
 import { clientView, resourceView, roleView, userView } from '../services/views.ts';
@@ -99,14 +99,8 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
       run(async (): Promise<Json> => {
         if (noun === 'client') {
           const input = checked(NewClient, body);
-          const { metadata, allowedResources, firstParty } = splitClientBody(input);
           if (input.roles) await roles.check(input.roles);
-          const created = await clients.register({
-            client_id: input.client_id,
-            metadata: withClientDefaults(metadata),
-            allowedResources: allowedResources ?? {},
-            firstParty: firstParty ?? false,
-          });
+          const created = await clients.register(newClientOf(input));
           if (input.roles) await roles.assign({ kind: 'client', id: created.client.id }, input.roles);
           return withSecret(created);
         }
@@ -124,20 +118,10 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
         if (noun === 'client') {
           const patch = checked(ClientPatch, body);
           const current = await clients.get(id);
-          const { metadata, allowedResources, firstParty } = splitClientBody(patch);
           if (patch.roles) await roles.check(patch.roles);
-          const changed = await clients.update(
-            id,
-            {
-              metadata:
-                Object.keys(metadata).length > 0
-                  ? withClientDefaults({ ...current.metadata, ...metadata })
-                  : current.metadata,
-              ...(allowedResources === undefined ? {} : { allowedResources }),
-              ...(firstParty === undefined ? {} : { firstParty }),
-            },
-            { expected: current.updatedAt },
-          );
+          const changed = await clients.update(id, clientChangesOf(patch, current.metadata), {
+            expected: current.updatedAt,
+          });
           if (patch.roles) await roles.assign({ kind: 'client', id }, patch.roles);
           return withSecret(changed);
         }

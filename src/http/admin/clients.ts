@@ -8,9 +8,9 @@ import {
   ClientRotatedView,
   ClientView,
   ClientWithSecretView,
+  clientChangesOf,
   NewClient,
-  splitClientBody,
-  withClientDefaults,
+  newClientOf,
 } from '../../services/schemas/clients.ts';
 import { pageOf } from '../../services/schemas/responses.ts';
 import { clientView } from '../../services/views.ts';
@@ -37,7 +37,7 @@ export function clientRoutes(
     guard({ body: NewClient }),
     async (ctx) => {
       const { body } = guarded(ctx, { body: NewClient });
-      const { metadata, allowedResources, firstParty } = splitClientBody(body);
+      const { allowedResources } = body;
       const caller = callerPower(ctx);
       if (body.client_id !== undefined && delegation.isBuiltInClient(body.client_id)) {
         throw conflict(`${body.client_id} is the client_id of a built-in client`);
@@ -45,12 +45,7 @@ export function clientRoutes(
       await delegation.checkAllowedResources(caller, allowedResources ?? {});
       await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
-      const created = await clients.register({
-        client_id: body.client_id,
-        metadata: withClientDefaults(metadata),
-        allowedResources: allowedResources ?? {},
-        firstParty: firstParty ?? false,
-      });
+      const created = await clients.register(newClientOf(body));
       if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
       ctx.status = 201;
       ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
@@ -95,7 +90,7 @@ export function clientRoutes(
       const { params, body } = guarded(ctx, { params: IdParams, body: ClientPatch });
       const current = await clients.get(params.id);
       assertIfMatch(ctx, current.updatedAt);
-      const { metadata, allowedResources, firstParty } = splitClientBody(body);
+      const { allowedResources } = body;
       const caller = callerPower(ctx);
       await delegation.checkClientTarget(caller, current);
       if (allowedResources !== undefined) await delegation.checkAllowedResources(caller, allowedResources);
@@ -104,18 +99,9 @@ export function clientRoutes(
       }
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       // written only if still the version checked above (412 otherwise), roles included
-      const changed = await clients.update(
-        params.id,
-        {
-          metadata:
-            Object.keys(metadata).length > 0
-              ? withClientDefaults({ ...current.metadata, ...metadata })
-              : current.metadata,
-          ...(allowedResources === undefined ? {} : { allowedResources }),
-          ...(firstParty === undefined ? {} : { firstParty }),
-        },
-        { expected: current.updatedAt },
-      );
+      const changed = await clients.update(params.id, clientChangesOf(body, current.metadata), {
+        expected: current.updatedAt,
+      });
       if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
       ctx.set('Cache-Control', 'no-store');
       ctx.body = await withSecret(changed);

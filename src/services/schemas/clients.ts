@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ClientMetadata } from '../clients.ts';
+import type { ClientChanges, ClientMetadata, NewClient as NewClientInput } from '../clients.ts';
 import { redirectUriProblem } from '../redirect-uri-policy.ts';
 import { RoleNames, resourceIdentifier, scopeList } from './admin.ts';
 
@@ -125,14 +125,14 @@ export const ClientPatch = z
 export type ClientPatchBody = z.infer<typeof ClientPatch>;
 
 /** Splits the body into RFC 7591 metadata and our own fields. */
-export function splitClientBody(body: ClientPatchBody) {
+function splitClientBody(body: ClientPatchBody) {
   const { allowedResources, first_party, roles: _, ...metadata } = body as ClientPatchBody & { client_id?: string };
   delete (metadata as { client_id?: string }).client_id;
   return { metadata: metadata as ClientMetadata, allowedResources, firstParty: first_party };
 }
 
 /** A service (no redirect URIs) gets client_credentials; an application, the code flow. */
-export function withClientDefaults(metadata: ClientMetadata): ClientMetadata {
+function withClientDefaults(metadata: ClientMetadata): ClientMetadata {
   const interactive = (metadata.redirect_uris ?? []).length > 0;
   const grant_types =
     metadata.grant_types ?? (interactive ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
@@ -144,6 +144,30 @@ export function withClientDefaults(metadata: ClientMetadata): ClientMetadata {
     grant_types,
     response_types:
       (metadata.response_types as string[] | undefined) ?? (grant_types.includes('authorization_code') ? ['code'] : []),
+  };
+}
+
+/** A creation body as the client service takes it: our fields apart, metadata with its defaults. */
+export function newClientOf(body: z.infer<typeof NewClient>): NewClientInput {
+  const { metadata, allowedResources, firstParty } = splitClientBody(body);
+  return {
+    client_id: body.client_id,
+    metadata: withClientDefaults(metadata),
+    allowedResources: allowedResources ?? {},
+    firstParty: firstParty ?? false,
+  };
+}
+
+/**
+ * A PATCH body as changes to a client with metadata `current`: metadata named in the body is
+ * merged over the current one (defaults applied again), our own fields replace theirs.
+ */
+export function clientChangesOf(body: ClientPatchBody, current: ClientMetadata): ClientChanges {
+  const { metadata, allowedResources, firstParty } = splitClientBody(body);
+  return {
+    metadata: Object.keys(metadata).length > 0 ? withClientDefaults({ ...current, ...metadata }) : current,
+    ...(allowedResources === undefined ? {} : { allowedResources }),
+    ...(firstParty === undefined ? {} : { firstParty }),
   };
 }
 
