@@ -16,7 +16,7 @@ export const RECOVERY_CODE_COUNT = 10;
  * the day's fifteen give 4.5·10⁻⁵, about 1.6 % over a year of non-stop guessing, every lock in
  * the event log.
  */
-export const CODE_LIMITS = { short: { points: 5, windowSeconds: 900 }, day: { points: 15, windowSeconds: 86_400 } };
+const CODE_LIMITS = { short: { points: 5, windowSeconds: 900 }, day: { points: 15, windowSeconds: 86_400 } };
 
 /** Crockford's base32 alphabet: no i, l, o, u; 256 is a multiple of 32, so `byte & 31` is unbiased */
 const RECOVERY_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

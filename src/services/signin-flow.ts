@@ -231,7 +231,7 @@ export function createSigninFlow(deps: {
 
     /**
      * A code at the second-factor step: the authenticator app's, or a recovery code. Limited per
-     * account (src/services/second-factors.ts `CODE_LIMITS`), since whoever is here knows the password.
+     * account (`CODE_LIMITS` in src/services/second-factors.ts), since whoever is here knows the password.
      */
     async code(i: InteractionFacts, v: Visitor, typed: string): Promise<CodeSignin> {
       const waiting = await pending.get(i.uid);

@@ -6,10 +6,10 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * Plain functions on plain values; the rules about reuse and storage are in ./second-factors.ts.
  */
 
-export const TOTP_DIGITS = 6;
-export const TOTP_PERIOD_SECONDS = 30;
+const TOTP_DIGITS = 6;
+const TOTP_PERIOD_SECONDS = 30;
 /** Steps accepted either side of now (RFC 6238 §5.2: one step of clock drift or typing time) */
-export const TOTP_WINDOW = 1;
+const TOTP_WINDOW = 1;
 /** RFC 4226 §4 R6: a shared secret of at least 128 bits, 160 recommended (the length of SHA-1's output) */
 const SECRET_BYTES = 20;
 
