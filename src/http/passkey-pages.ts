@@ -20,6 +20,8 @@ export interface AccountPageData {
   mfaRequired: boolean;
   /** the account has a passkey and this session has not proved one recently: changes need a step-up */
   stepUpRequired: boolean;
+  /** the second-factor section (views/account-second-factors.eta): an authenticator app, recovery codes left */
+  secondFactors: { totp: boolean; recoveryCodes: number; hasPasskeys: boolean };
   /** new passkeys, announced to the owner (src/services/account-changes.ts) */
   securityNotices: { name: string; at: string }[];
   notice?: string | undefined;
@@ -30,6 +32,10 @@ export interface StepPageData {
   uid: string;
   csrf: string;
   mode: 'second-factor' | 'offer';
+  /** the second-factor step: a code form, a passkey button (absent: the passkey only) */
+  methods?: { code: boolean; passkey: boolean } | undefined;
+  /** a refused code, in fixed words */
+  error?: string | undefined;
   clientName?: string | undefined;
   redirectUri?: string | undefined;
 }
@@ -44,6 +50,12 @@ export function createPasskeyPages(pages: Pick<Pages, 'render'>): PasskeyPages {
   return {
     account: (ctx, data) => pages.render(ctx, 'account', { ...data, scripts: PASSKEY_SCRIPTS }, [], 200),
     step: (ctx, data) =>
-      pages.render(ctx, 'passkey-step', { ...data, scripts: PASSKEY_SCRIPTS }, [data.redirectUri], 200),
+      pages.render(
+        ctx,
+        'passkey-step',
+        { methods: { code: false, passkey: true }, error: undefined, ...data, scripts: PASSKEY_SCRIPTS },
+        [data.redirectUri],
+        200,
+      ),
   };
 }

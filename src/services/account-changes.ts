@@ -23,10 +23,21 @@ export const STEP_UP_SECONDS = 300;
  * rename) changes what the owner sees of one: a password alone must not relabel the owner's
  * passkey ("old phone, remove me") to have the owner remove it, or hide which one is whose.
  */
-export type AccountChange = 'add-passkey' | 'remove-passkey' | 'rename-passkey' | 'set-mfa';
+export type AccountChange =
+  | 'add-passkey'
+  | 'remove-passkey'
+  | 'rename-passkey'
+  | 'set-mfa'
+  | 'add-totp'
+  | 'remove-totp'
+  | 'regenerate-recovery-codes';
 
-/** `amr` values (RFC 8176 §2) that say a passkey was used: `mfa` is only ever issued with one here. */
-const PASSKEY_AMR = new Set(['hwk', 'swk', 'mfa']);
+/**
+ * `amr` values (RFC 8176 §2) that say a second factor was used: a passkey (`hwk`, `swk`), a
+ * one-time code after the password (`otp`: an authenticator app or a recovery code, which is
+ * how someone who lost their phone gets to replace it), and `mfa`, only ever issued with one.
+ */
+const SECOND_FACTOR_AMR = new Set(['hwk', 'swk', 'otp', 'mfa']);
 
 /** What the session says about how it signed in (oidc-provider's session: `amr`, `loginTs`). */
 export interface SessionFacts {
@@ -36,7 +47,7 @@ export interface SessionFacts {
 }
 
 export interface ChangeFacts {
-  /** the account's second factors (passkeys) */
+  /** the account's second factors (passkeys, a confirmed authenticator app) */
   secondFactors: number;
   session: SessionFacts;
   /** epoch seconds of this session's last passkey step-up on the account page, if any */
@@ -62,8 +73,9 @@ export function decideAccountChange(change: AccountChange, facts: ChangeFacts): 
     return change === 'set-mfa' ? { allowed: false, reason: 'no_second_factor' } : { allowed: true };
   }
   const fresh = (at: number | undefined) => at !== undefined && facts.now - at <= STEP_UP_SECONDS;
-  const signedInWithPasskey = facts.session.amr.some((m) => PASSKEY_AMR.has(m)) && fresh(facts.session.authTime);
-  return signedInWithPasskey || fresh(facts.stepUpAt)
+  const signedInWithSecondFactor =
+    facts.session.amr.some((m) => SECOND_FACTOR_AMR.has(m)) && fresh(facts.session.authTime);
+  return signedInWithSecondFactor || fresh(facts.stepUpAt)
     ? { allowed: true }
     : { allowed: false, reason: 'step_up_required' };
 }
@@ -124,6 +136,8 @@ export interface AccountChangeService {
   authorize(change: AccountChange, userId: string, session: AccountSession): Promise<ChangeDecision>;
   /** Options for a step-up: an assertion with one of the user's own passkeys, bound to this session. */
   stepUpOptions(userId: string, session: AccountSession): Promise<PublicKeyCredentialRequestOptionsJSON>;
+  /** A step-up proved otherwise (a code from the authenticator app): this session may change the account for `STEP_UP_SECONDS`. */
+  steppedUp(userId: string, session: AccountSession): Promise<void>;
   /** Verifies the step-up assertion; on success this session may change the account for `STEP_UP_SECONDS`. */
   stepUp(
     userId: string,
@@ -163,6 +177,8 @@ export function createAccountChangeService(deps: {
     PasskeyService,
     'list' | 'authenticationOptions' | 'authenticate' | 'registrationOptions' | 'register' | 'setMfaRequired'
   >;
+  /** whether the user has a confirmed authenticator app: a second factor like a passkey */
+  totp: { hasTotp(userId: string): Promise<boolean> };
   payloads: Pick<OidcPayloadRepository, 'find' | 'upsert'>;
   events: Pick<SecurityEventService, 'record'>;
   metrics: Pick<Metrics, 'signins'>;
@@ -176,9 +192,12 @@ export function createAccountChangeService(deps: {
     return found?.accountId === userId && typeof found.at === 'number' ? found.at : undefined;
   };
 
+  const markSteppedUp = (userId: string, session: AccountSession) =>
+    // `accountId`: ending the user's sessions (a password change) removes it with them
+    payloads.upsert(STEP_UP_MODEL, session.uid, { accountId: userId, at: now() }, STEP_UP_SECONDS);
   const authorize: AccountChangeService['authorize'] = async (change, userId, session) =>
     decideAccountChange(change, {
-      secondFactors: (await passkeys.list(userId)).length,
+      secondFactors: (await passkeys.list(userId)).length + ((await deps.totp.hasTotp(userId)) ? 1 : 0),
       session,
       stepUpAt: await stepUpAt(userId, session),
       now: now(),
@@ -187,6 +206,8 @@ export function createAccountChangeService(deps: {
   return {
     authorize,
 
+    steppedUp: markSteppedUp,
+
     stepUpOptions: (userId, session) => passkeys.authenticationOptions(binding(session), userId),
 
     async stepUp(userId, session, response, ctx = {}) {
@@ -194,9 +215,7 @@ export function createAccountChangeService(deps: {
       const proof = await passkeys.authenticate(binding(session), response, ctx);
       if (!proof.ok) return proof;
       if (proof.value.userId !== userId) return { ok: false, reason: 'wrong_user' };
-      const at = now();
-      // `accountId`: ending the user's sessions (a password change) removes it with them
-      await payloads.upsert(STEP_UP_MODEL, session.uid, { accountId: userId, at }, STEP_UP_SECONDS);
+      await markSteppedUp(userId, session);
       events.record({
         type: 'signin.succeeded',
         subject: userId,

@@ -27,9 +27,14 @@ export interface PasskeyFactor {
  * `amr` (RFC 8176 §2) and `acr` for what was used. A passkey is something you have (`hwk` for a
  * device-bound key, `swk` for a synced one); with user verification (a PIN or biometric, WebAuthn
  * §6.1) it is also something you know or are, so on its own it is multi-factor (NIST SP 800-63B
- * §5.1.9); after a password it always is.
+ * §5.1.9); after a password it always is. A one-time code (`otp`: an authenticator app's TOTP
+ * code, or a recovery code, itself a one-time password) is a second factor after a password only.
  */
-export function authenticationMethods(factors: { password: boolean; passkey?: PasskeyFactor | undefined }): {
+export function authenticationMethods(factors: {
+  password: boolean;
+  passkey?: PasskeyFactor | undefined;
+  otp?: boolean | undefined;
+}): {
   amr: string[];
   acr: string;
 } {
@@ -38,7 +43,10 @@ export function authenticationMethods(factors: { password: boolean; passkey?: Pa
   if (factors.passkey) {
     amr.push(factors.passkey.keyKind, 'user');
   }
-  const multi = factors.password ? factors.passkey !== undefined : factors.passkey?.userVerified === true;
+  if (factors.otp) amr.push('otp');
+  const multi = factors.password
+    ? factors.passkey !== undefined || factors.otp === true
+    : factors.passkey?.userVerified === true;
   if (multi) amr.push('mfa');
   const acr = multi ? ACR.mfa : factors.password ? ACR.password : ACR.passkey;
   return { amr, acr };
@@ -49,7 +57,7 @@ export interface MfaPolicyOptions {
   global: boolean;
   /** the user's own setting */
   userRequires(userId: string): Promise<boolean>;
-  /** whether the user has a second factor (a passkey) */
+  /** whether the user has a second factor (a passkey or an authenticator app) */
   hasSecondFactor(userId: string): Promise<boolean>;
 }
 

@@ -27,6 +27,10 @@ export interface DerivedKeys {
   readonly dpopNonce: Buffer;
   /** HMAC key of the digest the event log keeps of sign-in names that match no account */
   readonly eventDigest: Buffer;
+  /** AES-256-GCM key for authenticator-app (TOTP) secrets at rest */
+  readonly totpEncryption: Buffer;
+  /** HMAC-SHA256 key for recovery code hashes */
+  readonly recoveryCodeHmac: KeyObject;
 }
 
 const derive = (secret: string, info: string) =>
@@ -40,6 +44,8 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     csrf: derive(secretsKey, 'csrf'),
     dpopNonce: derive(secretsKey, 'dpop-nonce'),
     eventDigest: derive(secretsKey, 'event-login-digest'),
+    totpEncryption: derive(secretsKey, 'totp-secret-encryption'),
+    recoveryCodeHmac: createSecretKey(derive(secretsKey, 'recovery-code')),
   });
 }
 

@@ -18,9 +18,21 @@ export type AdminChangeEvent =
   | 'client.secret_rotated'
   | 'user.unlocked'
   | 'passkey.removed'
+  // an admin removed a user's authenticator app and recovery codes
+  | 'mfa.reset'
   | 'key.rotated'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
   | 'initial_access_token.created';
+
+/**
+ * The events of people's second factors (src/services/second-factors.ts). Like every event they
+ * never hold a secret or a code: counts and reasons only.
+ */
+export type SecondFactorEvent =
+  | 'mfa.totp_added'
+  | 'mfa.totp_removed'
+  | 'mfa.recovery_codes_generated'
+  | 'mfa.recovery_code_used';
 
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {

@@ -5,12 +5,14 @@ import { MFA_REASON, type MfaDecision } from './authentication-policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { PasskeyResult, PasskeyService } from './passkeys.ts';
 import type { PendingSignIns } from './pending-signins.ts';
+import type { SecondFactorService } from './second-factors.ts';
 import type { SecurityEventService } from './security-events.ts';
 import type { SigninProtection } from './signin-protection.ts';
 import {
   ABORTED,
   afterPasskey,
   afterPassword,
+  codeLogin,
   type Login,
   mayOffer,
   passwordLogin,
@@ -55,6 +57,13 @@ export type PasswordOutcome =
 
 export type PasskeySignin = PasskeyResult<Login> | { ok: false; reason: 'verification_required' };
 
+export type CodeSignin =
+  | { ok: true; login: Login }
+  /** no second-factor step waits in this interaction (expired, finished, or another mode) */
+  | { ok: false; reason: 'no_step' }
+  | { ok: false; reason: 'invalid_code' }
+  | { ok: false; reason: 'too_many_attempts'; retryAfter: number };
+
 /**
  * The sign-in flow of an interaction, from the first page to the login it ends with: which step
  * comes next (the rules are in src/services/signin-steps.ts), the passkey step kept between
@@ -67,6 +76,8 @@ export function createSigninFlow(deps: {
     'list' | 'authenticationOptions' | 'authenticate' | 'registrationOptions' | 'register'
   >;
   pending: PendingSignIns;
+  /** authenticator apps and recovery codes: the code of the second-factor step */
+  secondFactors: Pick<SecondFactorService, 'hasTotp' | 'verify'>;
   needsMfa: MfaDecision;
   protection: SigninProtection;
   events: Pick<SecurityEventService, 'record'>;
@@ -78,6 +89,7 @@ export function createSigninFlow(deps: {
   const mfaRequired = (i: InteractionFacts, userId: string) =>
     needsMfa({ clientId: i.clientId, clientRequiresMfa: i.clientRequiresMfa, params: i.params }, userId);
   const countPasskeys = async (userId: string) => (await passkeys.list(userId)).length;
+  const hasTotp = (userId: string) => deps.secondFactors.hasTotp(userId);
   const consentEvent = (i: InteractionFacts, v: Visitor, granted: boolean, details?: Record<string, unknown>) =>
     events.record({
       type: granted ? 'consent.granted' : 'consent.denied',
@@ -101,16 +113,25 @@ export function createSigninFlow(deps: {
       const accountId = i.session?.accountId;
       // a signed-in session lacking the second factor this request demands: step up
       const stepUp = accountId !== undefined && i.reasons.includes(MFA_REASON);
-      const count = stepUp && !waiting ? await countPasskeys(accountId) : 0;
+      const [count, totp] =
+        stepUp && !waiting ? await Promise.all([countPasskeys(accountId), hasTotp(accountId)]) : [0, false];
       const step = stepOf({
         prompt: i.prompt,
         pending: waiting?.mode,
         stepUp,
         passkeys: count,
+        totp,
         firstParty: i.firstParty,
       });
+      let saved = waiting;
       if (step.name === 'passkey' && !waiting && accountId !== undefined) {
-        await pending.save(i.uid, { accountId, password: i.session?.amr?.includes('pwd') ?? true, mode: step.mode });
+        saved = { accountId, password: i.session?.amr?.includes('pwd') ?? true, mode: step.mode };
+        await pending.save(i.uid, saved);
+      }
+      if (step.name === 'passkey' && step.mode === 'second-factor' && saved) {
+        // what the page offers: a code only after a password (see codeLogin), a passkey if there is one
+        const [passkeyCount, app] = await Promise.all([countPasskeys(saved.accountId), hasTotp(saved.accountId)]);
+        return { ...step, methods: { code: app && saved.password, passkey: passkeyCount > 0 } };
       }
       if (step.name === 'grant') consentEvent(i, v, true, { first_party: true });
       if (step.name === 'consent' && accountId !== undefined) {
@@ -147,11 +168,16 @@ export function createSigninFlow(deps: {
       }
       const accountId = result.user.id;
       const knownDevices = await protection.succeeded(attempt, accountId);
-      const need = await mfaRequired(i, accountId);
+      const [need, passkeyCount, totp] = await Promise.all([
+        mfaRequired(i, accountId),
+        countPasskeys(accountId),
+        hasTotp(accountId),
+      ]);
       const step = afterPassword({
         accountId,
         mfaRequired: need,
-        passkeys: await countPasskeys(accountId),
+        passkeys: passkeyCount,
+        totp,
         passkeyCapable: form.passkeyCapable,
       });
       if (step.name === 'refuse') {
@@ -201,6 +227,32 @@ export function createSigninFlow(deps: {
       });
       deps.metrics.signins.inc({ outcome: 'success', method: 'passkey' });
       return { ok: true, value: next.login };
+    },
+
+    /**
+     * A code at the second-factor step: the authenticator app's, or a recovery code. Limited per
+     * account (`CODE_LIMITS` in src/services/second-factors.ts), since whoever is here knows the password.
+     */
+    async code(i: InteractionFacts, v: Visitor, typed: string): Promise<CodeSignin> {
+      const waiting = await pending.get(i.uid);
+      if (waiting?.mode !== 'second-factor' || !waiting.password) return { ok: false, reason: 'no_step' };
+      const userId = waiting.accountId;
+      const result = await deps.secondFactors.verify(userId, typed, {
+        ip: v.ip,
+        clientId: i.clientId,
+        purpose: 'signin',
+      });
+      if (!result.ok) return result;
+      const login = codeLogin(userId);
+      events.record({
+        type: 'signin.succeeded',
+        subject: userId,
+        actor: userId,
+        ip: v.ip,
+        clientId: i.clientId,
+        details: { method: result.method, secondFactor: true, amr: login.amr },
+      });
+      return { ok: true, login };
     },
 
     /** Registration options for the offer after a password; undefined when there is no offer. */

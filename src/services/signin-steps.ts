@@ -21,8 +21,11 @@ export type PasskeyMode = PendingSignIn['mode'];
 export type Step =
   /** the login form (password, with the passkey button) */
   | { name: 'login' }
-  /** the passkey step: the second factor, or the offer to add a passkey after a password */
-  | { name: 'passkey'; mode: PasskeyMode }
+  /**
+   * the passkey step: the second factor, or the offer to add a passkey after a password; in the
+   * second-factor step `methods` (filled by the flow) says which factors the page offers
+   */
+  | { name: 'passkey'; mode: PasskeyMode; methods?: SecondFactorMethods }
   /** the consent page, naming who is signed in */
   | { name: 'consent'; accountName: string | undefined }
   /** consent given without asking (a first-party client) or on the consent page */
@@ -34,11 +37,17 @@ export type Step =
   /** a prompt this server has no page for */
   | { name: 'unsupported'; prompt: string };
 
+/** The second factors the second-factor step offers: a code (an authenticator app, a recovery code), a passkey. */
+export interface SecondFactorMethods {
+  code: boolean;
+  passkey: boolean;
+}
+
 /** OpenID Connect Unmet Authentication Requirements 1.0: the client learns why, instead of a page that cannot help. */
 export const NO_SECOND_FACTOR: Step = {
   name: 'refuse',
   error: 'unmet_authentication_requirements',
-  description: 'a passkey is required as a second factor and the account has none',
+  description: 'a second factor is required and the account has none',
 };
 
 /** The End-User cancelled, or refused consent. */
@@ -57,6 +66,8 @@ export interface ShowFacts {
   stepUp: boolean;
   /** passkeys of the session's account (asked only for a step-up) */
   passkeys: number;
+  /** the session's account has a confirmed authenticator app (asked only for a step-up; absent: no) */
+  totp?: boolean;
   /** the client is first-party (marked by the admin): no consent screen */
   firstParty: boolean;
 }
@@ -65,7 +76,7 @@ export interface ShowFacts {
 export function stepOf(f: ShowFacts): Step {
   if (f.prompt === 'login') {
     if (f.pending) return { name: 'passkey', mode: f.pending };
-    if (f.stepUp) return f.passkeys === 0 ? NO_SECOND_FACTOR : { name: 'passkey', mode: 'second-factor' };
+    if (f.stepUp) return f.passkeys === 0 && !f.totp ? NO_SECOND_FACTOR : { name: 'passkey', mode: 'second-factor' };
     return { name: 'login' };
   }
   if (f.prompt === 'consent') return f.firstParty ? { name: 'grant' } : { name: 'consent', accountName: undefined };
@@ -77,6 +88,8 @@ export interface PasswordFacts {
   /** the client, the global policy, the request or the user demands a second factor */
   mfaRequired: boolean;
   passkeys: number;
+  /** a confirmed authenticator app (absent: none) */
+  totp?: boolean;
   /** the browser can make a passkey (the login page's script says so) */
   passkeyCapable: boolean;
 }
@@ -89,8 +102,8 @@ export const passwordLogin = (accountId: string): Login => ({
 
 /** The step after a correct password. */
 export function afterPassword(f: PasswordFacts): Step {
-  if (f.mfaRequired) return f.passkeys === 0 ? NO_SECOND_FACTOR : { name: 'passkey', mode: 'second-factor' };
-  if (f.passkeys === 0 && f.passkeyCapable) return { name: 'passkey', mode: 'offer' };
+  if (f.mfaRequired) return f.passkeys === 0 && !f.totp ? NO_SECOND_FACTOR : { name: 'passkey', mode: 'second-factor' };
+  if (f.passkeys === 0 && !f.totp && f.passkeyCapable) return { name: 'passkey', mode: 'offer' };
   return { name: 'finish', login: passwordLogin(f.accountId) };
 }
 
@@ -129,3 +142,13 @@ export function mayOffer(pending: PendingSignIn | undefined, passkeys: number, n
     now,
   }).allowed;
 }
+
+/**
+ * The login a code ends the second-factor step with: `otp` after the password (RFC 8176). A
+ * code after no password (a session that signed in with a passkey alone) is not a second factor
+ * of anything: the page does not offer it then.
+ */
+export const codeLogin = (accountId: string): Login => ({
+  accountId,
+  ...authenticationMethods({ password: true, otp: true }),
+});

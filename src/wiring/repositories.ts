@@ -5,6 +5,7 @@ import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
 import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
 import { createResourceRepository } from '../db/repositories/resources.ts';
 import { createRoleRepository } from '../db/repositories/roles.ts';
+import { createSecondFactorRepository } from '../db/repositories/second-factors.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
 import { createUserRepository } from '../db/repositories/users.ts';
@@ -19,6 +20,7 @@ export function createRepositories(db: Database) {
     replayKeys: createReplayKeyRepository(prisma),
     resources: createResourceRepository(prisma),
     roles: createRoleRepository(prisma),
+    secondFactors: createSecondFactorRepository(prisma),
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma),

@@ -17,6 +17,7 @@ import { createProtection } from '../services/protection.ts';
 import { createRateLimitStore } from '../services/rate-limits.ts';
 import { createResourceService } from '../services/resources.ts';
 import { createRoleService } from '../services/roles.ts';
+import { createSecondFactorService, logNotifier } from '../services/second-factors.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
 import { createSigninFlow } from '../services/signin-flow.ts';
@@ -126,17 +127,37 @@ export async function createServices(deps: ServiceDeps) {
     metrics,
     notifier,
   });
-  // with a passkey, changing the ways to sign in needs a passkey proof, not the password alone
-  const changes = createAccountChangeService({ passkeys, payloads: repos.payloads, events, metrics });
+  // authenticator apps (TOTP) and recovery codes; a used recovery code is announced through the notifier
+  const secondFactors = createSecondFactorService({
+    repo: repos.secondFactors,
+    encryptionKey: secrets.totpEncryption,
+    recoveryKey: secrets.recoveryCodeHmac,
+    issuerLabel: new URL(issuer).hostname,
+    store,
+    events,
+    metrics,
+    notifier: logNotifier(log),
+  });
+  // with a second factor, changing the ways to sign in needs a proof of one, not the password alone
+  const changes = createAccountChangeService({
+    passkeys,
+    totp: secondFactors,
+    payloads: repos.payloads,
+    events,
+    metrics,
+  });
+  // an authenticator app, once confirmed, is asked for after every password
   const needsMfa = createMfaDecision({
     global: config.mfaRequired,
-    userRequires: (id) => repos.passkeys.mfaRequired(id),
-    hasSecondFactor: async (id) => (await repos.passkeys.listByUser(id)).length > 0,
+    userRequires: async (id) => (await repos.passkeys.mfaRequired(id)) || (await secondFactors.hasTotp(id)),
+    hasSecondFactor: async (id) =>
+      (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
   });
   const signin = createSigninFlow({
     accounts,
     passkeys,
     pending: createPendingSignIns({ payloads: repos.payloads }),
+    secondFactors,
     needsMfa,
     protection: createSigninProtection({
       protection,
@@ -166,6 +187,7 @@ export async function createServices(deps: ServiceDeps) {
     notifier,
     passkeys,
     changes,
+    secondFactors,
     needsMfa,
     signin,
   };

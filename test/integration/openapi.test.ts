@@ -252,6 +252,8 @@ describe('OpenAPI document: responses', () => {
     await api.call('PATCH', `/admin/users/${uid}`, { body: { name: 'Ada Lovelace' } });
     await api.call('POST', `/admin/users/${uid}/unlock`);
     await api.call('GET', `/admin/users/${uid}/passkeys`);
+    await api.call('DELETE', `/admin/users/${uid}/mfa`);
+    assert.equal((await api.call('DELETE', '/admin/users/does-not-exist/mfa')).status, 404);
     // a passkey needs a browser to exist: its removal is checked on the error path
     assert.equal((await api.call('DELETE', `/admin/users/${uid}/passkeys/does-not-exist`)).status, 404);
 

@@ -4,11 +4,13 @@ import type Provider from 'oidc-provider';
 import type { AccountChange, AccountChangeService, AccountNotifier } from '../../services/account-changes.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { SecondFactorService } from '../../services/second-factors.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
 import { accountPasskeyRoutes } from './passkey-routes.ts';
 import { accountOf, createAccountSession } from './session.ts';
+import { accountSecondFactorRoutes, SECOND_FACTOR_NOTICES } from './totp-routes.ts';
 
 /** Notices shown after a redirect back to /account (fixed words: nothing from the URL reaches the page). */
 const NOTICES: Record<string, string> = {
@@ -22,6 +24,7 @@ const NOTICES: Record<string, string> = {
   confirmed: 'Thank you. For the next few minutes you can change your passkeys.',
   'not-found': 'That passkey no longer exists.',
   'bad-name': 'A passkey name must have 1 to 64 visible characters.',
+  ...SECOND_FACTOR_NOTICES,
 };
 
 export interface AccountRouterOptions {
@@ -31,6 +34,8 @@ export interface AccountRouterOptions {
   passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired'>;
   /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
   changes: AccountChangeService;
+  /** authenticator apps and recovery codes (src/services/second-factors.ts) */
+  secondFactors: SecondFactorService;
   notifier: Pick<AccountNotifier, 'recent'>;
   csrf: Csrf;
   pages: Pages;
@@ -39,7 +44,7 @@ export interface AccountRouterOptions {
 
 /** `/account`: the signed-in user's page, built on oidc-provider's session (./session.ts). */
 export function createAccountRouter(options: AccountRouterOptions): Router {
-  const { passkeys, changes, notifier, csrf, pages, passkeyPages } = options;
+  const { passkeys, changes, secondFactors, notifier, csrf, pages, passkeyPages } = options;
   const router = new Router();
   const session = createAccountSession(options);
   const signedIn = session.load((ctx) => session.toSignIn(ctx, false));
@@ -72,7 +77,9 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     const list = await passkeys.list(user.id);
     const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
     const allowed = await changes.authorize('add-passkey', user.id, current);
+    const factors = await secondFactors.status(user.id);
     passkeyPages.account(ctx, {
+      secondFactors: { ...factors, hasPasskeys: list.length > 0 },
       stepUpRequired: !allowed.allowed && allowed.reason === 'step_up_required',
       securityNotices: (await notifier.recent(user.id)).map((n) => ({
         name: n.name,
@@ -152,6 +159,8 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     if (!decision.allowed) return back(ctx, decision.reason === 'step_up_required' ? 'step-up' : 'not-found');
     back(ctx, on ? 'mfa-on' : 'mfa-off');
   });
+
+  accountSecondFactorRoutes(router, { changes, secondFactors, csrf, pages, signedIn, form, mayChange, back });
 
   return router;
 }

@@ -3,6 +3,7 @@ import { notFound } from '../../errors.ts';
 import type { PublicUser } from '../../services/accounts.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { BruteForceProtection } from '../../services/brute-force.ts';
+import type { SecondFactorService } from '../../services/second-factors.ts';
 import { callerPower, requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { IdParams } from './schemas.ts';
@@ -10,11 +11,14 @@ import { IdParams } from './schemas.ts';
 export interface LockoutDeps {
   bruteForce: Pick<BruteForceProtection, 'unlock'>;
   users: { get(id: string): Promise<PublicUser | undefined> };
+  /** the limits on second-factor codes, lifted with the lockouts; reset by `DELETE /admin/users/{id}/mfa` */
+  secondFactors: Pick<SecondFactorService, 'unlock' | 'reset'>;
 }
 
 /**
  * `POST /admin/users/{id}/unlock`: lifts the sign-in lockouts of a user, both the
- * account-wide one and those per address, under every name the user signs in with.
+ * account-wide one and those per address, under every name the user signs in with, and the
+ * limits on second-factor codes.
  * The change itself is recorded by the audit middleware (`user.unlocked`).
  */
 export function lockoutRoutes(
@@ -33,6 +37,7 @@ export function lockoutRoutes(
       // lifting a lockout helps whoever guesses at the account: not for a user with more admin power
       await delegation.checkUserTarget(callerPower(ctx), user.id);
       await deps.bruteForce.unlock([user.username, ...(user.email ? [user.email] : [])]);
+      await deps.secondFactors.unlock(user.id);
       ctx.status = 204;
     },
   );

@@ -23,6 +23,7 @@ import { passkeyRoutes } from './passkeys.ts';
 import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
 import { NewInitialAccessToken } from './schemas.ts';
+import { secondFactorRoutes } from './second-factors.ts';
 import { userRoutes } from './users.ts';
 
 export interface AdminDeps {
@@ -96,6 +97,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   resourceRoutes(router, deps.resources);
   userRoutes(router, deps.accounts, deps.roles, delegation);
   passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
+  secondFactorRoutes(router, deps.security.secondFactors, deps.accounts, delegation);
   roleRoutes(router, deps.roles, delegation);
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);

@@ -7,6 +7,7 @@ import { ABORTED } from '../../services/signin-steps.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
+import { codeRoutes } from './code-routes.ts';
 import { interactionOf, loadInteraction } from './load.ts';
 import { passkeyRoutes } from './passkey-routes.ts';
 import { createStepPages } from './steps.ts';
@@ -110,5 +111,6 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
   router.get('/interaction/:uid/abort', interaction(), (ctx) => steps.show(ctx, interactionOf(ctx), ABORTED, true));
 
   passkeyRoutes(router, { ...options, steps, form, visitor });
+  codeRoutes(router, { ...options, steps, form, visitor });
   return router;
 }

@@ -83,6 +83,7 @@ export function createStepPages(deps: StepPagesDeps) {
           uid: i.facts.uid,
           csrf: csrf.token(i.facts.uid),
           mode: step.mode,
+          methods: step.methods,
           clientName: i.clientName,
           redirectUri: i.redirectUri,
         });

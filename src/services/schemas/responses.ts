@@ -75,6 +75,12 @@ export const PasskeyView = z.strictObject({
   last_used_at: timestamp.nullable(),
 });
 
+export const SecondFactorResetView = z.strictObject({
+  user_id: z.string(),
+  totp_removed: z.boolean().describe('an authenticator app (confirmed or being enrolled) was removed'),
+  recovery_codes_removed: z.number().int().describe('recovery codes removed, used ones included'),
+});
+
 export const EventView = z.strictObject({
   id: z.string(),
   type: z.string().describe('signin.failed, client.updated, ...'),

@@ -36,6 +36,7 @@ describe('admin change event types', () => {
       'DELETE /admin/users/:id': 'user.deleted',
       'POST /admin/users/:id/unlock': 'user.unlocked',
       'DELETE /admin/users/:id/passkeys/:passkeyId': 'passkey.removed',
+      'DELETE /admin/users/:id/mfa': 'mfa.reset',
       'POST /admin/roles': 'role.created',
       'PATCH /admin/roles/:id': 'role.updated',
       'DELETE /admin/roles/:id': 'role.deleted',

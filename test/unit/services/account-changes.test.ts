@@ -58,4 +58,35 @@ describe('who may change the ways to sign in (decideAccountChange)', () => {
       },
     );
   });
+
+  test('an authenticator app counts as a second factor: its changes need a step-up like a passkey', () => {
+    for (const change of ['add-totp', 'remove-totp', 'regenerate-recovery-codes', 'add-passkey'] as const) {
+      assert.deepEqual(decideAccountChange(change, { secondFactors: 1, session: password, stepUpAt: undefined, now }), {
+        allowed: false,
+        reason: 'step_up_required',
+      });
+    }
+  });
+
+  test('a fresh sign-in with a one-time code (otp: the app or a recovery code) allows the changes, a stale one not', () => {
+    const otp = { amr: ['pwd', 'otp', 'mfa'], authTime: now - 10 };
+    for (const change of ['remove-totp', 'regenerate-recovery-codes', 'add-passkey', 'remove-passkey'] as const) {
+      assert.equal(
+        decideAccountChange(change, { secondFactors: 1, session: otp, stepUpAt: undefined, now }).allowed,
+        true,
+      );
+    }
+    const stale = { ...otp, authTime: now - STEP_UP_SECONDS - 1 };
+    assert.equal(
+      decideAccountChange('remove-totp', { secondFactors: 1, session: stale, stepUpAt: undefined, now }).allowed,
+      false,
+    );
+  });
+
+  test('the first authenticator app may be enrolled with the password alone (the bootstrap)', () => {
+    assert.equal(
+      decideAccountChange('add-totp', { secondFactors: 0, session: password, stepUpAt: undefined, now }).allowed,
+      true,
+    );
+  });
 });

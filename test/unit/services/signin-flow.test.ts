@@ -40,6 +40,11 @@ describe('the sign-in flow: the step an interaction is at when its page opens', 
     ],
     ['a session lacking a demanded second factor, without a passkey', { stepUp: true, passkeys: 0 }, NO_SECOND_FACTOR],
     [
+      'a session lacking a demanded second factor, with an authenticator app only',
+      { stepUp: true, passkeys: 0, totp: true },
+      { name: 'passkey', mode: 'second-factor' },
+    ],
+    [
       'consent for a third-party client: the consent page',
       { prompt: 'consent' },
       { name: 'consent', accountName: undefined },
@@ -92,6 +97,16 @@ describe('the sign-in flow: the step after a correct password', () => {
       'a second factor demanded and no passkey: unmet_authentication_requirements',
       { mfaRequired: true },
       NO_SECOND_FACTOR,
+    ],
+    [
+      'a second factor demanded and an authenticator app only: the second factor (a code)',
+      { mfaRequired: true, totp: true },
+      { name: 'passkey', mode: 'second-factor' },
+    ],
+    [
+      'an authenticator app and no passkey: no passkey offer in place of the code',
+      { totp: true, passkeyCapable: true },
+      { name: 'finish', login: pwdLogin },
     ],
     [
       'a second factor demanded is never replaced by the offer',

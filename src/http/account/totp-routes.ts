@@ -1,0 +1,123 @@
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import QRCode from 'qrcode';
+import type { AccountChange, AccountChangeService } from '../../services/account-changes.ts';
+import type { SecondFactorService, TotpEnrolment } from '../../services/second-factors.ts';
+import { type Csrf, formOf } from '../middleware/csrf.ts';
+import type { Pages } from '../pages.ts';
+import { accountOf } from './session.ts';
+
+/** Notices of the second-factor section after a redirect back to /account (fixed words). */
+export const SECOND_FACTOR_NOTICES: Record<string, string> = {
+  'totp-removed': 'The authenticator app was removed, and with it your recovery codes.',
+  'totp-exists': 'An authenticator app is already set up. Remove it first to set up another.',
+  'bad-code': 'That code is not valid. Try the current code from your authenticator app, or a recovery code.',
+  'no-totp': 'Recovery codes come with an authenticator app: set one up first.',
+};
+
+const WRONG_CODE = 'That code did not match. Check the time on your phone and enter the current code.';
+
+export interface SecondFactorRouteDeps {
+  changes: AccountChangeService;
+  secondFactors: SecondFactorService;
+  csrf: Csrf;
+  pages: Pages;
+  /** the account router's middleware: signed in, and a form with a valid CSRF token */
+  signedIn: Middleware;
+  form: Middleware;
+  /** a change to the ways to sign in, refused (back to /account, which offers a step-up) without the proof */
+  mayChange(ctx: Context, change: AccountChange): Promise<boolean>;
+  back(ctx: Context, notice: string): void;
+}
+
+/**
+ * The second factors on /account: an authenticator app (enrol with a QR code drawn here, confirm
+ * with a code, remove), recovery codes (shown once, regenerated), and the step-up with a code for
+ * a session that must prove a second factor before it changes them.
+ */
+export function accountSecondFactorRoutes(router: Router, deps: SecondFactorRouteDeps): void {
+  const { changes, secondFactors, csrf, pages, signedIn, form, mayChange, back } = deps;
+
+  const tooMany = (ctx: Context, retryAfter: number) => {
+    ctx.set('Retry-After', String(retryAfter));
+    pages.error(ctx, {
+      status: 429,
+      title: 'Too many attempts',
+      message: `Too many wrong codes for this account. Try again in ${Math.max(1, Math.ceil(retryAfter / 60))} minute(s).`,
+      code: 'too_many_requests',
+      backUrl: '/account',
+    });
+  };
+
+  /** The enrolment page: the QR code as inline SVG (no image request, nothing for the CSP to allow), the secret as text. */
+  const enrolPage = async (ctx: Context, enrolment: TotpEnrolment, error?: string) => {
+    const qr = await QRCode.toString(enrolment.uri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+    pages.render(
+      ctx,
+      'totp-enrol',
+      { csrf: csrf.token(accountOf(ctx).csrfKey), qr, secret: enrolment.secret, error },
+      [],
+      error ? 400 : 200,
+    );
+  };
+  /** Recovery codes, shown this once (the page is never cached; only their hashes are kept). */
+  const codesPage = (ctx: Context, codes: string[], enrolled: boolean) =>
+    pages.render(ctx, 'recovery-codes', { codes, enrolled }, [], 200);
+
+  router.post('/account/totp', signedIn, form, async (ctx) => {
+    if (!(await mayChange(ctx, 'add-totp'))) return;
+    const { user } = accountOf(ctx);
+    if (!(await secondFactors.startEnrolment(user))) return back(ctx, 'totp-exists');
+    ctx.status = 303;
+    ctx.redirect('/account/totp');
+  });
+
+  router.get('/account/totp', signedIn, async (ctx) => {
+    if (!(await mayChange(ctx, 'add-totp'))) return;
+    const enrolment = await secondFactors.pendingEnrolment(accountOf(ctx).user);
+    if (!enrolment) {
+      ctx.status = 303;
+      return ctx.redirect('/account');
+    }
+    await enrolPage(ctx, enrolment);
+  });
+
+  router.post('/account/totp/confirm', signedIn, form, async (ctx) => {
+    if (!(await mayChange(ctx, 'add-totp'))) return;
+    const { user } = accountOf(ctx);
+    const confirmed = await secondFactors.confirmEnrolment(user.id, (formOf(ctx).code ?? '').slice(0, 64), {
+      ip: ctx.ip,
+    });
+    if (confirmed.ok) return codesPage(ctx, confirmed.recoveryCodes, true);
+    const enrolment = confirmed.reason === 'invalid_code' ? await secondFactors.pendingEnrolment(user) : undefined;
+    if (!enrolment) return back(ctx, 'totp-exists');
+    await enrolPage(ctx, enrolment, WRONG_CODE);
+  });
+
+  router.post('/account/totp/remove', signedIn, form, async (ctx) => {
+    if (!(await mayChange(ctx, 'remove-totp'))) return;
+    await secondFactors.removeTotp(accountOf(ctx).user.id, { ip: ctx.ip });
+    back(ctx, 'totp-removed');
+  });
+
+  router.post('/account/recovery-codes', signedIn, form, async (ctx) => {
+    if (!(await mayChange(ctx, 'regenerate-recovery-codes'))) return;
+    const codes = await secondFactors.regenerateRecoveryCodes(accountOf(ctx).user.id, { ip: ctx.ip });
+    if (!codes) return back(ctx, 'no-totp');
+    codesPage(ctx, codes, false);
+  });
+
+  // the step-up with a code: the authenticator app's, or a recovery code (someone who lost the
+  // phone replaces it this way), within the same limits as at sign-in
+  router.post('/account/step-up/code', signedIn, form, async (ctx) => {
+    const { user, session } = accountOf(ctx);
+    const result = await secondFactors.verify(user.id, (formOf(ctx).code ?? '').slice(0, 64), {
+      ip: ctx.ip,
+      purpose: 'step_up',
+    });
+    if (!result.ok)
+      return result.reason === 'too_many_attempts' ? tooMany(ctx, result.retryAfter) : back(ctx, 'bad-code');
+    await changes.steppedUp(user.id, session);
+    back(ctx, 'confirmed');
+  });
+}
