@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { Keystore } from './keys.ts';
-import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
+import type { Revocations } from './revocations.ts';
 
 /** The claims of an RFC 9068 access token issued by this server. */
 export interface AccessTokenClaims extends JWTPayload {
@@ -28,8 +28,6 @@ export interface TokenStanding {
   userTokenValid(userId: string, issuedAt: number): Promise<boolean>;
 }
 
-const REVOKED = 'RevokedAccessToken';
-
 export interface AccessTokenService {
   /**
    * Checks signature, issuer, type, expiry, audience (when given), revocation, and that the
@@ -47,11 +45,12 @@ export const looksLikeJwt = (value: unknown): value is string =>
 export function createAccessTokenService(deps: {
   issuer: string;
   keystore: () => Keystore;
-  payloads: OidcPayloadRepository;
+  /** the revoked tokens, held in memory by every instance */
+  revocations: Revocations;
   /** without it, a token's client and user are not checked (unit tests) */
   standing?: TokenStanding;
 }): AccessTokenService {
-  const { issuer, payloads, standing } = deps;
+  const { issuer, revocations, standing } = deps;
   let jwks: { source: Keystore; get: ReturnType<typeof createLocalJWKSet> } | undefined;
   const keyResolver = () => {
     const current = deps.keystore();
@@ -79,14 +78,10 @@ export function createAccessTokenService(deps: {
         if (!aud.includes(options.audience)) return { ok: false, reason: 'wrong_audience' };
       }
       if (standing && !(await stillStands(standing, claims))) return { ok: false, reason: 'ended' };
-      if (await payloads.find(REVOKED, claims.jti)) return { ok: false, reason: 'revoked' };
+      if (await revocations.isRevoked(claims.jti, claims.exp)) return { ok: false, reason: 'revoked' };
       return { ok: true, claims };
     },
-    async revoke(claims) {
-      const remaining = claims.exp - Math.floor(Date.now() / 1000);
-      if (remaining <= 0) return;
-      await payloads.upsert(REVOKED, claims.jti, { jti: claims.jti, clientId: claims.client_id }, remaining);
-    },
+    revoke: (claims) => revocations.revoke(claims.jti, claims.exp, claims.client_id),
   };
 }
 
