@@ -1,6 +1,7 @@
-# The identity provider runs its TypeScript sources directly with Node's type stripping,
-# so there is no compile step: the build stage only installs dependencies and generates
-# the Prisma client into src/db/generated.
+# The server runs the JavaScript that `npm run build` writes to dist/ (the sources with their
+# types stripped, lines unchanged; decision 0011): the build stage installs dependencies,
+# generates the Prisma client into src/db/generated and builds. The operator CLI runs its
+# TypeScript sources directly with Node's type stripping.
 #
 #   docker build -t idp .
 #   docker run -p 3000:3000 -v idp-data:/data \
@@ -18,6 +19,10 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=fals
 COPY package.json package-lock.json ./
 COPY prisma ./prisma
 RUN --mount=type=cache,target=/root/.npm npm ci
+COPY src ./src
+COPY views ./views
+COPY scripts/build.mjs ./scripts/build.mjs
+RUN node --disable-warning=ExperimentalWarning scripts/build.mjs
 
 # `prisma` (the CLI) and `typescript` are devDependencies, but they are also optional peer
 # dependencies of @prisma/client, so npm marks them "devOptional" and `--omit=dev` alone
@@ -40,6 +45,7 @@ WORKDIR /app
 # the only writable place is DATA_DIR.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY src ./src
 COPY --from=build /app/src/db/generated ./src/db/generated
 COPY prisma/schema.prisma ./prisma/schema.prisma
@@ -60,4 +66,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const h=require(process.env.TLS_CERT_FILE?'node:https':'node:http');h.get({host:'127.0.0.1',port:process.env.PORT||3000,path:'/healthz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
 
 # node runs as PID 1 and handles SIGTERM itself (graceful shutdown in src/main.ts).
-CMD ["node", "--max-semi-space-size=4", "--experimental-strip-types", "--disable-warning=ExperimentalWarning", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]

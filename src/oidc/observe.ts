@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { RouteLabels } from '../services/metrics.ts';
+import { children, type RouteLabels } from '../services/metrics.ts';
 import type { Protection, TripContext } from '../services/protection.ts';
 import type { Verdict } from '../services/rate-limits.ts';
 
@@ -25,7 +25,11 @@ type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_
  * token endpoint has stopped answering.
  */
 export function observeProvider(provider: Provider, protection: Protection, routeLabels: RouteLabels): Provider {
-  const { limits, events, metrics, surge } = protection;
+  const { limits, gates, events, metrics, surge } = protection;
+  const issued = children((key) => {
+    const [grantType = '', clientId = ''] = key.split('\n');
+    return metrics.tokensIssued.labels({ grant_type: grantType, client_id: clientId });
+  });
   const guarded = new Map<string, Guarded>([
     [provider.pathFor('token'), 'token'],
     [provider.pathFor('introspection'), 'introspection'],
@@ -44,15 +48,16 @@ export function observeProvider(provider: Provider, protection: Protection, rout
     // the per-client limits: tokens, and introspection (with revocation); PAR has only the failure limit
     const limiter =
       route === 'token' ? limits.token : route === 'pushed_authorization_request' ? undefined : limits.introspection;
-
-    const failures = await limits.client_auth_failures.peek(ctx.ip);
-    if (!failures.allowed) return refuse(ctx, 'client_auth_failures', failures, who, ctx.ip);
+    const gate =
+      route === 'token' ? gates.token : route === 'pushed_authorization_request' ? undefined : gates.introspection;
     const claimed = basicClientId(ctx.get('authorization'));
-    // counted before the route, atomically (in memory or in Redis): requests in flight together
-    // each get their own count, so no more than the limit pass
-    if (claimed !== undefined && limiter) {
-      const verdict = await limiter.hit(claimed);
-      if (!verdict.allowed) {
+    if (claimed !== undefined && gate) {
+      // the address's failure limit checked and the claimed client counted in one call, before
+      // the route and atomically (in memory or in Redis): requests in flight together each get
+      // their own count, so no more than the limit pass
+      const { refusedBy, verdict } = await gate.pass(ctx.ip, claimed);
+      if (refusedBy === 'guard') return refuse(ctx, 'client_auth_failures', verdict, who, ctx.ip);
+      if (refusedBy === 'counter') {
         return refuse(
           ctx,
           route === 'token' ? 'token' : 'introspection',
@@ -61,6 +66,9 @@ export function observeProvider(provider: Provider, protection: Protection, rout
           claimed,
         );
       }
+    } else {
+      const failures = await limits.client_auth_failures.peek(ctx.ip);
+      if (!failures.allowed) return refuse(ctx, 'client_auth_failures', failures, who, ctx.ip);
     }
 
     await next();
@@ -105,7 +113,7 @@ export function observeProvider(provider: Provider, protection: Protection, rout
       surge.observe('tokens', 'client', client.clientId);
       surge.observe('tokens', 'ip', ctx.ip);
       if (ctx.status !== 200 || !grantType) return;
-      metrics.tokensIssued.inc({ grant_type: grantType, client_id: client.clientId });
+      issued(`${grantType}\n${client.clientId}`).inc();
       const account = ctx.oidc.entities.Account?.accountId;
       events.record({
         type: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',

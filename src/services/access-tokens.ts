@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { Keystore } from './keys.ts';
-import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
+import type { Revocations } from './revocations.ts';
 
 /** The claims of an RFC 9068 access token issued by this server. */
 export interface AccessTokenClaims extends JWTPayload {
@@ -28,8 +28,6 @@ export interface TokenStanding {
   userTokenValid(userId: string, issuedAt: number): Promise<boolean>;
 }
 
-const REVOKED = 'RevokedAccessToken';
-
 export interface AccessTokenService {
   /**
    * Checks signature, issuer, type, expiry, audience (when given), revocation, and that the
@@ -41,36 +39,69 @@ export interface AccessTokenService {
   revoke(claims: AccessTokenClaims): Promise<void>;
 }
 
+/** verified tokens kept (about 1 KB each) */
+const VERIFIED_MAX = 5_000;
+
 export const looksLikeJwt = (value: unknown): value is string =>
   typeof value === 'string' && value.length < 8192 && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
 
 export function createAccessTokenService(deps: {
   issuer: string;
   keystore: () => Keystore;
-  payloads: OidcPayloadRepository;
+  /** the revoked tokens, held in memory by every instance */
+  revocations: Revocations;
   /** without it, a token's client and user are not checked (unit tests) */
   standing?: TokenStanding;
 }): AccessTokenService {
-  const { issuer, payloads, standing } = deps;
+  const { issuer, revocations, standing } = deps;
   let jwks: { source: Keystore; get: ReturnType<typeof createLocalJWKSet> } | undefined;
+  /**
+   * Tokens whose signature and claims checked out, by their exact text, for as long as the keys
+   * that checked them are the published ones: an API that introspects the same token on every
+   * request pays for one ES256 verification, not one per call. Expiry, audience, revocation and
+   * standing are still checked on every call.
+   */
+  const verified = new Map<string, Readonly<AccessTokenClaims>>();
   const keyResolver = () => {
     const current = deps.keystore();
-    if (jwks?.source !== current) jwks = { source: current, get: createLocalJWKSet({ keys: current.publicJwks }) };
+    if (jwks?.source !== current) {
+      jwks = { source: current, get: createLocalJWKSet({ keys: current.publicJwks }) };
+      verified.clear();
+    }
     return jwks.get;
+  };
+  const signatureChecked = async (token: string): Promise<Readonly<AccessTokenClaims>> => {
+    const keys = keyResolver();
+    const known = verified.get(token);
+    if (known) {
+      // RFC 7519 §4.1.4, as jose checks it: expired from the second of `exp` on
+      if (known.exp * 1000 <= Date.now()) {
+        verified.delete(token);
+        throw new joseErrors.JWTExpired('"exp" claim timestamp check failed', known, 'exp', 'check_failed');
+      }
+      return known;
+    }
+    const result = await jwtVerify(token, keys, {
+      issuer,
+      typ: 'at+jwt',
+      algorithms: ['ES256', 'RS256'],
+      requiredClaims: ['jti', 'sub', 'client_id', 'exp', 'iat', 'aud'],
+    });
+    const claims = Object.freeze(result.payload as AccessTokenClaims);
+    // the keys may have changed while this one was verified: keep it only if they did not
+    if (jwks?.get === keys) {
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+      verified.set(token, claims);
+    }
+    return claims;
   };
 
   return {
     async verify(token, options = {}) {
       if (!looksLikeJwt(token)) return { ok: false, reason: 'malformed' };
-      let claims: AccessTokenClaims;
+      let claims: Readonly<AccessTokenClaims>;
       try {
-        const result = await jwtVerify(token, keyResolver(), {
-          issuer,
-          typ: 'at+jwt',
-          algorithms: ['ES256', 'RS256'],
-          requiredClaims: ['jti', 'sub', 'client_id', 'exp', 'iat', 'aud'],
-        });
-        claims = result.payload as AccessTokenClaims;
+        claims = await signatureChecked(token);
       } catch (err) {
         return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
       }
@@ -79,14 +110,10 @@ export function createAccessTokenService(deps: {
         if (!aud.includes(options.audience)) return { ok: false, reason: 'wrong_audience' };
       }
       if (standing && !(await stillStands(standing, claims))) return { ok: false, reason: 'ended' };
-      if (await payloads.find(REVOKED, claims.jti)) return { ok: false, reason: 'revoked' };
+      if (await revocations.isRevoked(claims.jti, claims.exp)) return { ok: false, reason: 'revoked' };
       return { ok: true, claims };
     },
-    async revoke(claims) {
-      const remaining = claims.exp - Math.floor(Date.now() / 1000);
-      if (remaining <= 0) return;
-      await payloads.upsert(REVOKED, claims.jti, { jti: claims.jti, clientId: claims.client_id }, remaining);
-    },
+    revoke: (claims) => revocations.revoke(claims.jti, claims.exp, claims.client_id),
   };
 }
 

@@ -137,7 +137,8 @@ export class TtlCache<V> {
   #generation = 0;
 }
 
-export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user';
+/** `revoked_token`: an access token revoked; its key is `<exp> <jti>` (see revocations.ts) */
+export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user' | 'revoked_token';
 
 export interface CacheEvent {
   topic: CacheTopic;
@@ -155,7 +156,7 @@ export interface CacheBus {
 }
 
 export const CACHE_CHANNEL = 'idp_cache';
-const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user']);
+const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user', 'revoked_token']);
 
 export function createCacheBus(transport: {
   listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;

@@ -103,3 +103,25 @@ export function createMetrics(options: { pool?: (() => PoolStats | undefined) | 
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * A metric's children kept by their label values, for hot paths: prom-client builds and hashes
+ * the labels object on every `inc({...})`/`observe({...})` otherwise. Label values are bounded
+ * (route names, statuses, grant types, registered clients); past `max` the map starts over.
+ *
+ * @example
+ * const issued = children((key) => metrics.tokensIssued.labels(...key.split('\n')));
+ * issued(`client_credentials\nsvc`).inc();
+ */
+export function children<C>(make: (key: string) => C, max = 2000): (key: string) => C {
+  const kept = new Map<string, C>();
+  return (key) => {
+    let child = kept.get(key);
+    if (child === undefined) {
+      if (kept.size >= max) kept.clear();
+      child = make(key);
+      kept.set(key, child);
+    }
+    return child;
+  };
+}

@@ -2,7 +2,7 @@ import type { LimitsConfig } from '../config/limits.ts';
 import type { Logger } from '../logger.ts';
 import { type BruteForceProtection, createBruteForceProtection } from './brute-force.ts';
 import type { Metrics } from './metrics.ts';
-import type { Limiter, RateLimitStore, Verdict } from './rate-limits.ts';
+import type { Gate, Limiter, RateLimitStore, Verdict } from './rate-limits.ts';
 import type { SecurityEventInput, SecurityEventService } from './security-events.ts';
 import { createSurgeDetector, type SurgeDetector } from './surge-detector.ts';
 
@@ -17,6 +17,12 @@ export type TripContext = Omit<SecurityEventInput, 'type' | 'outcome' | 'details
  */
 export interface Protection {
   readonly limits: Readonly<Record<LimitName, Limiter>>;
+  /**
+   * The client-authentication failure limit per address checked and the per-client limit
+   * counted in one call (one Redis round trip): for token requests, and for introspection and
+   * revocation. Same counters as `limits`.
+   */
+  readonly gates: { readonly token: Gate; readonly introspection: Gate };
   readonly bruteForce: BruteForceProtection;
   readonly surge: SurgeDetector;
   readonly events: SecurityEventService;
@@ -68,6 +74,10 @@ export function createProtection(deps: {
   const tripped = new Map<string, number>();
   return {
     limits,
+    gates: {
+      token: store.gate(limits.client_auth_failures, limits.token),
+      introspection: store.gate(limits.client_auth_failures, limits.introspection),
+    },
     bruteForce,
     surge,
     events,

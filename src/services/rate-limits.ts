@@ -37,13 +37,70 @@ export interface LimiterSpec {
   enabled?: boolean;
 }
 
+/** What a gate decided: the guard was already over (nothing counted), or the counter's verdict. */
+export type GateVerdict =
+  | { refusedBy: 'guard'; verdict: Verdict }
+  | { refusedBy: 'counter' | undefined; verdict: Verdict };
+
+/**
+ * A guard checked and a counter counted in one call (one Redis round trip): the check a request
+ * must pass before it is counted, on a hot path where two calls would double the cost.
+ */
+export interface Gate {
+  /**
+   * Refuses when `guardKey` is over the guard's limit (counting nothing); otherwise counts one
+   * hit of `counterKey` on the counter, as `counter.hit` would.
+   */
+  pass(guardKey: string, counterKey: string): Promise<GateVerdict>;
+}
+
 export interface RateLimitStore {
   readonly kind: 'memory' | 'redis';
   limiter(spec: LimiterSpec): Limiter;
+  /** `guard` and `counter` must come from this store's `limiter` */
+  gate(guard: Limiter, counter: Limiter): Gate;
   close(): Promise<void>;
 }
 
 const ALLOW: Verdict = { allowed: true, count: 0, retryAfter: 0 };
+
+/**
+ * The gate in Redis, one round trip: KEYS[1] the guard's counter, KEYS[2] the counter's;
+ * ARGV: the guard's points (0: no guard), the weight, the counter's window in seconds, whether
+ * the counter is on (1/0). Keys and values are rate-limiter-flexible's (an integer with a TTL),
+ * so the limiters' own `hit`, `peek` and `refund` see the same counts.
+ * Returns {1, count, pttl} when counted, {0, guardCount, guardPttl} when the guard refused.
+ */
+const GATE_LUA = `
+local limit = tonumber(ARGV[1])
+if limit > 0 then
+  local g = tonumber(redis.call('get', KEYS[1]) or '0')
+  if g >= limit then return {0, g, redis.call('pttl', KEYS[1])} end
+end
+if ARGV[4] ~= '1' then return {1, 0, 0} end
+local c = redis.call('incrby', KEYS[2], ARGV[2])
+local ttl = redis.call('pttl', KEYS[2])
+if ttl < 0 then
+  redis.call('expire', KEYS[2], ARGV[3])
+  ttl = 1000 * tonumber(ARGV[3])
+end
+return {1, c, ttl}
+`;
+
+type GateCommand = (
+  guardKey: string,
+  counterKey: string,
+  guardPoints: number,
+  weight: number,
+  windowSeconds: number,
+  counterOn: string,
+) => Promise<[number, number, number]>;
+
+interface LimiterInternals {
+  spec: LimiterSpec;
+  prefix: string;
+  off: boolean;
+}
 
 const verdict = (res: RateLimiterRes, points: number): Verdict => ({
   allowed: res.consumedPoints <= points,
@@ -76,8 +133,63 @@ export async function createRateLimitStore(options: {
     health = h;
   }
 
+  // EVALSHA, falling back to EVAL when the server does not know the script yet (ioredis)
+  const gateCommand = redis
+    ? (() => {
+        redis.defineCommand('idpGate', { numberOfKeys: 2, lua: GATE_LUA });
+        return (redis as unknown as { idpGate: GateCommand }).idpGate.bind(redis);
+      })()
+    : undefined;
+  const internals = new WeakMap<Limiter, LimiterInternals>();
+  const inside = (limiter: Limiter) => {
+    const found = internals.get(limiter);
+    if (!found) throw new Error(`limiter ${limiter.name} was not made by this store`);
+    return found;
+  };
+
   return {
     kind: redis ? 'redis' : 'memory',
+    gate(guard, counter) {
+      const g = inside(guard);
+      const c = inside(counter);
+      const guardPoints = g.off ? 0 : g.spec.points;
+      const counterOn = c.off ? '0' : '1';
+      // this instance's memory, or Redis when it did not answer: the two limiters' own calls
+      const separately = async (guardKey: string, counterKey: string): Promise<GateVerdict> => {
+        const open = await guard.peek(guardKey);
+        if (!open.allowed) return { refusedBy: 'guard', verdict: open };
+        const verdict = await counter.hit(counterKey);
+        return { refusedBy: verdict.allowed ? undefined : 'counter', verdict };
+      };
+      return {
+        async pass(guardKey, counterKey) {
+          if (!gateCommand || !health?.usable()) return separately(guardKey, counterKey);
+          try {
+            const [counted, count, pttl] = await gateCommand(
+              `${g.prefix}:${guardKey}`,
+              `${c.prefix}:${counterKey}`,
+              guardPoints,
+              1,
+              c.spec.windowSeconds,
+              counterOn,
+            );
+            const retryAfter = Math.max(1, Math.ceil(Number(pttl) / 1000));
+            if (Number(counted) === 0) {
+              return { refusedBy: 'guard', verdict: { allowed: false, count: Number(count), retryAfter } };
+            }
+            if (c.off) return { refusedBy: undefined, verdict: ALLOW };
+            const allowed = Number(count) <= c.spec.points;
+            return {
+              refusedBy: allowed ? undefined : 'counter',
+              verdict: { allowed, count: Number(count), retryAfter },
+            };
+          } catch (err) {
+            health.failed(err);
+            return separately(guardKey, counterKey);
+          }
+        },
+      };
+    },
     limiter(spec) {
       const base = {
         keyPrefix: `${namespace}:${spec.name}`,
@@ -126,7 +238,7 @@ export async function createRateLimitStore(options: {
         delete: (key: string) => (shared ? shared.delete(key) : memory.delete(key)),
       };
       const off = !(spec.enabled ?? spec.points > 0);
-      return {
+      const limiter: Limiter = {
         name: spec.name,
         points: spec.points,
         async hit(key, weight = 1) {
@@ -162,6 +274,8 @@ export async function createRateLimitStore(options: {
           });
         },
       };
+      internals.set(limiter, { spec, prefix: base.keyPrefix, off });
+      return limiter;
     },
     async close() {
       if (!redis) return;

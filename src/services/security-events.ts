@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../logger.ts';
 import { isDatabaseUnavailable } from './availability.ts';
-import type { Metrics } from './metrics.ts';
+import { children, type Metrics } from './metrics.ts';
 import type {
   NewSecurityEvent,
   SecurityEventFilter,
@@ -145,6 +145,7 @@ export function sanitizeDetails(details: Record<string, unknown> = {}): Record<s
  */
 export function createSecurityEventService(options: SecurityEventOptions): SecurityEventService {
   const { repo, log, metrics } = options;
+  const counted = metrics ? children((type) => metrics.events.labels({ type })) : undefined;
   const interval = options.flushIntervalMs ?? 250;
   const batchSize = options.batchSize ?? 200;
   const maxQueue = options.maxQueue ?? 10_000;
@@ -239,7 +240,7 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
 
   return {
     record(event) {
-      metrics?.events.inc({ type: event.type });
+      counted?.(event.type).inc();
       const row: NewSecurityEvent = {
         type: event.type,
         occurredAt: new Date(),

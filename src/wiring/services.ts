@@ -16,6 +16,7 @@ import { createPendingSignIns } from '../services/pending-signins.ts';
 import { createProtection } from '../services/protection.ts';
 import { createRateLimitStore } from '../services/rate-limits.ts';
 import { createResourceService } from '../services/resources.ts';
+import { createRevocations } from '../services/revocations.ts';
 import { createRoleService } from '../services/roles.ts';
 import { createSecondFactorService, logNotifier } from '../services/second-factors.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
@@ -108,7 +109,7 @@ export async function createServices(deps: ServiceDeps) {
   const accessTokens = createAccessTokenService({
     issuer,
     keystore: () => keystore.current,
-    payloads: repos.payloads,
+    revocations: createRevocations({ payloads: repos.payloads, bus, log }),
     standing: {
       clientCreatedAt: async (id) => (await clients.resolve(id))?.createdAt,
       userTokenValid: (id, issuedAt) => accounts.tokenStillValid(id, issuedAt),

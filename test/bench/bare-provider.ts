@@ -4,6 +4,12 @@ import Provider, { type Configuration, type JWK } from 'oidc-provider';
 /** The API both the baseline and our product issue tokens for; the product registers it through the admin API. */
 export const BENCH_RESOURCE = 'https://api.example';
 export const BENCH_SCOPES = 'orders:read orders:write';
+/**
+ * An API whose tokens the baseline issues opaque (kept in its memory store): oidc-provider
+ * introspects only the tokens it stores, so this is what the baseline introspects for the
+ * introspection scenario's reference, while the product introspects its own JWTs.
+ */
+export const OPAQUE_RESOURCE = 'https://opaque.example';
 
 /** A fresh private signing key in JWK form, as an operator would paste into `jwks`. */
 function privateJwk(kind: 'ec' | 'rsa', alg: 'ES256' | 'RS256', kid: string): JWK {
@@ -36,18 +42,26 @@ export function createBareProvider(issuer: string, clientId: string, clientSecre
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // the library's default policy, written out (it warns when left implicit)
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       resourceIndicators: {
         enabled: true,
         // RFC 8707: a client-credentials request without `resource` gets the one API there is
         defaultResource: () => BENCH_RESOURCE,
         useGrantedResource: () => true,
-        getResourceServerInfo: () => ({
-          scope: BENCH_SCOPES,
-          audience: BENCH_RESOURCE,
-          accessTokenTTL: 300,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: 'ES256' } },
-        }),
+        getResourceServerInfo: (_ctx, resource) =>
+          resource === OPAQUE_RESOURCE
+            ? { scope: BENCH_SCOPES, audience: OPAQUE_RESOURCE, accessTokenTTL: 300, accessTokenFormat: 'opaque' }
+            : {
+                scope: BENCH_SCOPES,
+                audience: BENCH_RESOURCE,
+                accessTokenTTL: 300,
+                accessTokenFormat: 'jwt',
+                jwt: { sign: { alg: 'ES256' } },
+              },
       },
     },
   };

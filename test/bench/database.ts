@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-/** The server's maintenance database: used only to create and drop ours, never for data. */
-const ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/**
+ * The server's maintenance database: used only to create and drop ours, never for data. Read at
+ * each use: the bench may start a private server (private-servers.ts) after this module loads.
+ */
+export const adminUrl = () => process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5_000 });
   await client.connect();
   try {
     return await fn(client);
@@ -19,7 +22,7 @@ export async function createDatabase(): Promise<{ name: string; url: string }> {
   const name = `idp_bench_${randomBytes(6).toString('hex')}`;
   // The name is ours and [a-z0-9_]: safe to splice, since DDL takes no parameters.
   await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
+  const url = new URL(adminUrl());
   url.pathname = `/${name}`;
   return { name, url: url.toString() };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { BENCH_RESOURCE, BENCH_SCOPES } from './bare-provider.ts';
 import { createDatabase, dropDatabase } from './database.ts';
 import { basicAuth, callJson, freePort, waitFor200 } from './http-json.ts';
-import { discover, STARTUP_TIMEOUT_MS, spawnEntry, type Target } from './targets.ts';
+import { discover, productEntry, STARTUP_TIMEOUT_MS, spawnEntry, type Target } from './targets.ts';
 
 /** Configuration the product reads (DESIGN.md §2): never inherited from the shell running the bench. */
 const PRODUCT_ENV = [
@@ -37,7 +37,7 @@ export interface IdpTarget extends Target {
 }
 
 /**
- * Our product started exactly as a user would (`node src/main.ts` with environment variables),
+ * Our product started exactly as a user would (`npm start`'s node command, with environment variables),
  * then configured through the public admin API (DESIGN.md §3) with one API and one client.
  * `storage` 'pg' runs on a fresh PostgreSQL database, 'embedded' on a fresh DATA_DIR.
  */
@@ -67,12 +67,15 @@ export async function startIdp(
       // The per-client token limit (default 1200/min) would turn the bench into 429s. Its maximum
       // rather than 0 (off), so the limiter stays on the measured path, as in production, but never trips.
       RATE_LIMIT_TOKEN: '1000000',
+      RATE_LIMIT_INTROSPECTION: '1000000',
       ...extraEnv,
     });
+    let database: string | undefined;
     if (storage === 'pg') {
       const db = await createDatabase();
       cleanups.push(() => dropDatabase(db.name));
       env.DATABASE_URL = db.url;
+      database = db.name;
     } else {
       const dir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -80,7 +83,7 @@ export async function startIdp(
     }
 
     // Registered after the database so it runs first: the child must be gone before DROP DATABASE.
-    const child = spawnEntry(name, join('src', 'main.ts'), env);
+    const child = spawnEntry(name, productEntry(), env);
     cleanups.push(() => child.stop());
     try {
       await waitFor200(`${origin}/readyz`, STARTUP_TIMEOUT_MS, () => child.process.exitCode === null);
@@ -89,7 +92,18 @@ export async function startIdp(
     }
     const endpoints = await discover(origin);
     const client = await registerBenchClient(origin, endpoints.issuer, endpoints.tokenEndpoint, admin);
-    return { name, child, ...endpoints, ...client, origin, admin, close: cleanup };
+    return {
+      name,
+      child,
+      ...endpoints,
+      introspectedResource: BENCH_RESOURCE,
+      ...(database ? { database } : {}),
+      ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+      ...client,
+      origin,
+      admin,
+      close: cleanup,
+    };
   } catch (error) {
     await cleanup();
     throw error;

@@ -25,7 +25,9 @@ export interface LoadResult {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
-const TOKEN_MARKER = Buffer.from('"access_token":"');
+/** What a successful answer contains: a token response by default, `"active":true` for introspection. */
+export const TOKEN_MARKER = Buffer.from('"access_token":"');
+export const ACTIVE_MARKER = Buffer.from('"active":true');
 
 /** `application/x-www-form-urlencoded` POST with HTTP Basic client authentication. */
 export function tokenRequest(
@@ -52,7 +54,7 @@ export function tokenRequest(
 
 type Outcome = { ok: true; body: Buffer } | { ok: false; error: string };
 
-function send(agent: Agent, req: TokenRequest): Promise<Outcome> {
+function send(agent: Agent, req: TokenRequest, marker: Buffer): Promise<Outcome> {
   return new Promise((resolve) => {
     const r = request(
       { agent, host: req.host, port: req.port, path: req.path, method: 'POST', headers: req.headers },
@@ -64,7 +66,7 @@ function send(agent: Agent, req: TokenRequest): Promise<Outcome> {
           const body = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
           // A byte search, not JSON.parse: the generator shares the machine's cores with the server,
           // so it must stay cheap; one body per run is parsed and verified in full.
-          if (res.statusCode === 200 && body.includes(TOKEN_MARKER)) resolve({ ok: true, body });
+          if (res.statusCode === 200 && body.includes(marker)) resolve({ ok: true, body });
           else resolve({ ok: false, error: `${res.statusCode} ${body.toString('utf8', 0, 200)}` });
         });
       },
@@ -77,25 +79,28 @@ function send(agent: Agent, req: TokenRequest): Promise<Outcome> {
 
 /**
  * Closed-loop load: `concurrency` workers each send a request, wait for its answer, and send the
- * next, until `durationMs` has passed; requests in flight then complete and are counted, and the
+ * next, until `durationMs` has passed or `count` requests were sent; requests in flight then complete and are counted, and the
  * rate is computed over the time until the last one returned.
  */
 export async function runLoad(
   agent: Agent,
   req: TokenRequest,
-  options: { concurrency: number; durationMs: number },
+  options: { concurrency: number; durationMs?: number; count?: number; marker?: Buffer },
 ): Promise<LoadResult> {
   const latenciesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   let sampleBody: string | undefined;
   const start = performance.now();
-  const deadline = start + options.durationMs;
+  const deadline = start + (options.durationMs ?? Number.POSITIVE_INFINITY);
+  const marker = options.marker ?? TOKEN_MARKER;
+  // a duration, or a number of requests (the per-request costs are counted over a fixed number)
+  let left = options.count ?? Number.POSITIVE_INFINITY;
 
   const worker = async () => {
-    while (performance.now() < deadline) {
+    while (performance.now() < deadline && left-- > 0) {
       const t0 = performance.now();
-      const outcome = await send(agent, req);
+      const outcome = await send(agent, req, marker);
       if (outcome.ok) {
         latenciesMs.push(performance.now() - t0);
         sampleBody ??= outcome.body.toString('utf8');

@@ -13,10 +13,23 @@ export interface BenchOptions {
   readonly idpEnv: Readonly<Record<string, string>>;
   /** the password sign-in section (signin-bench.ts) */
   readonly signin: SigninOptions;
+  /** introspection rounds beside the token rounds (baseline and the PostgreSQL targets) */
+  readonly introspection: boolean;
+  /** requests over which the per-request costs (SQL, WAL, Redis) are counted */
+  readonly costRequests: number;
+  /** a private PostgreSQL and Redis for the targets (exact counts on a shared machine) */
+  readonly privateServers: boolean;
 }
 
-export const TARGET_KINDS = ['baseline', 'idp-pg', 'idp-embedded'] as const;
+export const TARGET_KINDS = ['baseline', 'idp-pg', 'idp-pg-redis', 'idp-embedded'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
+
+function flag(name: string, fallback: boolean, env: NodeJS.ProcessEnv): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== '0' && raw !== '1') throw new Error(`${name}: must be 0 or 1, got ${raw}`);
+  return raw === '1';
+}
 
 function positive(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
   const raw = env[name];
@@ -55,5 +68,8 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions 
     jsonPath: env.BENCH_JSON || undefined,
     idpEnv,
     signin,
+    introspection: flag('BENCH_INTROSPECTION', true, env),
+    costRequests: Math.round(positive('BENCH_COST_REQUESTS', 1000, env)),
+    privateServers: flag('BENCH_PRIVATE_SERVERS', true, env),
   };
 }

@@ -129,3 +129,64 @@ export function formatTable(summaries: readonly Summary[]): string {
 export async function writeJson(path: string, data: unknown): Promise<void> {
   await writeFile(path, `${JSON.stringify(data, null, 2)}\n`);
 }
+
+/**
+ * One scenario on one target, as every section of the bench reports it (tokens, introspection,
+ * sign-ins): throughput against a same-run reference, latency, and what one operation costs in
+ * CPU and in the stores. Counts (statements, WAL, Redis) do not move with the machine's load;
+ * a regression shows there first.
+ */
+export interface ScenarioRow {
+  readonly scenario: string;
+  readonly target: string;
+  /** operations per second, median over rounds */
+  readonly opsPerSecond: number;
+  /** what the ratio compares with, e.g. "baseline 2,300/s" or "argon2 ceiling 90/s" */
+  readonly reference: string;
+  /** median of per-round ratios to the reference */
+  readonly ratio: number | undefined;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** server CPU milliseconds per operation, median over rounds */
+  readonly cpuPerOpMs: number | undefined;
+  readonly statements: number | undefined;
+  readonly walBytes: number | undefined;
+  readonly redisCommands: number | undefined;
+  readonly redisRoundTrips: number | undefined;
+}
+
+/** One row per scenario and target: the table docs/scaling.md quotes. */
+export function formatScenarioTable(rows: readonly ScenarioRow[]): string {
+  const header = [
+    'scenario',
+    'target',
+    'ops/s',
+    'reference',
+    'ratio',
+    'p50 ms',
+    'p99 ms',
+    'CPU ms/op',
+    'SQL/op',
+    'WAL B/op',
+    'Redis cmd/op',
+    'Redis RT/op',
+  ];
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.target,
+    fixed(r.opsPerSecond, 0),
+    r.reference,
+    fixed(r.ratio, 2),
+    fixed(r.p50Ms, 2),
+    fixed(r.p99Ms, 2),
+    fixed(r.cpuPerOpMs, 3),
+    fixed(r.statements, 2),
+    fixed(r.walBytes, 0),
+    fixed(r.redisCommands, 2),
+    fixed(r.redisRoundTrips, 2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (c: string[]) =>
+    c.map((x, i) => (i < 2 || i === 3 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OPAQUE_RESOURCE } from './bare-provider.ts';
 import { type Child, spawnNode } from './children.ts';
 import { callJson, onOrigin } from './http-json.ts';
 
@@ -12,7 +14,14 @@ export interface Target {
   readonly issuer: string;
   /** token and JWKS endpoints, rewritten to the address we dial */
   readonly tokenEndpoint: string;
+  readonly introspectionEndpoint: string;
+  /** the API whose token the introspection scenario asks about (one the target introspects) */
+  readonly introspectedResource: string;
   readonly jwksUrl: string;
+  /** the target's PostgreSQL database, when it has one (for its per-request costs) */
+  readonly database?: string;
+  /** the Redis it shares counters in, when it has one */
+  readonly redisUrl?: string;
   readonly clientId: string;
   readonly clientSecret: string;
   /** stops the server and removes what it stored (database, data directory) */
@@ -22,35 +31,55 @@ export interface Target {
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 
 /**
- * The node flags of `npm start` (package.json), so the product runs exactly as users run it.
- * The baseline gets the same flags: V8 settings (the young generation's size) change memory and
- * speed, and the comparison should measure our code, not a different runtime configuration.
+ * The node command of `npm start` (package.json: `<build> && node <flags> <entry>`), so the product
+ * runs exactly as users run it. The baseline gets the same flags: V8 settings (the young
+ * generation's size) change memory and speed, and the comparison should measure our code, not a
+ * different runtime configuration.
  */
-const NODE_FLAGS = startFlags();
+const START = startCommand();
 
-function startFlags(): string[] {
+function startCommand(): { flags: string[]; entry: string } {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.split(/\s+/);
-  if (words[0] !== 'node' || words.at(-1) !== 'src/main.ts')
+  const words = (pkg.scripts.start.split('&&').at(-1) ?? '').trim().split(/\s+/);
+  const entry = words.at(-1);
+  if (words[0] !== 'node' || !entry?.endsWith('main.js'))
     throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  return words.slice(1, -1);
+  return { flags: words.slice(1, -1), entry };
+}
+
+let built = false;
+/** `npm run build` once per bench: the product's entry is the JavaScript it writes (decision 0011). */
+export function productEntry(): string {
+  if (!built) {
+    execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, 'scripts', 'build.mjs')], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
+    built = true;
+  }
+  return START.entry;
 }
 export const STARTUP_TIMEOUT_MS = 120_000;
 
 /** `node <flags> <entry>` from the repository root, as `npm start` would run it. */
 export function spawnEntry(name: string, entry: string, env: NodeJS.ProcessEnv): Child {
-  return spawnNode(name, [...NODE_FLAGS, entry], { cwd: REPO_ROOT, env });
+  return spawnNode(name, [...START.flags, entry], { cwd: REPO_ROOT, env });
 }
 
 /** Reads discovery (OpenID Connect Discovery 1.0 §4) so endpoint paths come from the server, not from guesses. */
-export async function discover(origin: string): Promise<{ issuer: string; tokenEndpoint: string; jwksUrl: string }> {
-  const meta = await callJson<{ issuer: string; token_endpoint: string; jwks_uri: string }>(
-    'GET',
-    `${origin}/.well-known/openid-configuration`,
-  );
+export async function discover(
+  origin: string,
+): Promise<{ issuer: string; tokenEndpoint: string; introspectionEndpoint: string; jwksUrl: string }> {
+  const meta = await callJson<{
+    issuer: string;
+    token_endpoint: string;
+    introspection_endpoint: string;
+    jwks_uri: string;
+  }>('GET', `${origin}/.well-known/openid-configuration`);
   return {
     issuer: meta.issuer,
     tokenEndpoint: onOrigin(meta.token_endpoint, origin),
+    introspectionEndpoint: onOrigin(meta.introspection_endpoint, origin),
     jwksUrl: onOrigin(meta.jwks_uri, origin),
   };
 }
@@ -67,7 +96,15 @@ export async function startBare(name: string): Promise<Target> {
   try {
     const line = await child.waitForLine((l) => l.startsWith('{"url":'), STARTUP_TIMEOUT_MS);
     const { url } = JSON.parse(line) as { url: string };
-    return { name, child, ...(await discover(url)), clientId, clientSecret, close: () => child.stop() };
+    return {
+      name,
+      child,
+      ...(await discover(url)),
+      introspectedResource: OPAQUE_RESOURCE,
+      clientId,
+      clientSecret,
+      close: () => child.stop(),
+    };
   } catch (error) {
     await child.stop();
     throw error;

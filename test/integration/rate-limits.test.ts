@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
@@ -150,6 +151,47 @@ for (const store of ['memory', 'redis'] as const) {
       const statuses = [(await introspect()).status, (await introspect()).status, (await introspect()).status];
       assert.deepEqual(statuses, [200, 200, 429]);
     });
+
+    if (store === 'redis') {
+      test('a token costs one Redis round trip: the address’s failure limit and the client’s limit in one call', async () => {
+        await sleep(WINDOW * 1000);
+        const me = { id: service.client_id, secret: service.client_secret };
+        // the first call on a Redis that does not know the script yet loads it (EVALSHA, then EVAL)
+        assert.equal((await tokenRequest(me, '10.9.0.9')).status, 200);
+        // this app's counters, named by the hash of its issuer (rate-limits.ts)
+        const namespace = `idp:${createHash('sha256').update(server.issuer).digest('hex').slice(0, 12)}:`;
+        const marker = `${namespace}end-of-request`;
+        const watcher = new Redis('redis://127.0.0.1:6379');
+        const monitor = await watcher.monitor();
+        const probe = new Redis('redis://127.0.0.1:6379');
+        try {
+          const calls: string[][] = [];
+          let sawMarker: () => void = () => {};
+          const markerSeen = new Promise<void>((resolve) => {
+            sawMarker = resolve;
+          });
+          monitor.on('monitor', (_time: string, args: string[], source: string) => {
+            if (args.includes(marker)) sawMarker();
+            // commands run inside a script are reported too, with source "lua": not round trips
+            else if (source !== 'lua' && args.some((a) => a.startsWith(namespace))) calls.push(args);
+          });
+          assert.equal((await tokenRequest(me, '10.9.0.1')).status, 200);
+          assert.equal((await tokenRequest(me, '10.9.0.2')).status, 200);
+          await probe.get(marker);
+          await markerSeen;
+          assert.equal(calls.length, 2, `one call per token, got ${JSON.stringify(calls)}`);
+          // the refused keep their protection: the failure limit still trips in that one call
+          // (guessed under another name: this client has used up its allowance of the window)
+          const wrong = { id: 'no-such-client', secret: 'not-the-secret' };
+          for (let i = 0; i < 3; i++) assert.equal((await tokenRequest(wrong, '10.9.0.3')).status, 401);
+          assert.equal((await tokenRequest(me, '10.9.0.3')).status, 429);
+        } finally {
+          probe.disconnect();
+          monitor.disconnect();
+          watcher.disconnect();
+        }
+      });
+    }
 
     test('sign-in is limited per address and per account, with a friendly page', async () => {
       const web = await registerWebClient(server);

@@ -60,6 +60,17 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
       );
       return live(normalize(rows[0]));
     },
+    async listLive(model) {
+      const rows = await prisma.$queryRawUnsafe<{ id: string; expiresAt: unknown }[]>(
+        `SELECT "id", "expires_at" AS "expiresAt" FROM "oidc_payloads"
+         WHERE "model" = $1 AND ("expires_at" IS NULL OR "expires_at" > now())`,
+        model,
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        expiresAt: r.expiresAt === null || r.expiresAt instanceof Date ? r.expiresAt : new Date(String(r.expiresAt)),
+      }));
+    },
     async consume(model, id) {
       await prisma.$executeRawUnsafe(
         `UPDATE "oidc_payloads" SET "consumed_at" = now() WHERE "model" = $1 AND "id" = $2`,

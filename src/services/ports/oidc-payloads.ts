@@ -5,6 +5,8 @@ export interface OidcPayloadRepository {
   upsert(model: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void>;
   find(model: string, id: string): Promise<Payload | undefined>;
   findBy(model: string, field: 'uid' | 'userCode', value: string): Promise<Payload | undefined>;
+  /** the ids of one model's live rows (not expired), with their expiry; for small models kept in memory */
+  listLive(model: string): Promise<{ id: string; expiresAt: Date | null }[]>;
   consume(model: string, id: string): Promise<void>;
   /** marks a live, unconsumed row consumed; false when it was already consumed, expired or missing (atomic: one winner) */
   consumeOnce(model: string, id: string): Promise<boolean>;

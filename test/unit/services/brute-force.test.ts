@@ -119,6 +119,9 @@ describe('brute-force protection', () => {
     const recording: RateLimitStore = {
       kind: inner.kind,
       close: () => inner.close(),
+      gate() {
+        throw new Error('brute-force protection takes no gate');
+      },
       limiter(spec) {
         const limiter = inner.limiter(spec);
         const record =
