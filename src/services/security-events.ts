@@ -95,6 +95,8 @@ export interface SecurityEventOptions {
 const HIGH_VOLUME_TYPES: ReadonlySet<string> = new Set([
   'token.issued',
   'token.refreshed',
+  'token.exchanged',
+  'token.exchange_refused',
   'ratelimit.tripped',
   'client.auth_failed',
 ]);

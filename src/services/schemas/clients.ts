@@ -13,7 +13,12 @@ const httpsUrl = z
   .max(2048)
   .refine((v) => URL.parse(v)?.protocol === 'https:', 'must be an https URL');
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+] as const;
 const AUTH_METHODS = [
   'client_secret_basic',
   'client_secret_post',
@@ -34,7 +39,7 @@ const clientFields = {
   grant_types: z
     .array(z.enum(GRANT_TYPES, { error: `must be one of ${GRANT_TYPES.join(', ')} (no implicit or password grant)` }))
     .min(1)
-    .max(3),
+    .max(GRANT_TYPES.length),
   response_types: z.array(z.enum(['code'], { error: 'must be code (no implicit flow)' })).max(1),
   token_endpoint_auth_method: z.enum(AUTH_METHODS),
   scope: z.string().max(2000),
@@ -83,6 +88,21 @@ const clientFields = {
     .array(resourceIdentifier)
     .max(100)
     .refine((list) => new Set(list).size === list.length, 'must not list an audience twice'),
+  /**
+   * RFC 8693 token exchange (with the token-exchange grant in grant_types): the APIs whose access
+   * tokens this client may exchange, and whether the new tokens leave it out of `act`
+   */
+  tokenExchange: z.strictObject({
+    fromAudiences: z
+      .array(resourceIdentifier)
+      .max(100)
+      .refine((list) => new Set(list).size === list.length, 'must not list an audience twice')
+      .describe('the audiences (API identifiers) of the subject tokens this client may exchange'),
+    impersonation: z
+      .boolean()
+      .optional()
+      .describe('the new tokens carry no act for this client; only a token holding admin sets it'),
+  }),
 };
 
 type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };
