@@ -64,7 +64,7 @@ export async function ensureBuiltInClients(
       redirect_uris: [`${options.issuer}/console/callback`],
       post_logout_redirect_uris: [`${options.issuer}/console/signed-out`],
       token_endpoint_auth_method: 'client_secret_basic',
-      scope: 'openid',
+      scope: 'openid profile',
     },
     allowedResources: { [options.adminAudience]: [...options.adminScopes] },
     firstParty: true,

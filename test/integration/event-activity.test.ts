@@ -9,7 +9,14 @@ interface Activity {
   bucket_seconds: number;
   buckets: string[];
   series: Record<string, number[]>;
-  surges: { kind: string; dimension: string; key: string | null; per_minute: number | null; rate_limit_trips: number; lockouts: number }[];
+  surges: {
+    kind: string;
+    dimension: string;
+    key: string | null;
+    per_minute: number | null;
+    rate_limit_trips: number;
+    lockouts: number;
+  }[];
 }
 
 const MINUTE = 60_000;
@@ -42,7 +49,10 @@ describe('GET /admin/events/activity: the event log counted per time bucket in t
         // a type the charts do not draw
         row('client.created', 2),
         // a surge from one address, and what the limits did about it
-        row('surge.detected', 41, { ip: '203.0.113.9', details: { kind: 'failures', dimension: 'ip', per_minute: 80, threshold: 20 } }),
+        row('surge.detected', 41, {
+          ip: '203.0.113.9',
+          details: { kind: 'failures', dimension: 'ip', per_minute: 80, threshold: 20 },
+        }),
         row('ratelimit.tripped', 40, { ip: '203.0.113.9' }),
         row('ratelimit.tripped', 39, { ip: '203.0.113.9' }),
         // another address: not counted for that surge

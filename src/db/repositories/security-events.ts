@@ -68,7 +68,12 @@ export function createSecurityEventRepository(prisma: PrismaClient): SecurityEve
         bucketSeconds,
         [...types],
       );
-      return rows.map((r) => ({ bucket: new Date(r.bucket), type: r.type, outcome: r.outcome, count: Number(r.count) }));
+      return rows.map((r) => ({
+        bucket: new Date(r.bucket),
+        type: r.type,
+        outcome: r.outcome,
+        count: Number(r.count),
+      }));
     },
 
     async surges({ since, until, limit, followMinutes }) {

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
 import { eventActivity } from '../../services/event-activity.ts';
+import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
 import { EventActivityView, EventView, pageOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { requireScope } from '../middleware/admin-auth.ts';

@@ -22,7 +22,7 @@ export interface ChartInput {
 
 const W = 640;
 const H = 220;
-const PAD = { left: 44, right: 12, top: 16, bottom: 30 };
+const PAD = { left: 48, right: 12, top: 18, bottom: 34 };
 
 /** A round axis maximum at or above `max` (1, 2, 5 × 10^n). */
 function niceMax(max: number): number {
@@ -91,9 +91,7 @@ export function barChart(input: ChartInput): Html {
 ${yTicks}${bars}${marks}${xTicks}
 </svg>
 <ul class="legend">${input.series.map((s) => html`<li><span class="swatch ${s.tone}" aria-hidden="true"></span>${s.label}: ${sum(s)}</li>`)}${
-    input.surges.length > 0
-      ? html`<li><span class="swatch surge" aria-hidden="true"></span>surge detected</li>`
-      : ''
+    input.surges.length > 0 ? html`<li><span class="swatch surge" aria-hidden="true"></span>surge detected</li>` : ''
   }</ul>
 <details><summary>Numbers for ${input.title}</summary>
 <table><caption class="visually-hidden">${input.title} per interval</caption>
@@ -105,4 +103,3 @@ ${yTicks}${bars}${marks}${xTicks}
 </details>
 </figure>`;
 }
-

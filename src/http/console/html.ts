@@ -15,7 +15,7 @@ export class Html {
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escape = (value: string) => value.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+const escapeText = (value: string) => value.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 type Value = Html | string | number | boolean | null | undefined | readonly Value[];
 
@@ -23,7 +23,7 @@ const render = (value: Value): string => {
   if (value === null || value === undefined || value === false || value === true) return '';
   if (value instanceof Html) return value.value;
   if (Array.isArray(value)) return value.map(render).join('');
-  return escape(String(value));
+  return escapeText(String(value));
 };
 
 /** A template whose interpolated values are escaped (text and attribute values alike: always quote attributes). */
@@ -106,7 +106,9 @@ ${body}
 }
 
 /** An error from the admin API, with the fields it names, for above a form. */
-export function problem(error: { message: string; details?: readonly { field: string; message: string }[] } | undefined): Html {
+export function problem(
+  error: { message: string; details?: readonly { field: string; message: string }[] } | undefined,
+): Html {
   if (!error) return html``;
   return html`<div class="error" role="alert"><p>${error.message}</p>${
     error.details && error.details.length > 0
@@ -120,4 +122,6 @@ export const csrfField = (token: string) => html`<input type="hidden" name="csrf
 
 /** Shows a date as UTC to the minute. */
 export const when = (iso: string | null | undefined) =>
-  iso ? html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>` : html`<span class="muted">never</span>`;
+  iso
+    ? html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`
+    : html`<span class="muted">never</span>`;

@@ -108,7 +108,15 @@ export const actionLink = (allowed: boolean, href: string, label: string) =>
 export function confirmPage(
   kit: ConsoleKit,
   ctx: Context,
-  options: { title: string; section: string; text: Html | string; action: string; button: string; cancel: string; danger?: boolean },
+  options: {
+    title: string;
+    section: string;
+    text: Html | string;
+    action: string;
+    button: string;
+    cancel: string;
+    danger?: boolean;
+  },
 ) {
   kit.render(
     ctx,

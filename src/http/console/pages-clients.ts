@@ -125,7 +125,9 @@ export function clientPages(router: Router, kit: ConsoleKit, signedIn: Middlewar
 <div class="table-wrap"><table><caption class="visually-hidden">Clients</caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Client ID</th><th scope="col">Grant types</th><th scope="col">Created</th></tr></thead>
 <tbody>${page.data.map(
-        (c) => html`<tr><td><a href="${path(c.client_id)}">${c.client_name ?? c.client_id}</a></td><td><code>${c.client_id}</code></td>
+        (
+          c,
+        ) => html`<tr><td><a href="${path(c.client_id)}">${c.client_name ?? c.client_id}</a></td><td><code>${c.client_id}</code></td>
 <td>${(c.grant_types ?? []).join(', ')}</td><td>${when(c.created_at)}</td></tr>`,
       )}</tbody></table></div>
 ${page.next ? html`<p><a href="/console/clients?after=${page.next}">Next page</a></p>` : ''}`,
@@ -133,7 +135,11 @@ ${page.next ? html`<p><a href="/console/clients?after=${page.next}">Next page</a
   });
 
   router.get('/console/clients/new', signedIn, (ctx) =>
-    kit.render(ctx, { title: 'New client', section: '/console/clients' }, clientForm(ctx, kit, '/console/clients/new', {})),
+    kit.render(
+      ctx,
+      { title: 'New client', section: '/console/clients' },
+      clientForm(ctx, kit, '/console/clients/new', {}),
+    ),
   );
 
   router.post('/console/clients/new', signedIn, kit.form, async (ctx) => {
@@ -154,7 +160,12 @@ ${page.next ? html`<p><a href="/console/clients?after=${page.next}">Next page</a
   const show = async (ctx: Context, error?: ApiProblem, draft?: Partial<ClientBody>) => {
     const id = ctx.params.id ?? '';
     const client = await kit.api<ClientBody>(ctx, 'GET', apiPath(id));
-    if (!client.ok) return kit.render(ctx, { title: 'Client', section: '/console/clients', status: client.problem.status }, problem(client.problem));
+    if (!client.ok)
+      return kit.render(
+        ctx,
+        { title: 'Client', section: '/console/clients', status: client.problem.status },
+        problem(client.problem),
+      );
     const c = client.body;
     const write = kit.can(ctx, 'clients:write');
     kit.render(
@@ -171,7 +182,11 @@ ${actionLink(true, `${path(c.client_id)}/delete`, 'Delete client')}</p>`
 <dt>Grant types</dt><dd>${(c.grant_types ?? []).join(', ') || 'none'}</dd>
 <dt>Redirect URIs</dt><dd>${(c.redirect_uris ?? []).join(' ') || 'none'}</dd>
 <dt>Client authentication</dt><dd>${c.token_endpoint_auth_method ?? 'client_secret_basic'}</dd>
-<dt>APIs</dt><dd>${Object.entries(c.allowedResources).map(([r, s]) => `${r}: ${s.join(' ')}`).join('; ') || 'none'}</dd>
+<dt>APIs</dt><dd>${
+        Object.entries(c.allowedResources)
+          .map(([r, s]) => `${r}: ${s.join(' ')}`)
+          .join('; ') || 'none'
+      }</dd>
 <dt>Roles</dt><dd>${c.roles.join(', ') || 'none'}</dd></dl>`
 }`,
     );

@@ -85,7 +85,12 @@ ${kit.can(ctx, 'resources:write') ? html`<h2>New API</h2>${apiForm(ctx, '/consol
 
   const apiPage = async (ctx: Context, error?: ApiProblem, draft?: Partial<ApiBody>) => {
     const result = await kit.api<ApiBody>(ctx, 'GET', `/resources/${enc(ctx.params.id ?? '')}`);
-    if (!result.ok) return kit.render(ctx, { title: 'API', section: '/console/apis', status: result.problem.status }, problem(result.problem));
+    if (!result.ok)
+      return kit.render(
+        ctx,
+        { title: 'API', section: '/console/apis', status: result.problem.status },
+        problem(result.problem),
+      );
     const a = result.body;
     const builtIn = a.identifier === adminAudience;
     kit.render(
@@ -174,7 +179,12 @@ ${kit.can(ctx, 'roles:write') ? html`<h2>New role</h2>${roleForm(ctx, '/console/
   });
   const rolePage = async (ctx: Context, error?: ApiProblem, draft?: Partial<RoleBody>) => {
     const result = await kit.api<RoleBody>(ctx, 'GET', `/roles/${enc(ctx.params.id ?? '')}`);
-    if (!result.ok) return kit.render(ctx, { title: 'Role', section: '/console/roles', status: result.problem.status }, problem(result.problem));
+    if (!result.ok)
+      return kit.render(
+        ctx,
+        { title: 'Role', section: '/console/roles', status: result.problem.status },
+        problem(result.problem),
+      );
     const r = result.body;
     kit.render(
       ctx,

@@ -43,7 +43,9 @@ export function operationPages(router: Router, kit: ConsoleKit, signedIn: Middle
       html`<div class="table-wrap"><table><caption class="visually-hidden">Signing keys</caption>
 <thead><tr><th scope="col">Key ID</th><th scope="col">Algorithm</th><th scope="col">Signs now</th><th scope="col">Created</th><th scope="col">Published until</th></tr></thead>
 <tbody>${keys.data.map(
-        (k) => html`<tr><td><code>${k.kid}</code></td><td>${k.alg}</td><td>${k.current ? 'yes' : 'no'}</td><td>${when(k.created_at)}</td>
+        (
+          k,
+        ) => html`<tr><td><code>${k.kid}</code></td><td>${k.alg}</td><td>${k.current ? 'yes' : 'no'}</td><td>${when(k.created_at)}</td>
 <td>${k.expires_at ? when(k.expires_at) : html`<span class="muted">no end</span>`}</td></tr>`,
       )}</tbody></table></div>
 ${kit.can(ctx, 'keys:write') ? html`<p><a class="button" href="/console/keys/rotate">Rotate signing keys</a></p>` : ''}`,
@@ -61,7 +63,12 @@ ${kit.can(ctx, 'keys:write') ? html`<p><a class="button" href="/console/keys/rot
   );
   router.post('/console/keys/rotate', signedIn, kit.form, async (ctx) => {
     const result = await kit.api(ctx, 'POST', '/keys/rotate');
-    if (!result.ok) return kit.render(ctx, { title: 'Signing keys', section: '/console/keys', status: result.problem.status }, problem(result.problem));
+    if (!result.ok)
+      return kit.render(
+        ctx,
+        { title: 'Signing keys', section: '/console/keys', status: result.problem.status },
+        problem(result.problem),
+      );
     kit.back(ctx, '/console/keys', 'rotated');
   });
 
@@ -75,7 +82,8 @@ ${kit.can(ctx, 'keys:write') ? html`<p><a class="button" href="/console/keys/rot
       const sent = name === 'since' || name === 'until' ? timeParam(value) : value.slice(0, 256);
       if (sent) params.set(name, sent);
     }
-    if (typeof ctx.query.after === 'string' && ctx.query.after !== '') params.set('after', ctx.query.after.slice(0, 128));
+    if (typeof ctx.query.after === 'string' && ctx.query.after !== '')
+      params.set('after', ctx.query.after.slice(0, 128));
     const result = await kit.api<{ data: EventBody[]; next?: string }>(ctx, 'GET', `/events?${params}`);
     const page = result.ok ? result.body : { data: [] };
     const nextLink = page.next ? `/console/events?${new URLSearchParams({ ...shown, after: page.next })}` : undefined;
@@ -94,7 +102,9 @@ ${result.ok ? '' : problem(result.problem)}
 <div class="table-wrap"><table><caption class="visually-hidden">Security events, newest first</caption>
 <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Outcome</th><th scope="col">Subject</th><th scope="col">Client</th><th scope="col">Actor</th><th scope="col">Address</th><th scope="col">Details</th></tr></thead>
 <tbody>${page.data.map(
-        (e) => html`<tr><td>${when(e.time)}</td><td><code>${e.type}</code></td><td>${e.outcome}</td><td>${e.subject ?? ''}</td>
+        (
+          e,
+        ) => html`<tr><td>${when(e.time)}</td><td><code>${e.type}</code></td><td>${e.outcome}</td><td>${e.subject ?? ''}</td>
 <td>${e.client_id ?? ''}</td><td>${e.actor ?? ''}</td><td>${e.ip ?? ''}</td><td><code class="details">${Object.keys(e.details).length > 0 ? JSON.stringify(e.details) : ''}</code></td></tr>`,
       )}</tbody></table></div>
 ${page.data.length === 0 && result.ok ? html`<p>No event matches.</p>` : ''}

@@ -27,8 +27,20 @@ const userPath = (id: string) => `/console/users/${enc(id)}`;
 
 /** Actions on a user, each a POST to the admin API; some come with features the API may not have. */
 const ACTIONS = {
-  unlock: { method: 'POST', api: '/unlock', route: '/admin/users/:id/unlock', notice: 'unlocked', label: 'Lift sign-in lockout' },
-  'reset-mfa': { method: 'DELETE', api: '/mfa', route: '/admin/users/:id/mfa', notice: 'mfa-reset', label: 'Reset second factors' },
+  unlock: {
+    method: 'POST',
+    api: '/unlock',
+    route: '/admin/users/:id/unlock',
+    notice: 'unlocked',
+    label: 'Lift sign-in lockout',
+  },
+  'reset-mfa': {
+    method: 'DELETE',
+    api: '/mfa',
+    route: '/admin/users/:id/mfa',
+    notice: 'mfa-reset',
+    label: 'Reset second factors',
+  },
   'password-reset': {
     method: 'POST',
     api: '/password-reset',
@@ -68,7 +80,12 @@ export function userPages(router: Router, kit: ConsoleKit, signedIn: Middleware,
     const list = result.ok ? result.body : { data: [] };
     kit.render(
       ctx,
-      { title: 'Users', section: '/console/users', notice: notice(ctx), status: result.ok ? 200 : result.problem.status },
+      {
+        title: 'Users',
+        section: '/console/users',
+        notice: notice(ctx),
+        status: result.ok ? 200 : result.problem.status,
+      },
       html`${result.ok ? '' : problem(result.problem)}
 <form method="get" action="/console/users" class="inline" role="search"><label for="q">Username</label>
 <input id="q" name="username" value="${q}"><button type="submit">Find</button></form>
@@ -112,7 +129,12 @@ ${list.next ? html`<p><a href="/console/users?${new URLSearchParams({ ...(q ? { 
   const show = async (ctx: Context, error?: ApiProblem) => {
     const id = ctx.params.id ?? '';
     const result = await kit.api<UserBody>(ctx, 'GET', `/users/${enc(id)}`);
-    if (!result.ok) return kit.render(ctx, { title: 'User', section: '/console/users', status: result.problem.status }, problem(result.problem));
+    if (!result.ok)
+      return kit.render(
+        ctx,
+        { title: 'User', section: '/console/users', status: result.problem.status },
+        problem(result.problem),
+      );
     const u = result.body;
     const write = kit.can(ctx, 'users:write');
     let sessions: Html | string = '';
@@ -162,7 +184,11 @@ ${sessions}`,
       const body = field === 'status' ? { status: form.status } : { roles: words(form.roles) };
       const result = await kit.api(ctx, 'PATCH', `/users/${enc(ctx.params.id ?? '')}`, body);
       if (!result.ok) return show(ctx, result.problem);
-      kit.back(ctx, userPath(ctx.params.id ?? ''), field === 'status' ? (form.status === 'disabled' ? 'disabled' : 'enabled') : 'saved');
+      kit.back(
+        ctx,
+        userPath(ctx.params.id ?? ''),
+        field === 'status' ? (form.status === 'disabled' ? 'disabled' : 'enabled') : 'saved',
+      );
     }) satisfies Middleware;
   router.post('/console/users/:id/status', signedIn, kit.form, patch('status'));
   router.post('/console/users/:id/roles', signedIn, kit.form, patch('roles'));
@@ -175,7 +201,8 @@ ${sessions}`,
 
   for (const name of Object.keys(ACTIONS) as ActionName[]) {
     router.post(`/console/users/:id/${name}`, signedIn, kit.form, async (ctx) => {
-      if (!available(name)) return show(ctx, { status: 404, message: 'The admin API of this server does not have this action.' });
+      if (!available(name))
+        return show(ctx, { status: 404, message: 'The admin API of this server does not have this action.' });
       const action = ACTIONS[name];
       const result = await kit.api(ctx, action.method, `/users/${enc(ctx.params.id ?? '')}${action.api}`);
       if (!result.ok) return show(ctx, result.problem);

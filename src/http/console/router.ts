@@ -16,7 +16,7 @@ import { userPages } from './pages-users.ts';
 import { createConsoleSession, visitorOf } from './session.ts';
 
 /** Notices shown after a redirect (fixed words: nothing from the URL reaches the page). */
-export const NOTICES: Record<string, string> = {
+const NOTICES: Record<string, string> = {
   created: 'Created.',
   saved: 'Saved.',
   deleted: 'Deleted.',
@@ -63,7 +63,12 @@ export function createConsoleRouter(options: ConsoleRouterOptions): Router {
   const form = csrfForm(csrf, (ctx) => `console:${visitorOf(ctx).nonce}`, {
     unreadable: (ctx, err) => plainError(ctx, err.status, 'This form could not be read', err.message),
     forbidden: (ctx) =>
-      plainError(ctx, 403, 'This form has expired', 'For your security it was not accepted. Reload the page and try again.'),
+      plainError(
+        ctx,
+        403,
+        'This form has expired',
+        'For your security it was not accepted. Reload the page and try again.',
+      ),
   });
   let routes: readonly { path: string; methods: readonly string[] }[] | undefined;
   const kit = createKit({
@@ -104,7 +109,12 @@ export function createConsoleRouter(options: ConsoleRouterOptions): Router {
         return plainError(ctx, 400, 'This sign-in link has expired', 'Open the console again to sign in.');
       }
       options.log.info({ error: result.error }, 'console sign-in did not complete');
-      return plainError(ctx, 400, 'You are not signed in', 'Signing in to the console did not complete. Open the console to try again.');
+      return plainError(
+        ctx,
+        400,
+        'You are not signed in',
+        'Signing in to the console did not complete. Open the console to try again.',
+      );
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
@@ -112,7 +122,11 @@ export function createConsoleRouter(options: ConsoleRouterOptions): Router {
   });
 
   router.get('/console/signed-out', (ctx) =>
-    page(ctx, { title: 'Signed out' }, html`<p>You are signed out of the console.</p><p><a href="/console">Sign in again</a></p>`),
+    page(
+      ctx,
+      { title: 'Signed out' },
+      html`<p>You are signed out of the console.</p><p><a href="/console">Sign in again</a></p>`,
+    ),
   );
 
   router.post('/console/signout', sessions.load, form, async (ctx) => {
@@ -189,7 +203,11 @@ function activityView(a: ActivityBody) {
   const step = a.bucket_seconds * 1000;
   const since = Date.parse(a.since);
   const surgeAt = [
-    ...new Set(a.surges.map((s) => Math.floor((Date.parse(s.time) - since) / step)).filter((i) => i >= 0 && i < a.buckets.length)),
+    ...new Set(
+      a.surges
+        .map((s) => Math.floor((Date.parse(s.time) - since) / step))
+        .filter((i) => i >= 0 && i < a.buckets.length),
+    ),
   ];
   const tickEvery = a.window === 'hour' ? 2 : 4;
   const common = { buckets: a.buckets, surges: surgeAt, tickEvery };
@@ -222,7 +240,7 @@ ${barChart({
 ${
   a.surges.length === 0
     ? html`<p>No surge in the last ${a.window}.</p>`
-    : html`<div class="table-wrap"><table>
+    : html`<div class="table-wrap"><table id="surges-table">
 <caption class="visually-hidden">Surges detected, newest first</caption>
 <thead><tr><th scope="col">When</th><th scope="col">What surged</th><th scope="col">Rate</th><th scope="col">What was done</th></tr></thead>
 <tbody>${a.surges.map(

@@ -40,7 +40,7 @@ interface PendingSignIn {
 const SEAL_CONTEXT = { session: 'console-session', state: 'console-state' } as const;
 
 /** A path of the console to come back to: nothing else (no other origin, no protocol-relative URL). */
-export const consolePath = (value: unknown): string =>
+const consolePath = (value: unknown): string =>
   typeof value === 'string' && /^\/console(\/[\w\-./?=&%]*)?$/.test(value) && !value.includes('//')
     ? value
     : '/console';
@@ -61,7 +61,13 @@ const decodePayload = (jwt: string): Record<string, unknown> => {
  * token carries only those the person's roles grant. The code is redeemed in-process at our own
  * token endpoint, and the token lives in a sealed HttpOnly cookie scoped to /console.
  */
-export function createConsoleSession(deps: { issuer: string; adminAudience: string; key: Buffer; clientSecret: string; scopes: readonly string[] }) {
+export function createConsoleSession(deps: {
+  issuer: string;
+  adminAudience: string;
+  key: Buffer;
+  clientSecret: string;
+  scopes: readonly string[];
+}) {
   const { issuer, key } = deps;
   const cookie = (ctx: Context) => ({
     httpOnly: true,
@@ -100,7 +106,7 @@ export function createConsoleSession(deps: { issuer: string; adminAudience: stri
       client_id: CONSOLE_CLIENT_ID,
       response_type: 'code',
       redirect_uri: `${issuer}/console/callback`,
-      scope: ['openid', ...deps.scopes].join(' '),
+      scope: ['openid', 'profile', ...deps.scopes].join(' '),
       resource: deps.adminAudience,
       state: pending.state,
       code_challenge: createHash('sha256').update(pending.verifier).digest('base64url'),
@@ -131,7 +137,8 @@ export function createConsoleSession(deps: { issuer: string; adminAudience: stri
     const pending = takePending(ctx);
     const state = ctx.query.state;
     if (!pending || typeof state !== 'string' || state !== pending.state) return { ok: false, reason: 'state' };
-    if (typeof ctx.query.error === 'string') return { ok: false, reason: 'denied', error: ctx.query.error.slice(0, 64) };
+    if (typeof ctx.query.error === 'string')
+      return { ok: false, reason: 'denied', error: ctx.query.error.slice(0, 64) };
     const code = ctx.query.code;
     if (typeof code !== 'string' || code.length > 512) return { ok: false, reason: 'exchange' };
     const answer = await inProcess(ctx, {
@@ -153,7 +160,11 @@ export function createConsoleSession(deps: { issuer: string; adminAudience: stri
     });
     const body = answer.body as { access_token?: unknown; id_token?: unknown; expires_in?: unknown; scope?: unknown };
     if (answer.status !== 200 || typeof body.access_token !== 'string') {
-      return { ok: false, reason: 'exchange', error: String((answer.body as { error?: unknown })?.error ?? answer.status) };
+      return {
+        ok: false,
+        reason: 'exchange',
+        error: String((answer.body as { error?: unknown })?.error ?? answer.status),
+      };
     }
     const claims = decodePayload(body.access_token);
     const idClaims = typeof body.id_token === 'string' ? decodePayload(body.id_token) : {};
@@ -164,7 +175,9 @@ export function createConsoleSession(deps: { issuer: string; adminAudience: stri
       exp,
       scope: typeof claims.scope === 'string' ? claims.scope : '',
       sub,
-      name: [idClaims.preferred_username, idClaims.name, sub].find((v): v is string => typeof v === 'string' && v !== '') ?? sub,
+      name:
+        [idClaims.preferred_username, idClaims.name, sub].find((v): v is string => typeof v === 'string' && v !== '') ??
+        sub,
       nonce: randomBytes(16).toString('base64url'),
     };
     ctx.cookies.set(SESSION_COOKIE, seal(JSON.stringify(session), key, SEAL_CONTEXT.session), cookie(ctx));
@@ -189,7 +202,6 @@ export function createConsoleSession(deps: { issuer: string; adminAudience: stri
   return { load, toSignIn, finish, clear, read };
 }
 
-export type ConsoleSessions = ReturnType<typeof createConsoleSession>;
 
 /** The visitor `load` put on this request. */
 export const visitorOf = (ctx: Context): ConsoleVisitor => ctx.state.console as ConsoleVisitor;

@@ -120,7 +120,10 @@ export const EventActivityView = z.strictObject({
       per_minute: z.number().nullable(),
       threshold: z.number().nullable(),
       action: z.string().nullable().describe('the limits that apply to it'),
-      rate_limit_trips: z.number().int().describe('rate limits tripped by the same key from a minute before to 10 minutes after'),
+      rate_limit_trips: z
+        .number()
+        .int()
+        .describe('rate limits tripped by the same key from a minute before to 10 minutes after'),
       lockouts: z.number().int().describe('sign-in lockouts of the same key in that time'),
     }),
   ),
