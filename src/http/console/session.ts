@@ -202,6 +202,5 @@ export function createConsoleSession(deps: {
   return { load, toSignIn, finish, clear, read };
 }
 
-
 /** The visitor `load` put on this request. */
 export const visitorOf = (ctx: Context): ConsoleVisitor => ctx.state.console as ConsoleVisitor;
