@@ -31,6 +31,10 @@ export interface DerivedKeys {
   readonly totpEncryption: Buffer;
   /** HMAC-SHA256 key for recovery code hashes */
   readonly recoveryCodeHmac: KeyObject;
+  /** AES-256-GCM key of the admin console's session cookie (it holds an admin API access token) */
+  readonly consoleSession: Buffer;
+  /** the admin console client's secret: the same on every instance, so any of them redeems its codes */
+  readonly consoleClientSecret: string;
 }
 
 const derive = (secret: string, info: string) =>
@@ -46,6 +50,8 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     eventDigest: derive(secretsKey, 'event-login-digest'),
     totpEncryption: derive(secretsKey, 'totp-secret-encryption'),
     recoveryCodeHmac: createSecretKey(derive(secretsKey, 'recovery-code')),
+    consoleSession: derive(secretsKey, 'console-session'),
+    consoleClientSecret: derive(secretsKey, 'console-client-secret').toString('base64url'),
   });
 }
 

@@ -62,6 +62,10 @@ export interface SecurityEventService {
   /** the request being answered (under `durably`) waits for `work` too: it records an event once done */
   beforeAnswer(work: Promise<unknown>): void;
   list(filter: SecurityEventFilter): Promise<SecurityEventRecord[]>;
+  /** counts per time bucket, type and outcome (charts) */
+  histogram: SecurityEventRepository['histogram'];
+  /** detected surges with the limits and lockouts around them */
+  surges: SecurityEventRepository['surges'];
   /** writes everything queued and waits for the writes under way (tests, shutdown) */
   flush(): Promise<void>;
   /** removes events older than the retention */
@@ -299,6 +303,8 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
       request.getStore()?.push(done);
     },
     list: (filter) => repo.list(filter),
+    histogram: (query) => repo.histogram(query),
+    surges: (query) => repo.surges(query),
     async flush() {
       await Promise.all(inserting);
       await drain(true);

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
+import { createConsoleRouter } from '../http/console/router.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
@@ -16,6 +17,7 @@ import { createPages } from '../http/pages.ts';
 import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
 import type { Logger } from '../logger.ts';
+import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
@@ -91,6 +93,17 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     pages,
     passkeyPages,
   });
+  // the admin console acts through the admin API above, with the signed-in person's own token
+  const adminConsole = createConsoleRouter({
+    issuer,
+    adminAudience: s.adminAudience,
+    adminScopes: ADMIN_SCOPES,
+    sessionKey: secrets.consoleSession,
+    clientSecret: secrets.consoleClientSecret,
+    csrf,
+    adminRoutes: () => admin.stack.map((layer) => ({ path: String(layer.path), methods: layer.methods })),
+    log,
+  });
   const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
   const http = createHttp({
@@ -121,6 +134,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     pages: [
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
+      { prefixes: ['/console'], router: adminConsole },
     ],
   });
   return { pages, install: http.install };

@@ -261,6 +261,7 @@ describe('OpenAPI document: responses', () => {
     const events = await api.call('GET', '/admin/events?limit=1');
     assert.equal(typeof events.body.next, 'string');
     await api.call('GET', `/admin/events?limit=1&after=${events.body.next}`);
+    await api.call('GET', '/admin/events/activity?window=day');
     assert.equal((await api.call('GET', '/admin/events?since=yesterday')).status, 400);
     await api.call('GET', '/admin/keys');
     await api.call('POST', '/admin/keys/rotate');
