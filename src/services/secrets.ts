@@ -27,6 +27,8 @@ export interface DerivedKeys {
   readonly dpopNonce: Buffer;
   /** HMAC key of the digest the event log keeps of sign-in names that match no account */
   readonly eventDigest: Buffer;
+  /** AES-256-GCM key for outbox payloads at rest (mails carry links with tokens) */
+  readonly outboxSeal: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -40,6 +42,7 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     csrf: derive(secretsKey, 'csrf'),
     dpopNonce: derive(secretsKey, 'dpop-nonce'),
     eventDigest: derive(secretsKey, 'event-login-digest'),
+    outboxSeal: derive(secretsKey, 'outbox-seal'),
   });
 }
 

@@ -15,6 +15,7 @@ import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
 import { createPages } from '../http/pages.ts';
 import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
+import { createSelfServiceRouter } from '../http/self-service/router.ts';
 import type { Logger } from '../logger.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
@@ -47,7 +48,11 @@ export interface HttpWiringDeps {
 export async function createHttpSurface(deps: HttpWiringDeps) {
   const { config, issuer, log, secrets, services: s, holder } = deps;
   const provider = holder.current;
-  const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+  const pages = createPages({
+    viewsDir: VIEWS_DIR,
+    issuer,
+    selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
+  });
   const passkeyPages = createPasskeyPages(pages);
   const csrf = createCsrf(secrets.csrf);
   const admin = createAdminRouter({
@@ -65,6 +70,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
+    passwordReset: s.passwordReset,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -84,6 +90,13 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     csrf,
     pages,
     passkeyPages,
+    emailVerification: s.emailVerification,
+  });
+  const selfService = createSelfServiceRouter({
+    passwordReset: s.passwordReset,
+    emailVerification: s.emailVerification,
+    csrf,
+    pages,
   });
   const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
@@ -115,6 +128,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     pages: [
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
+      { prefixes: ['/password', '/signup', '/email'], router: selfService },
     ],
   });
   return { pages, install: http.install };

@@ -251,6 +251,7 @@ describe('OpenAPI document: responses', () => {
     await api.call('GET', `/admin/users/${uid}`);
     await api.call('PATCH', `/admin/users/${uid}`, { body: { name: 'Ada Lovelace' } });
     await api.call('POST', `/admin/users/${uid}/unlock`);
+    assert.equal((await api.call('POST', `/admin/users/${uid}/password-reset`)).status, 202);
     await api.call('GET', `/admin/users/${uid}/passkeys`);
     // a passkey needs a browser to exist: its removal is checked on the error path
     assert.equal((await api.call('DELETE', `/admin/users/${uid}/passkeys/does-not-exist`)).status, 404);
