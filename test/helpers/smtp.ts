@@ -9,7 +9,7 @@ export interface ReceivedMail {
   text: string;
   html: string;
   messageId: string;
-  /** when the server accepted it (performance.now()) */
+  /** when the server accepted it (epoch ms) */
   at: number;
 }
 
@@ -57,7 +57,7 @@ export async function startSmtp(): Promise<TestSmtp> {
               text: mail.text ?? '',
               html: typeof mail.html === 'string' ? mail.html : '',
               messageId: mail.messageId ?? '',
-              at: performance.now(),
+              at: Date.now(),
             });
             for (const wake of waiters) wake();
             callback();
