@@ -41,6 +41,8 @@ export function createMailTransport(config: Config, issuer: string, log: Logger)
     !isLoopback(url.hostname) &&
     url.searchParams.get('requireTLS') === null;
   const transporter = nodemailer.createTransport(smtpUrl, {
+    // EHLO with our own name: no lookup of the machine's name before each message
+    name: new URL(issuer).hostname,
     connectionTimeout: SMTP_TIMEOUT_MS,
     greetingTimeout: SMTP_TIMEOUT_MS,
     socketTimeout: SMTP_TIMEOUT_MS,
