@@ -195,6 +195,8 @@ export function createEmailVerificationService(deps: {
         return { kind: 'invalid', problem: { field: 'email', message: 'This is already your verified address.' } };
       }
       // an address another account holds is not said here: the change fails when the link is followed
+      // only the latest asked-for address can be confirmed
+      await tokens.revokeAll(userId, 'email_verification');
       await mailVerification('email_verification', { userId, email: newEmail, username: user.username });
       if (user.email && user.email !== newEmail) {
         await mailer.send('email-change-notice', user.email, { username: user.username, newEmail, forgotLink });
