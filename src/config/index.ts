@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
+import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv } from './numbers.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
@@ -92,6 +93,7 @@ const EnvSchema = z.object({
   /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
   REGISTRATION_ENABLED: bool.default(false),
   ...LimitsEnv,
+  ...MailEnv,
 });
 
 export interface Config {
@@ -128,6 +130,8 @@ export interface Config {
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
   readonly limits: LimitsConfig;
+  /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
+  readonly mail: MailConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -206,5 +210,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     registrationEnabled: e.REGISTRATION_ENABLED,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
+    mail: mailConfig(e),
   });
 }

@@ -16,6 +16,7 @@ import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
 import { createPages } from '../http/pages.ts';
 import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
+import { createSelfServiceRouter } from '../http/self-service/router.ts';
 import type { Logger } from '../logger.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
@@ -49,7 +50,11 @@ export interface HttpWiringDeps {
 export async function createHttpSurface(deps: HttpWiringDeps) {
   const { config, issuer, log, secrets, services: s, holder } = deps;
   const provider = holder.current;
-  const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+  const pages = createPages({
+    viewsDir: VIEWS_DIR,
+    issuer,
+    selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
+  });
   const passkeyPages = createPasskeyPages(pages);
   const csrf = createCsrf(secrets.csrf);
   const admin = createAdminRouter({
@@ -72,6 +77,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
+    passwordReset: s.passwordReset,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -92,6 +98,13 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     csrf,
     pages,
     passkeyPages,
+    emailVerification: s.emailVerification,
+  });
+  const selfService = createSelfServiceRouter({
+    passwordReset: s.passwordReset,
+    emailVerification: s.emailVerification,
+    csrf,
+    pages,
   });
   // the admin console acts through the admin API above, with the signed-in person's own token
   const adminConsole = createConsoleRouter({
@@ -135,6 +148,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
       { prefixes: ['/console'], router: adminConsole },
+      { prefixes: ['/password', '/signup', '/email'], router: selfService },
     ],
   });
   return { pages, install: http.install };

@@ -1,6 +1,8 @@
 import type { Database } from '../db/database.ts';
+import { createAccountTokenRepository } from '../db/repositories/account-tokens.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import { createOutboxRepository } from '../db/repositories/outbox.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
 import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
 import { createResourceRepository } from '../db/repositories/resources.ts';
@@ -14,6 +16,8 @@ import { createUserRepository } from '../db/repositories/users.ts';
 export function createRepositories(db: Database) {
   const { prisma } = db;
   return {
+    accountTokens: createAccountTokenRepository(prisma),
+    outbox: createOutboxRepository(prisma),
     clients: createClientRepository(prisma),
     payloads: createOidcPayloadRepository(prisma),
     passkeys: createPasskeyRepository(prisma),

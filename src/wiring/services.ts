@@ -26,6 +26,7 @@ import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
+import { createSelfService } from './self-service.ts';
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -154,6 +155,12 @@ export async function createServices(deps: ServiceDeps) {
     hasSecondFactor: async (id) =>
       (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
   });
+  // mail through the outbox, password reset, sign-up and email verification
+  const selfService = await createSelfService({
+    ...{ config, issuer, log, db, secrets, repos, lifetime, store, accounts, passwords, events },
+    bruteForce: protection.bruteForce,
+    productName: 'Identity',
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -191,6 +198,7 @@ export async function createServices(deps: ServiceDeps) {
     secondFactors,
     needsMfa,
     signin,
+    ...selfService,
   };
 }
 
