@@ -7,8 +7,10 @@ import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
 import { generateClientSecret } from '../services/secrets.ts';
+import type { SecurityEventService } from '../services/security-events.ts';
 import type { createAdapterFactory } from './adapter.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
+import { createLoadExistingGrant } from './first-party-grant.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
 import { outboundFetch } from './outbound-fetch.ts';
@@ -34,6 +36,8 @@ export interface ProviderDeps {
   interactionPolicy: NonNullable<NonNullable<Configuration['interactions']>['policy']>;
   registrationEnabled: boolean;
   findAccount: NonNullable<Configuration['findAccount']>;
+  /** records the consent a first-party client gets without asking (first-party-grant.ts) */
+  events: Pick<SecurityEventService, 'record'>;
   /** the pages oidc-provider renders itself: errors and the logout steps */
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
@@ -199,6 +203,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
     findAccount: deps.findAccount,
+    loadExistingGrant: createLoadExistingGrant({ events: deps.events }),
     acrValues: [...ACR_VALUES],
     interactions: {
       policy: deps.interactionPolicy,

@@ -120,6 +120,7 @@ export function createOidc(deps: OidcDeps) {
         mtls,
         dpopNonceSecret: secrets.dpopNonce,
         findAccount: (_ctx, sub) => services.accounts.findAccount(sub),
+        events: services.events,
         interactionPolicy,
         pages,
       });

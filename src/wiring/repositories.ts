@@ -14,14 +14,14 @@ export function createRepositories(db: Database) {
   const { prisma } = db;
   return {
     clients: createClientRepository(prisma),
-    payloads: createOidcPayloadRepository(prisma),
+    payloads: createOidcPayloadRepository(prisma, db.query),
     passkeys: createPasskeyRepository(prisma),
     replayKeys: createReplayKeyRepository(prisma),
     resources: createResourceRepository(prisma),
     roles: createRoleRepository(prisma),
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
-    users: createUserRepository(prisma),
+    users: createUserRepository(prisma, db.query),
   };
 }
 

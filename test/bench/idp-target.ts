@@ -34,6 +34,8 @@ export interface IdpTarget extends Target {
   /** where we dial, e.g. http://127.0.0.1:port */
   readonly origin: string;
   readonly admin: { readonly id: string; readonly secret: string };
+  /** the PostgreSQL database it runs on ('pg' storage), for per-request counts */
+  readonly database?: { readonly name: string; readonly url: string };
 }
 
 /**
@@ -69,8 +71,10 @@ export async function startIdp(
       RATE_LIMIT_TOKEN: '1000000',
       ...extraEnv,
     });
+    let database: { name: string; url: string } | undefined;
     if (storage === 'pg') {
       const db = await createDatabase();
+      database = db;
       cleanups.push(() => dropDatabase(db.name));
       env.DATABASE_URL = db.url;
     } else {
@@ -89,7 +93,7 @@ export async function startIdp(
     }
     const endpoints = await discover(origin);
     const client = await registerBenchClient(origin, endpoints.issuer, endpoints.tokenEndpoint, admin);
-    return { name, child, ...endpoints, ...client, origin, admin, close: cleanup };
+    return { name, child, ...endpoints, ...client, origin, admin, ...(database ? { database } : {}), close: cleanup };
   } catch (error) {
     await cleanup();
     throw error;
