@@ -45,8 +45,9 @@ function addWhatTheRequestAsks(ctx: KoaContextWithOIDC, grant: Grant): boolean {
  * record written, read and deleted, and a second resume rewriting the session under a new id).
  * Only right after a login of this interaction (`result.login`): a session that signed in
  * earlier still goes through the consent prompt, where the sign-in pages grant it (the `grant`
- * step) as before. Another prompt (consent explicitly requested, a native client, RAR) still
- * shows; the grant made here never issues anything by itself.
+ * step) as before, and so does a request that asks for the consent prompt (`prompt=consent`).
+ * Another reason for it (a native client, RAR) still shows it; the grant made here never issues
+ * anything by itself.
  */
 export function createLoadExistingGrant(deps: {
   events: Pick<SecurityEventService, 'record'>;
@@ -60,6 +61,8 @@ export function createLoadExistingGrant(deps: {
     const loggedInNow = oidc.result?.login?.accountId;
     if (!client) return existing;
     if (client.metadata().first_party !== true || accountId === undefined || loggedInNow !== accountId) return existing;
+    // `prompt=consent` asks for the consent prompt itself: it shows, and the sign-in pages grant it there
+    if (oidc.prompts.has('consent')) return existing;
     // a grant of another account or client is oidc-provider's to refuse (it throws on a mismatch)
     if (existing && (existing.accountId !== accountId || existing.clientId !== client.clientId)) return existing;
     const grant = existing ?? new oidc.provider.Grant({ accountId, clientId: client.clientId });

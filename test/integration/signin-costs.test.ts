@@ -165,6 +165,12 @@ describe('the cost of a password sign-in', () => {
     const user = await newUser();
     const { reached } = await signIn(web, user.username, { prompt: 'consent' });
     assert.ok(reached.location?.searchParams.get('code'), `a code, not ${reached.url}: ${reached.html.slice(0, 200)}`);
+    const events = await waitForEvents<Event>(
+      server,
+      { type: 'consent.granted', client_id: web.clientId, limit: '100' },
+      (e) => e.some((x) => x.actor === user.id),
+    );
+    assert.equal(events.filter((e) => e.actor === user.id).length, 1, 'one consent.granted, from the consent prompt');
   });
 
   test("regression: a sign-in moved the user's ETag, so an admin's If-Match write after it failed as stale", async () => {

@@ -81,10 +81,10 @@ export function createUserRepository(prisma: PrismaClient, query: Query): UserRe
     },
 
     async recordSignIn(id, at = new Date()) {
-      // raw, one statement on every sign-in: Prisma would also move @updatedAt, and with it the
+      // plain SQL, one statement on every sign-in: Prisma would also move @updatedAt, and with it the
       // ETag an admin holds (a sign-in is no change to the account). A user deleted meanwhile
       // matches no row, which is not an error here.
-      await prisma.$executeRaw`UPDATE "users" SET "last_sign_in_at" = ${at}::timestamptz WHERE "id" = ${id}`;
+      await query(`UPDATE "users" SET "last_sign_in_at" = $1::timestamptz WHERE "id" = $2`, [at.toISOString(), id]);
     },
 
     async endTokensBefore(id, at) {
