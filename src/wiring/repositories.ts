@@ -19,7 +19,7 @@ export function createRepositories(db: Database) {
     accountTokens: createAccountTokenRepository(prisma),
     outbox: createOutboxRepository(prisma),
     clients: createClientRepository(prisma),
-    payloads: createOidcPayloadRepository(prisma),
+    payloads: createOidcPayloadRepository(prisma, db.query),
     passkeys: createPasskeyRepository(prisma),
     replayKeys: createReplayKeyRepository(prisma),
     resources: createResourceRepository(prisma),
@@ -27,7 +27,7 @@ export function createRepositories(db: Database) {
     secondFactors: createSecondFactorRepository(prisma),
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
-    users: createUserRepository(prisma),
+    users: createUserRepository(prisma, db.query),
   };
 }
 
