@@ -29,7 +29,8 @@ export type MailTemplate =
   | 'password-changed'
   | 'verify-email'
   | 'email-change-notice'
-  | 'signup-exists';
+  | 'signup-exists'
+  | 'recovery-code-used';
 
 const SUBJECTS: Record<MailTemplate, (product: string) => string> = {
   'password-reset': (p) => `Reset your ${p} password`,
@@ -37,6 +38,7 @@ const SUBJECTS: Record<MailTemplate, (product: string) => string> = {
   'verify-email': (p) => `Confirm your email address for ${p}`,
   'email-change-notice': (p) => `A change of your ${p} email address was requested`,
   'signup-exists': (p) => `Someone tried to create a ${p} account with your address`,
+  'recovery-code-used': (p) => `A recovery code of your ${p} account was used`,
 };
 
 export interface Mailer {

@@ -18,7 +18,7 @@ import { createRateLimitStore } from '../services/rate-limits.ts';
 import { createResourceService } from '../services/resources.ts';
 import { createRevocations } from '../services/revocations.ts';
 import { createRoleService } from '../services/roles.ts';
-import { createSecondFactorService, logNotifier } from '../services/second-factors.ts';
+import { createSecondFactorService, mailNotifier } from '../services/second-factors.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
 import { createSigninFlow } from '../services/signin-flow.ts';
@@ -129,6 +129,7 @@ export async function createServices(deps: ServiceDeps) {
     metrics,
     notifier,
   });
+  let selfService: Awaited<ReturnType<typeof createSelfService>> | undefined;
   // authenticator apps (TOTP) and recovery codes; a used recovery code is announced through the notifier
   const secondFactors = createSecondFactorService({
     repo: repos.secondFactors,
@@ -138,7 +139,8 @@ export async function createServices(deps: ServiceDeps) {
     store,
     events,
     metrics,
-    notifier: logNotifier(log),
+    // the mailer is built below, with the outbox; a code used before that has nobody to tell yet
+    notifier: mailNotifier({ users: accounts, mailer: () => selfService?.mailer, issuer, log }),
   });
   // with a second factor, changing the ways to sign in needs a proof of one, not the password alone
   const changes = createAccountChangeService({
@@ -156,7 +158,7 @@ export async function createServices(deps: ServiceDeps) {
       (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
   });
   // mail through the outbox, password reset, sign-up and email verification
-  const selfService = await createSelfService({
+  selfService = await createSelfService({
     ...{ config, issuer, log, db, secrets, repos, lifetime, store, accounts, passwords, events },
     bruteForce: protection.bruteForce,
     productName: 'Identity',
