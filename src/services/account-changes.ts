@@ -23,7 +23,14 @@ export const STEP_UP_SECONDS = 300;
  * rename) changes what the owner sees of one: a password alone must not relabel the owner's
  * passkey ("old phone, remove me") to have the owner remove it, or hide which one is whose.
  */
-export type AccountChange = 'add-passkey' | 'remove-passkey' | 'rename-passkey' | 'set-mfa';
+export type AccountChange =
+  | 'add-passkey'
+  | 'remove-passkey'
+  | 'rename-passkey'
+  | 'set-mfa'
+  // a new password replaces a way to sign in: with a second factor, the current password alone
+  // (a thief of it holding a session) must not be enough to take the account over
+  | 'change-password';
 
 /** `amr` values (RFC 8176 §2) that say a passkey was used: `mfa` is only ever issued with one here. */
 const PASSKEY_AMR = new Set(['hwk', 'swk', 'mfa']);

@@ -18,6 +18,7 @@ export type AdminChangeEvent =
   | 'client.secret_rotated'
   | 'user.unlocked'
   | 'passkey.removed'
+  | 'session.revoked'
   | 'key.rotated'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
   | 'initial_access_token.created';

@@ -65,6 +65,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
+    sessions: s.sessions,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -81,6 +82,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     passkeys: s.passkeys,
     changes: s.changes,
     notifier: s.notifier,
+    sessions: s.sessions,
+    passwordChange: s.passwordChange,
     csrf,
     pages,
     passkeyPages,

@@ -7,6 +7,7 @@ import { createResourceRepository } from '../db/repositories/resources.ts';
 import { createRoleRepository } from '../db/repositories/roles.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
+import { createUserSessionRepository } from '../db/repositories/user-sessions.ts';
 import { createUserRepository } from '../db/repositories/users.ts';
 
 /** Every repository over one database: the only code that touches Prisma. */
@@ -22,6 +23,7 @@ export function createRepositories(db: Database) {
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma),
+    userSessions: createUserSessionRepository(prisma),
   };
 }
 

@@ -11,6 +11,7 @@ import { createClientService } from '../services/clients.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
+import { createPasswordChange } from '../services/password-change.ts';
 import { createPasswordService } from '../services/passwords.ts';
 import { createPendingSignIns } from '../services/pending-signins.ts';
 import { createProtection } from '../services/protection.ts';
@@ -19,6 +20,7 @@ import { createResourceService } from '../services/resources.ts';
 import { createRoleService } from '../services/roles.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
+import { createSessionService } from '../services/sessions.ts';
 import { createSigninFlow } from '../services/signin-flow.ts';
 import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
@@ -133,6 +135,16 @@ export async function createServices(deps: ServiceDeps) {
     userRequires: (id) => repos.passkeys.mfaRequired(id),
     hasSecondFactor: async (id) => (await repos.passkeys.listByUser(id)).length > 0,
   });
+  // the sessions and applications people see and end on /account (and admins for them)
+  const sessions = createSessionService({ repo: repos.userSessions, accounts, clients, events, log });
+  const passwordChange = createPasswordChange({
+    users: repos.users,
+    passwords,
+    sessions,
+    limiter: protection.limits.signin_account,
+    events,
+    log,
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -168,6 +180,8 @@ export async function createServices(deps: ServiceDeps) {
     changes,
     needsMfa,
     signin,
+    sessions,
+    passwordChange,
   };
 }
 

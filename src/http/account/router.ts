@@ -4,11 +4,15 @@ import type Provider from 'oidc-provider';
 import type { AccountChange, AccountChangeService, AccountNotifier } from '../../services/account-changes.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { PasswordChange } from '../../services/password-change.ts';
+import type { SessionService } from '../../services/sessions.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
 import { accountPasskeyRoutes } from './passkey-routes.ts';
+import { accountPasswordRoutes, PASSWORD_NOTICES } from './password-routes.ts';
 import { accountOf, createAccountSession } from './session.ts';
+import { accountSessionRoutes, SESSION_NOTICES, sessionsSection } from './session-routes.ts';
 
 /** Notices shown after a redirect back to /account (fixed words: nothing from the URL reaches the page). */
 const NOTICES: Record<string, string> = {
@@ -22,6 +26,8 @@ const NOTICES: Record<string, string> = {
   confirmed: 'Thank you. For the next few minutes you can change your passkeys.',
   'not-found': 'That passkey no longer exists.',
   'bad-name': 'A passkey name must have 1 to 64 visible characters.',
+  ...SESSION_NOTICES,
+  ...PASSWORD_NOTICES,
 };
 
 export interface AccountRouterOptions {
@@ -32,6 +38,10 @@ export interface AccountRouterOptions {
   /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
   changes: AccountChangeService;
   notifier: Pick<AccountNotifier, 'recent'>;
+  /** sessions and connected applications (./session-routes.ts) */
+  sessions: SessionService;
+  /** the password change form (./password-routes.ts) */
+  passwordChange: PasswordChange;
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
@@ -90,6 +100,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
       })),
       mfaRequired: list.length > 0 && (await passkeys.mfaRequired(user.id)),
       notice,
+      ...(await sessionsSection(ctx, options.sessions)),
     });
   });
 
@@ -122,6 +133,8 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountPasskeyRoutes(router, { changes, csrf, session });
+  accountSessionRoutes(router, { sessions: options.sessions, pages, signedIn, form });
+  accountPasswordRoutes(router, { passwordChange: options.passwordChange, changes, pages, signedIn, form });
 
   /** A change to the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
   const mayChange = async (ctx: Context, change: AccountChange) => {
