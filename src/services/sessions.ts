@@ -12,7 +12,7 @@ import { describeUserAgent } from './user-agent.ts';
  * the last one written costs nothing (this instance remembers it), and the database refuses a
  * second write within it from another instance.
  */
-export const LAST_SEEN_SECONDS = 60;
+const LAST_SEEN_SECONDS = 60;
 
 /** Who ends a session or an application's access: the person on /account, or an admin (the admin API's audit records that). */
 export interface SessionActor {
