@@ -284,6 +284,21 @@ describe('sessions people see and end, connected applications, password change',
     assert.doesNotMatch(JSON.stringify(events), /horse/);
   });
 
+  test('guessing the current password on /account is rate limited per account (a stolen session cannot brute-force it)', async () => {
+    const user = await newUser();
+    const a = await browser(user.username);
+    const { csrf } = await currentId(a);
+    const change = (current: string) =>
+      postAccountForm(server, a.jar, '/account/password', { csrf, current_password: current, password: NEW_PASSWORD });
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await change(`guess ${i}`)).status);
+    assert.deepEqual(new Set(statuses.slice(0, 10)), new Set([400]));
+    assert.equal(statuses[10], 429);
+    const right = await change(PASSWORD);
+    assert.equal(right.status, 429, 'refused before the password is checked');
+    assert.ok(Number(right.headers.get('retry-after')) > 0);
+  });
+
   test('changing the password with a second factor needs the passkey step-up first', async () => {
     const user = await newUser();
     const a = await browser(user.username);
@@ -320,5 +335,18 @@ describe('sessions people see and end, connected applications, password change',
     assert.equal(await refreshes(a), false);
     assert.equal(await refreshes(b), false);
     assert.deepEqual(await sessionsOf(user.id), []);
+    // the rows of ended sessions go once unseen for a few minutes; a live session's stays
+    const live = await newUser();
+    await browser(live.username);
+    const age = (id: string) =>
+      server.running.app.db.prisma.$executeRawUnsafe(
+        `UPDATE "user_sessions" SET "last_seen_at" = now() - interval '10 minutes' WHERE "user_id" = $1`,
+        id,
+      );
+    assert.equal(await age(user.id), 2);
+    assert.equal(await age(live.id), 1);
+    assert.ok((await server.running.app.services.sessions.purge(1000)) >= 2);
+    assert.equal(await age(user.id), 0, 'the ended sessions’ rows are gone');
+    assert.equal((await sessionsOf(live.id)).length, 1, 'the live one is kept');
   });
 });
