@@ -36,6 +36,8 @@ describe('admin change event types', () => {
       'DELETE /admin/users/:id': 'user.deleted',
       'POST /admin/users/:id/unlock': 'user.unlocked',
       'DELETE /admin/users/:id/passkeys/:passkeyId': 'passkey.removed',
+      'DELETE /admin/users/:id/sessions': 'session.revoked',
+      'DELETE /admin/users/:id/sessions/:sessionId': 'session.revoked',
       'POST /admin/roles': 'role.created',
       'PATCH /admin/roles/:id': 'role.updated',
       'DELETE /admin/roles/:id': 'role.deleted',
