@@ -20,7 +20,7 @@ export interface App {
   readonly db: Database;
   readonly services: Pick<
     Services,
-    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events' | 'protection'
+    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events' | 'protection' | 'sessions'
   >;
   provider(): Provider;
   close(): Promise<void>;

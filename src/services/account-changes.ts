@@ -30,7 +30,10 @@ export type AccountChange =
   | 'set-mfa'
   | 'add-totp'
   | 'remove-totp'
-  | 'regenerate-recovery-codes';
+  | 'regenerate-recovery-codes'
+  // a new password replaces a way to sign in: with a second factor, the current password alone
+  // (a thief of it holding a session) must not be enough to take the account over
+  | 'change-password';
 
 /**
  * `amr` values (RFC 8176 §2) that say a second factor was used: a passkey (`hwk`, `swk`), a

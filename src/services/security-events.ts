@@ -20,6 +20,7 @@ export type AdminChangeEvent =
   | 'passkey.removed'
   // an admin removed a user's authenticator app and recovery codes
   | 'mfa.reset'
+  | 'session.revoked'
   | 'key.rotated'
   // an admin mailed a user a password reset link
   | 'password.reset_requested'

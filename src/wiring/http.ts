@@ -78,6 +78,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     roles: s.roles,
     passkeys: s.passkeys,
     passwordReset: s.passwordReset,
+    sessions: s.sessions,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -95,6 +96,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     changes: s.changes,
     secondFactors: s.secondFactors,
     notifier: s.notifier,
+    sessions: s.sessions,
+    passwordChange: s.passwordChange,
     csrf,
     pages,
     passkeyPages,

@@ -81,6 +81,7 @@ export function createOidc(deps: OidcDeps) {
     clients: services.clients,
     initialAccessTokens,
     replay: repos.replayKeys,
+    sessions: services.sessions,
   });
   const interactionPolicy = createInteractionPolicy(services.needsMfa);
   // RFC 8705: client certificates from our own TLS socket, or from the trusted proxy's header

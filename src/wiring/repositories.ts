@@ -10,6 +10,7 @@ import { createRoleRepository } from '../db/repositories/roles.ts';
 import { createSecondFactorRepository } from '../db/repositories/second-factors.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
+import { createUserSessionRepository } from '../db/repositories/user-sessions.ts';
 import { createUserRepository } from '../db/repositories/users.ts';
 
 /** Every repository over one database: the only code that touches Prisma. */
@@ -28,6 +29,7 @@ export function createRepositories(db: Database) {
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma, db.query),
+    userSessions: createUserSessionRepository(prisma),
   };
 }
 

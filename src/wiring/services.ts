@@ -11,6 +11,7 @@ import { createClientService } from '../services/clients.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
+import { createPasswordChange } from '../services/password-change.ts';
 import { createPasswordService } from '../services/passwords.ts';
 import { createPendingSignIns } from '../services/pending-signins.ts';
 import { createProtection } from '../services/protection.ts';
@@ -21,6 +22,7 @@ import { createRoleService } from '../services/roles.ts';
 import { createSecondFactorService, mailNotifier } from '../services/second-factors.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
+import { createSessionService } from '../services/sessions.ts';
 import { createSigninFlow } from '../services/signin-flow.ts';
 import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
@@ -163,6 +165,16 @@ export async function createServices(deps: ServiceDeps) {
     bruteForce: protection.bruteForce,
     productName: 'Identity',
   });
+  // the sessions and applications people see and end on /account (and admins for them)
+  const sessions = createSessionService({ repo: repos.userSessions, accounts, clients, events, log });
+  const passwordChange = createPasswordChange({
+    users: repos.users,
+    passwords,
+    sessions,
+    limiter: protection.limits.signin_account,
+    events,
+    log,
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -201,6 +213,8 @@ export async function createServices(deps: ServiceDeps) {
     needsMfa,
     signin,
     ...selfService,
+    sessions,
+    passwordChange,
   };
 }
 

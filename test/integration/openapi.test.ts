@@ -257,6 +257,10 @@ describe('OpenAPI document: responses', () => {
     assert.equal((await api.call('DELETE', '/admin/users/does-not-exist/mfa')).status, 404);
     // a passkey needs a browser to exist: its removal is checked on the error path
     assert.equal((await api.call('DELETE', `/admin/users/${uid}/passkeys/does-not-exist`)).status, 404);
+    // sessions: a bare list (the contract's shape); ending one needs a browser's (test/integration/sessions.test.ts)
+    await api.call('GET', `/admin/users/${uid}/sessions`);
+    assert.equal((await api.call('DELETE', `/admin/users/${uid}/sessions/does-not-exist`)).status, 404);
+    await api.call('DELETE', `/admin/users/${uid}/sessions`);
 
     // events (a cursor page), keys, registration tokens
     const events = await api.call('GET', '/admin/events?limit=1');
@@ -280,7 +284,10 @@ describe('OpenAPI document: responses', () => {
 
     const all = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m} ${path}`));
     const untried = all.filter(
-      (op) => !api.succeeded.has(op) && op !== 'delete /admin/users/{id}/passkeys/{passkeyId}',
+      (op) =>
+        !api.succeeded.has(op) &&
+        op !== 'delete /admin/users/{id}/passkeys/{passkeyId}' &&
+        op !== 'delete /admin/users/{id}/sessions/{sessionId}',
     );
     assert.deepEqual(untried, [], 'every operation answered with success once');
   });

@@ -11,6 +11,7 @@ import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
+import type { SessionService } from '../../services/sessions.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -26,6 +27,7 @@ import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
 import { NewInitialAccessToken } from './schemas.ts';
 import { secondFactorRoutes } from './second-factors.ts';
+import { sessionRoutes } from './sessions.ts';
 import { userRoutes } from './users.ts';
 
 export interface AdminDeps {
@@ -55,6 +57,8 @@ export interface AdminDeps {
   roles: RoleService;
   /** POST /admin/users/{id}/password-reset */
   passwordReset: Pick<PasswordResetService, 'sendFor'>;
+  /** users' browser sessions (GET/DELETE /admin/users/{id}/sessions) */
+  sessions: SessionService;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
   security: LockoutDeps & { events: SecurityEventService };
 }
@@ -102,6 +106,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   userRoutes(router, deps.accounts, deps.roles, delegation);
   passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
   secondFactorRoutes(router, deps.security.secondFactors, deps.accounts, delegation);
+  sessionRoutes(router, deps.sessions, deps.accounts, delegation);
   roleRoutes(router, deps.roles, delegation);
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);

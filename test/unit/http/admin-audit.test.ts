@@ -38,6 +38,8 @@ describe('admin change event types', () => {
       'POST /admin/users/:id/password-reset': 'password.reset_requested',
       'DELETE /admin/users/:id/passkeys/:passkeyId': 'passkey.removed',
       'DELETE /admin/users/:id/mfa': 'mfa.reset',
+      'DELETE /admin/users/:id/sessions': 'session.revoked',
+      'DELETE /admin/users/:id/sessions/:sessionId': 'session.revoked',
       'POST /admin/roles': 'role.created',
       'PATCH /admin/roles/:id': 'role.updated',
       'DELETE /admin/roles/:id': 'role.deleted',
