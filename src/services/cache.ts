@@ -137,7 +137,7 @@ export class TtlCache<V> {
   #generation = 0;
 }
 
-export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user';
+export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user' | 'federation';
 
 export interface CacheEvent {
   topic: CacheTopic;
@@ -155,7 +155,7 @@ export interface CacheBus {
 }
 
 export const CACHE_CHANNEL = 'idp_cache';
-const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user']);
+const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user', 'federation']);
 
 export function createCacheBus(transport: {
   listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;

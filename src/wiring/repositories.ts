@@ -1,5 +1,7 @@
 import type { Database } from '../db/database.ts';
+import { createClientSecretRepository } from '../db/repositories/client-secrets.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
+import { createFederationRepository } from '../db/repositories/federation.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
 import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
@@ -14,6 +16,8 @@ export function createRepositories(db: Database) {
   const { prisma } = db;
   return {
     clients: createClientRepository(prisma),
+    clientSecrets: createClientSecretRepository(prisma),
+    federation: createFederationRepository(prisma),
     payloads: createOidcPayloadRepository(prisma),
     passkeys: createPasskeyRepository(prisma),
     replayKeys: createReplayKeyRepository(prisma),

@@ -2,6 +2,8 @@ import type Router from '@koa/router';
 import { conflict } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientService, ClientWithSecret } from '../../services/clients.ts';
+import type { FederationService } from '../../services/federation.ts';
+import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
 import {
   ClientPatch,
@@ -25,10 +27,14 @@ export function clientRoutes(
   clients: ClientService,
   roles: RoleService,
   delegation: AdminDelegation,
+  federation: Pick<FederationService, 'subjectsOf' | 'checkSubjects' | 'bind'>,
 ): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
-  const withSecret = async ({ client, secret }: ClientWithSecret) =>
-    clientView(client, await rolesOf(client.id), secret);
+  const viewOf = async (client: ClientRecord, secret?: string) => ({
+    ...clientView(client, await rolesOf(client.id), secret),
+    federatedSubjects: await federation.subjectsOf(client.id),
+  });
+  const withSecret = ({ client, secret }: ClientWithSecret) => viewOf(client, secret);
 
   router.post(
     '/clients',
@@ -45,8 +51,11 @@ export function clientRoutes(
       await delegation.checkAllowedResources(caller, allowedResources ?? {});
       await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      const subjects = body.federatedSubjects;
+      if (subjects && body.client_id !== undefined) await federation.checkSubjects(body.client_id, subjects);
       const created = await clients.register(newClientOf(body));
       if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
+      if (subjects) await federation.bind(created.client.id, subjects);
       ctx.status = 201;
       ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
       ctx.set('Cache-Control', 'no-store');
@@ -63,7 +72,7 @@ export function clientRoutes(
       const { query } = guarded(ctx, { query: ClientQuery });
       const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
       ctx.body = {
-        data: await Promise.all(page.map(async (c) => clientView(c, await rolesOf(c.id)))),
+        data: await Promise.all(page.map((c) => viewOf(c))),
         next: page.length === query.limit ? page.at(-1)?.id : undefined,
       };
     },
@@ -76,8 +85,7 @@ export function clientRoutes(
     guard({ params: IdParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });
-      const client = await clients.get(params.id);
-      ctx.body = clientView(client, await rolesOf(client.id));
+      ctx.body = await viewOf(await clients.get(params.id));
     },
   );
 
@@ -98,11 +106,13 @@ export function clientRoutes(
         await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences);
       }
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      if (body.federatedSubjects) await federation.checkSubjects(params.id, body.federatedSubjects);
       // written only if still the version checked above (412 otherwise), roles included
       const changed = await clients.update(params.id, clientChangesOf(body, current.metadata), {
         expected: current.updatedAt,
       });
       if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
+      if (body.federatedSubjects) await federation.bind(params.id, body.federatedSubjects);
       ctx.set('Cache-Control', 'no-store');
       ctx.body = await withSecret(changed);
     },
