@@ -12,7 +12,7 @@ type Next = () => Promise<unknown>;
  * it has not arrived whole, which leaves the request untouched.
  */
 function takeBufferedBody(req: IncomingMessage): Buffer | undefined {
-  if (!req.complete || req.readableLength === 0) return undefined;
+  if (!req.complete || req.readableLength === 0 || !req.readable) return undefined;
   const chunks: Buffer[] = [];
   for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) chunks.push(chunk);
   return Buffer.concat(chunks);
@@ -51,19 +51,14 @@ export function federatedClientAuth(federation: FederationService, tokenPath: st
     }
     const raw = takeBufferedBody(ctx.req);
     if (raw === undefined) return next();
+    // back at once, in this tick: the stream would end while the assertion is being verified
+    putBack(ctx.req, raw);
     const form = parse(raw.toString('utf8'));
     const assertion = one(form.client_assertion);
     const iss = assertion && one(form.client_assertion_type) === JWT_BEARER_ASSERTION ? issuerOf(assertion) : undefined;
-    // one way to authenticate: with a secret as well, oidc-provider refuses the request itself
-    const alone = ctx.get('authorization') === '' && form.client_secret === undefined;
-    if (assertion === undefined || iss === undefined || !alone) {
-      putBack(ctx.req, raw);
-      return next();
-    }
-    if (Array.isArray(form.client_id)) {
-      putBack(ctx.req, raw);
-      return next(); // oidc-provider refuses a repeated parameter
-    }
+    // one way to authenticate, each parameter once: anything else is oidc-provider's to refuse
+    const alone = ctx.get('authorization') === '' && form.client_secret === undefined && !Array.isArray(form.client_id);
+    if (assertion === undefined || iss === undefined || !alone) return next();
     const result = await federation.verifyAssertion(assertion, one(form.client_id));
     if (!result.ok) {
       ctx.state.clientAuthFailure = {
@@ -79,6 +74,8 @@ export function federatedClientAuth(federation: FederationService, tokenPath: st
     }
     const { proof, release } = federation.issueProof(result.clientId);
     const { client_assertion: _, client_assertion_type: __, ...rest } = form;
+    // taken out and put back in the same tick
+    takeBufferedBody(ctx.req);
     putBack(ctx.req, Buffer.from(stringify({ ...rest, client_id: result.clientId, client_secret: proof })));
     try {
       await next();

@@ -12,7 +12,7 @@ import { generateClientSecret, hashClientSecret } from './secrets.ts';
  * while it is deployed); a few more allow for several deployments. The cap bounds the work a
  * token request does to check a secret (services/clients.ts verifies against every live one).
  */
-export const MAX_LIVE_SECRETS = 5;
+const MAX_LIVE_SECRETS = 5;
 
 /** A secret that expires this far ahead or more is refused as a mistake (a year 9999 typo). */
 const MAX_LIFETIME_MS = 10 * 366 * 24 * 3600_000;

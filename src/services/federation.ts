@@ -15,7 +15,7 @@ import type {
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** Asymmetric algorithms only: never `none`, never HS* (a shared key would be a shared secret). */
-export const FEDERATED_ALGORITHMS = [
+const FEDERATED_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',
@@ -30,13 +30,11 @@ export const FEDERATED_ALGORITHMS = [
 ];
 
 /** The longest an assertion may live (exp - iat, or exp - now without iat). */
-export const MAX_ASSERTION_LIFETIME_S = 3600;
+const MAX_ASSERTION_LIFETIME_S = 3600;
 /** Clock skew allowed on exp, nbf and iat. */
 const CLOCK_SKEW_S = 30;
 /** Platform tokens are a kilobyte or two; anything far larger is not one. */
 const MAX_ASSERTION_LENGTH = 16 * 1024;
-/** The most subjects one client may have bound. */
-export const MAX_SUBJECTS_PER_CLIENT = 50;
 
 /** Why an assertion was refused: recorded in the `client.auth_failed` event, never sent to the caller. */
 export type RefusalReason =

@@ -100,8 +100,9 @@ describe('several live secrets per client', () => {
   });
 
   test('a removed secret stops authenticating at once; the others go on', async () => {
-    const added = (await server.admin<SecretView>('POST', `/clients/${service.client_id}/secrets`, { name: 'to remove' }))
-      .body;
+    const added = (
+      await server.admin<SecretView>('POST', `/clients/${service.client_id}/secrets`, { name: 'to remove' })
+    ).body;
     assert.ok((await tokenWithBasic(server, service.client_id, added.secret as string)).access_token);
     const removed = await server.admin('DELETE', `/clients/${service.client_id}/secrets/${added.id}`);
     assert.equal(removed.status, 204);
@@ -176,7 +177,10 @@ describe('several live secrets per client', () => {
   test('a change to the client keeps its secrets', async () => {
     const added = (await server.admin<SecretView>('POST', `/clients/${service.client_id}/secrets`, { name: 'kept' }))
       .body;
-    assert.equal((await server.admin('PATCH', `/clients/${service.client_id}`, { client_name: 'renamed' })).status, 200);
+    assert.equal(
+      (await server.admin('PATCH', `/clients/${service.client_id}`, { client_name: 'renamed' })).status,
+      200,
+    );
     assert.ok((await tokenWithBasic(server, service.client_id, added.secret as string)).access_token);
   });
 
