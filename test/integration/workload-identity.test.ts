@@ -175,6 +175,18 @@ describe('workload identity federation', () => {
     assert.equal((await grant(assertion)).token_type.toLowerCase(), 'bearer');
     // a string aud (GitHub Actions) works as well as a one-element array (Kubernetes)
     assert.equal((await post(await issuer.token({ aud: server.issuer }))).status, 200);
+    // no secret left at all: the platform token alone authenticates
+    const secrets = await server.admin<{ data: { id: string }[] }>('GET', `/clients/${service.client_id}/secrets`);
+    for (const { id } of secrets.body.data) {
+      assert.equal((await server.admin('DELETE', `/clients/${service.client_id}/secrets/${id}`)).status, 204);
+    }
+    assert.equal((await post(assertion)).status, 200);
+    // the proof that stood in for the secret was for that one request only
+    const basic = await server.token(service.client_id, 'anything', {
+      grant_type: 'client_credentials',
+      resource: API,
+    });
+    assert.equal(basic.status, 401);
   });
 
   test('wrong issuer, key, audience or subject are refused with the reason in the event', async () => {
@@ -314,6 +326,11 @@ describe('workload identity federation', () => {
     );
     assert.equal(unregistered.status, 400);
     assert.equal(unregistered.body.details?.[0]?.field, 'federatedSubjects.0.issuer');
+    const keyOnly = await server.admin('PATCH', `/clients/${service.client_id}`, {
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: (await issuer.jwks()) as never,
+    });
+    assert.equal(keyOnly.status, 400, 'a federated client authenticates with a secret method');
     const taken = await server.admin('POST', '/clients', {
       client_name: 'thief',
       federatedSubjects: [{ issuer: ISSUER, subject: SUBJECT }],

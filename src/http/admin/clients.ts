@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
-import { conflict } from '../../errors.ts';
+import { conflict, invalidField } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
-import type { ClientService, ClientWithSecret } from '../../services/clients.ts';
+import { type ClientMetadata, type ClientService, type ClientWithSecret, needsSecret } from '../../services/clients.ts';
 import type { FederationService } from '../../services/federation.ts';
 import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
@@ -35,6 +35,15 @@ export function clientRoutes(
     federatedSubjects: await federation.subjectsOf(client.id),
   });
   const withSecret = ({ client, secret }: ClientWithSecret) => viewOf(client, secret);
+  // a federated assertion stands in for the client's secret (ADR 0017): a secret method only
+  const checkFederable = (metadata: ClientMetadata, subjects: readonly unknown[] | undefined) => {
+    if (subjects && subjects.length > 0 && !needsSecret(metadata)) {
+      throw invalidField(
+        'federatedSubjects',
+        'needs token_endpoint_auth_method client_secret_basic or client_secret_post',
+      );
+    }
+  };
 
   router.post(
     '/clients',
@@ -52,8 +61,10 @@ export function clientRoutes(
       await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       const subjects = body.federatedSubjects;
-      if (subjects && body.client_id !== undefined) await federation.checkSubjects(body.client_id, subjects);
-      const created = await clients.register(newClientOf(body));
+      const input = newClientOf(body);
+      checkFederable(input.metadata, subjects);
+      if (subjects) await federation.checkSubjects(input.client_id ?? '', subjects);
+      const created = await clients.register(input);
       if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
       if (subjects) await federation.bind(created.client.id, subjects);
       ctx.status = 201;
@@ -106,9 +117,14 @@ export function clientRoutes(
         await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences);
       }
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      const changes = clientChangesOf(body, current.metadata);
+      checkFederable(
+        changes.metadata ?? current.metadata,
+        body.federatedSubjects ?? (await federation.subjectsOf(params.id)),
+      );
       if (body.federatedSubjects) await federation.checkSubjects(params.id, body.federatedSubjects);
       // written only if still the version checked above (412 otherwise), roles included
-      const changed = await clients.update(params.id, clientChangesOf(body, current.metadata), {
+      const changed = await clients.update(params.id, changes, {
         expected: current.updatedAt,
       });
       if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
