@@ -20,7 +20,16 @@ export interface App {
   readonly db: Database;
   readonly services: Pick<
     Services,
-    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events' | 'protection'
+    | 'clients'
+    | 'clientSecrets'
+    | 'federation'
+    | 'resources'
+    | 'keys'
+    | 'accessTokens'
+    | 'accounts'
+    | 'roles'
+    | 'events'
+    | 'protection'
   >;
   provider(): Provider;
   close(): Promise<void>;

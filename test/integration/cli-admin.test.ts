@@ -140,6 +140,14 @@ async function everyVerb(idp: Idp) {
   const rotated = json(await idp(['client', 'rotate-secret', client.client_id, '--json']));
   assert.match(rotated.client_secret, /^[\w-]{43}$/);
   assert.notEqual(rotated.client_secret, client.client_secret);
+  // several secrets: add one beside the rotated one, list both (never a value), remove it
+  const added = json(await idp(['client', 'secrets', 'add', client.client_id, '--name', 'deploy 2', '--json']));
+  assert.match(added.secret, /^[\w-]{43}$/);
+  const secrets = ok(await idp(['client', 'secrets', 'list', client.client_id])).stdout;
+  assert.match(secrets, /^ID\s+NAME/);
+  assert.match(secrets, /deploy 2/);
+  assert.ok(!secrets.includes(added.secret));
+  ok(await idp(['client', 'secrets', 'remove', client.client_id, added.id, '--yes']));
 
   const keys = json(await idp(['keys', 'rotate', '--json']));
   assert.ok(keys.rotated.length > 0);
