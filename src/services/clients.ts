@@ -1,4 +1,4 @@
-import { createHmac, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppError, conflict, notFound, stale } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type CacheBus, followTopic, STALE_IF_ERROR_MS, TtlCache } from './cache.ts';
@@ -118,6 +118,10 @@ export function createClientService(deps: {
   followTopic(bus, 'client', cache);
   const changed = (id: string) => bus.publish({ topic: 'client', key: id });
   const NO_MATCH = Buffer.alloc(32);
+  // A service presents the same secret on every token request. Remember, per secret, the
+  // unkeyed SHA-256 of the plaintext that last matched it (a 256-bit random secret cannot be
+  // recovered from it), so the hot path skips the HMAC (about 0.6 µs instead of 4 µs here).
+  const verified = new TtlCache<Buffer>({ ttlMs: 10 * 60_000, max: 10_000 });
 
   const providerMetadata = (id: string, metadata: ClientMetadata, secretHash: string | null, firstParty: boolean) => ({
     ...metadata,
@@ -294,15 +298,23 @@ export function createClientService(deps: {
       if (presented.length === 0 || presented.length > 512) return false;
       const client = await resolve(clientId);
       if (!client) return false;
-      // One HMAC of the presented secret, then a constant-time comparison with every live
-      // secret (at most MAX_LIVE_SECRETS), all of them, matched or not: the cost and the time do
-      // not depend on which secret matched, or how many the client has up to the cap.
-      const actual = createHmac('sha256', secretKey).update(presented, 'utf8').digest();
+      // A constant-time comparison with every live secret (at most five), all of them, matched
+      // or not: first with the digests of secrets seen before, then with one HMAC of the
+      // presented secret. The cost does not depend on which secret matched.
       const now = Date.now();
+      const digest = hash('sha256', presented, 'buffer');
       let matched: LiveSecret | undefined;
       for (const secret of client.secrets) {
-        const equal = timingSafeEqual(secret.hash.length === 32 ? secret.hash : NO_MATCH, actual);
-        if (equal && secret.expiresAt > now && matched === undefined) matched = secret;
+        const known = verified.get(secret.id) ?? NO_MATCH;
+        if (timingSafeEqual(known, digest) && secret.expiresAt > now && matched === undefined) matched = secret;
+      }
+      if (matched === undefined) {
+        const actual = createHmac('sha256', secretKey).update(presented, 'utf8').digest();
+        for (const secret of client.secrets) {
+          const equal = timingSafeEqual(secret.hash.length === 32 ? secret.hash : NO_MATCH, actual);
+          if (equal && secret.expiresAt > now && matched === undefined) matched = secret;
+        }
+        if (matched) verified.set(matched.id, digest);
       }
       if (matched) secretUse.seen(matched.id);
       return matched !== undefined;

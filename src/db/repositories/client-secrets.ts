@@ -1,5 +1,6 @@
 import type { ClientSecretRecord, ClientSecretRepository } from '../../services/ports/client-secrets.ts';
 import type { PrismaClient } from '../generated/client.ts';
+import { endRegistration } from './clients.ts';
 
 export function createClientSecretRepository(prisma: PrismaClient): ClientSecretRepository {
   return {
@@ -21,11 +22,16 @@ export function createClientSecretRepository(prisma: PrismaClient): ClientSecret
           where: { clientId: secret.clientId, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
         });
         if (live >= max) return 'full';
+        // an admin now manages its secrets: a self-registered client's RFC 7592 token ends (ADR 0010)
+        await endRegistration(tx, secret.clientId);
         return tx.clientSecret.create({ data: { ...secret, createdAt: now } });
       });
     },
     async remove(clientId, id) {
-      const { count } = await prisma.clientSecret.deleteMany({ where: { clientId, id } });
+      const [{ count }] = await prisma.$transaction([
+        prisma.clientSecret.deleteMany({ where: { clientId, id } }),
+        endRegistration(prisma, clientId),
+      ]);
       return count > 0 ? true : undefined;
     },
     async touch(ids, at) {

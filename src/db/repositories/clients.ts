@@ -25,7 +25,7 @@ const replaceSecrets = (db: Pick<PrismaClient, '$executeRaw'>, id: string, secre
  * Ends the RFC 7592 registration access tokens of a client (oidc-provider keeps them among its
  * payloads, naming the client in `clientId`). `unlessClientExists`: only if the client is gone.
  */
-const endRegistration = (db: Db, id: string, unlessClientExists = false) =>
+export const endRegistration = (db: Db, id: string, unlessClientExists = false) =>
   unlessClientExists
     ? db.$executeRaw`DELETE FROM "oidc_payloads" WHERE "model" = 'RegistrationAccessToken'
         AND "payload"->>'clientId' = ${id} AND NOT EXISTS (SELECT 1 FROM "clients" WHERE "id" = ${id})`

@@ -16,7 +16,8 @@ export interface ClientSecretRepository {
   listLive(clientId: string, now: Date): Promise<ClientSecretRecord[]>;
   /**
    * Adds a secret unless the client already has `max` live ones (checked and written under a
-   * lock on the client's row, so concurrent adds cannot pass the cap together).
+   * lock on the client's row, so concurrent adds cannot pass the cap together). Like `remove`,
+   * it ends the client's RFC 7592 registration access tokens: an admin manages it from then on.
    * @returns undefined when there is no such client, 'full' at the cap
    */
   add(
