@@ -140,14 +140,6 @@ async function everyVerb(idp: Idp) {
   const rotated = json(await idp(['client', 'rotate-secret', client.client_id, '--json']));
   assert.match(rotated.client_secret, /^[\w-]{43}$/);
   assert.notEqual(rotated.client_secret, client.client_secret);
-  // several secrets: add one beside the rotated one, list both (never a value), remove it
-  const added = json(await idp(['client', 'secrets', 'add', client.client_id, '--name', 'deploy 2', '--json']));
-  assert.match(added.secret, /^[\w-]{43}$/);
-  const secrets = ok(await idp(['client', 'secrets', 'list', client.client_id])).stdout;
-  assert.match(secrets, /^ID\s+NAME/);
-  assert.match(secrets, /deploy 2/);
-  assert.ok(!secrets.includes(added.secret));
-  ok(await idp(['client', 'secrets', 'remove', client.client_id, added.id, '--yes']));
 
   const keys = json(await idp(['keys', 'rotate', '--json']));
   assert.ok(keys.rotated.length > 0);
@@ -206,6 +198,23 @@ describe('operator CLI: through a running server (--url)', () => {
   test('every verb through the admin API', async () => {
     const idp = cli(env());
     await everyVerb((args, stdin) => idp([...args, '--url', server.issuer], stdin));
+  });
+
+  // through the admin API only: each command in the direct mode boots the whole app
+  test('client secrets add, list and remove', async () => {
+    const run = cli(env());
+    const idp = (args: string[]) => run([...args, '--url', server.issuer]);
+    const created = await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'cli secrets' });
+    const id = created.body.client_id;
+    const added = json(await idp(['client', 'secrets', 'add', id, '--name', 'deploy 2', '--json']));
+    assert.match(added.secret, /^[\w-]{43}$/);
+    const listed = ok(await idp(['client', 'secrets', 'list', id])).stdout;
+    assert.match(listed, /^ID\s+NAME/);
+    assert.match(listed, /deploy 2/);
+    assert.ok(!listed.includes(added.secret), 'never a value in the listing');
+    const noYes = await idp(['client', 'secrets', 'remove', id, added.id]);
+    assert.equal(noYes.code, 2);
+    ok(await idp(['client', 'secrets', 'remove', id, added.id, '--yes']));
   });
 
   test('a wrong client secret: one line, exit 1, the secret never printed', async () => {
