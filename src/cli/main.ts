@@ -23,7 +23,11 @@ commands:
   <noun> delete <id> --yes
   user set-password <id> --password-stdin
   user unlock <id>                 lift a sign-in lockout
-  client rotate-secret <id>        prints the new secret this once
+  client rotate-secret <id>        one new secret replaces all the client's secrets; printed this once
+  client secrets list <id>         the client's secrets (never their values)
+  client secrets add <id> --name NAME [--expires-at RFC3339]
+                                   a new secret beside the others; printed this once
+  client secrets remove <id> <secretId> --yes
 
 nouns, their fields (create, update) and list filters:
   client    --name NAME  --redirect-uri URI...  --post-logout-redirect-uri URI...  --grant-type G...
@@ -216,6 +220,10 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
         json ? printJson({ id, unlocked: true }) : out(`unlocked user ${id}`);
       });
     }
+    case 'secrets': {
+      if (noun !== 'client') break;
+      return runSecrets(args);
+    }
     case 'rotate-secret': {
       if (noun !== 'client') break;
       const id = idOf(parsed, 'rotate-secret');
@@ -223,6 +231,39 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
     }
   }
   throw usageError(`unknown command: ${[noun, verb, ...args].join(' ')}\n\n${USAGE}`);
+}
+
+/** `client secrets list|add|remove`: several live secrets, for rotation without an outage. */
+async function runSecrets(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  const parsed = parse(rest, undefined, { name: { type: 'string' }, 'expires-at': { type: 'string' } });
+  const { values, positionals } = parsed;
+  const json = values.json === true;
+  const [clientId, secretId, ...extra] = positionals;
+  if (!clientId) throw usageError(`client secrets ${verb ?? ''} needs a client id`);
+  if (verb === 'list' && secretId === undefined) {
+    return withBackend(values, async (b) => {
+      const page = await b.listSecrets(clientId);
+      json ? printJson(page) : out(listing(COLUMNS.secrets, page));
+    });
+  }
+  if (verb === 'add' && secretId === undefined) {
+    const body: Json = {};
+    if (typeof values.name === 'string') body.name = values.name;
+    if (typeof values['expires-at'] === 'string') body.expiresAt = values['expires-at'];
+    return withBackend(values, async (b) => {
+      const added = await b.addSecret(clientId, body);
+      json ? printJson(added) : out(record(added));
+    });
+  }
+  if (verb === 'remove' && secretId !== undefined && extra.length === 0) {
+    if (values.yes !== true) throw usageError(`remove stops secret ${secretId} at once: add --yes`);
+    return withBackend(values, async (b) => {
+      await b.removeSecret(clientId, secretId);
+      json ? printJson({ removed: secretId }) : out(`removed secret ${secretId} of client ${clientId}`);
+    });
+  }
+  throw usageError(`unknown command: client secrets ${args.join(' ')}\n\n${USAGE}`);
 }
 
 async function main(argv: string[]): Promise<void> {

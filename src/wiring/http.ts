@@ -73,6 +73,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     replay: deps.replay,
     accessTokens: s.accessTokens,
     clients: s.clients,
+    clientSecrets: s.clientSecrets,
+    federation: s.federation,
     resources: s.resources,
     accounts: s.accounts,
     roles: s.roles,

@@ -1,6 +1,8 @@
 import type { Database } from '../db/database.ts';
 import { createAccountTokenRepository } from '../db/repositories/account-tokens.ts';
+import { createClientSecretRepository } from '../db/repositories/client-secrets.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
+import { createFederationRepository } from '../db/repositories/federation.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import { createOutboxRepository } from '../db/repositories/outbox.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
@@ -20,6 +22,8 @@ export function createRepositories(db: Database) {
     accountTokens: createAccountTokenRepository(prisma),
     outbox: createOutboxRepository(prisma),
     clients: createClientRepository(prisma),
+    clientSecrets: createClientSecretRepository(prisma),
+    federation: createFederationRepository(prisma),
     payloads: createOidcPayloadRepository(prisma, db.query),
     passkeys: createPasskeyRepository(prisma),
     replayKeys: createReplayKeyRepository(prisma),

@@ -1,13 +1,17 @@
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { fetchFederatedJwks } from '../oidc/federation-fetch.ts';
 import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
 import { createCacheBus } from '../services/cache.ts';
+import { createClientSecretService, createSecretUse } from '../services/client-secrets.ts';
 import { createClientService } from '../services/clients.ts';
+import { createFederationService } from '../services/federation.ts';
+import { createFederationKeys } from '../services/federation-keys.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
@@ -87,12 +91,32 @@ export async function createServices(deps: ServiceDeps) {
     bus,
     builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL, rolesClaim: false },
   });
+  // which secret authenticated, written in batches (lastUsedAt), and at close
+  const secretUse = createSecretUse({ repo: repos.clientSecrets, log });
+  lifetime.defer(() => secretUse.close());
   const clients = createClientService({
     repo: repos.clients,
+    secrets: repos.clientSecrets,
+    secretUse,
     bus,
     secretKey: secrets.clientSecretHmac,
     log,
     validate: deps.validateClient,
+  });
+  const clientSecrets = createClientSecretService({
+    repo: repos.clientSecrets,
+    clients,
+    bus,
+    secretKey: secrets.clientSecretHmac,
+  });
+  // workload identity: trusted external issuers, their keys, the subjects bound to clients
+  const federation = createFederationService({
+    repo: repos.federation,
+    bus,
+    keys: createFederationKeys({
+      fetchJwks: fetchFederatedJwks,
+      cooldownMs: config.limits.federationJwksCooldownSeconds * 1000,
+    }),
   });
   const roles = createRoleService({ repo: repos.roles, bus });
   // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
@@ -203,6 +227,8 @@ export async function createServices(deps: ServiceDeps) {
     protection,
     resources,
     clients,
+    clientSecrets,
+    federation,
     roles,
     accounts,
     accessTokens,

@@ -200,6 +200,23 @@ describe('operator CLI: through a running server (--url)', () => {
     await everyVerb((args, stdin) => idp([...args, '--url', server.issuer], stdin));
   });
 
+  // through the admin API only: each command in the direct mode boots the whole app
+  test('client secrets add, list and remove', async () => {
+    const run = cli(env());
+    const idp = (args: string[]) => run([...args, '--url', server.issuer]);
+    const created = await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'cli secrets' });
+    const id = created.body.client_id;
+    const added = json(await idp(['client', 'secrets', 'add', id, '--name', 'deploy 2', '--json']));
+    assert.match(added.secret, /^[\w-]{43}$/);
+    const listed = ok(await idp(['client', 'secrets', 'list', id])).stdout;
+    assert.match(listed, /^ID\s+NAME/);
+    assert.match(listed, /deploy 2/);
+    assert.ok(!listed.includes(added.secret), 'never a value in the listing');
+    const noYes = await idp(['client', 'secrets', 'remove', id, added.id]);
+    assert.equal(noYes.code, 2);
+    ok(await idp(['client', 'secrets', 'remove', id, added.id, '--yes']));
+  });
+
   test('a wrong client secret: one line, exit 1, the secret never printed', async () => {
     const run = await cli({ IDP_CLIENT_ID: ADMIN_CLIENT_ID, IDP_CLIENT_SECRET: 'wrong-secret-0123456789abcdef0123' })([
       'user',

@@ -4,7 +4,9 @@ import type { ReplayCache } from '../../resource-server/dpop.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import { createAdminDelegation } from '../../services/admin-delegation.ts';
+import type { ClientSecretService } from '../../services/client-secrets.ts';
 import type { ClientService } from '../../services/clients.ts';
+import type { FederationService } from '../../services/federation.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { PasswordResetService } from '../../services/password-reset.ts';
 import type { ResourceService } from '../../services/resources.ts';
@@ -16,9 +18,11 @@ import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { auditAdminChanges } from './audit.ts';
+import { clientSecretRoutes } from './client-secrets.ts';
 import { clientRoutes } from './clients.ts';
 import { renderApiReference } from './docs-page.ts';
 import { eventRoutes } from './events.ts';
+import { federatedIssuerRoutes } from './federated-issuers.ts';
 import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
 import { buildOpenApi, responds } from './openapi.ts';
 import { passkeyRoutes } from './passkeys.ts';
@@ -51,6 +55,10 @@ export interface AdminDeps {
   };
   accessTokens: AccessTokenService;
   clients: ClientService;
+  /** several live secrets per client */
+  clientSecrets: ClientSecretService;
+  /** workload identity: trusted issuers and the subjects bound to clients */
+  federation: FederationService;
   resources: ResourceService;
   accounts: AccountService;
   passkeys: PasskeyService;
@@ -101,7 +109,9 @@ export function createAdminRouter(deps: AdminDeps): Router {
     resources: deps.resources,
     roles: deps.roles,
   });
-  clientRoutes(router, deps.clients, deps.roles, delegation);
+  clientRoutes(router, deps.clients, deps.roles, delegation, deps.federation);
+  clientSecretRoutes(router, deps.clients, deps.clientSecrets, delegation);
+  federatedIssuerRoutes(router, deps.federation);
   resourceRoutes(router, deps.resources);
   userRoutes(router, deps.accounts, deps.roles, delegation);
   passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
