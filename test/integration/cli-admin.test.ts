@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { type CliRun, cliWith } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const SECRETS_KEY = 'cli-test-secrets-key-0123456789abcdef0123';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(env: Record<string, string>) {
-  return (args: string[], stdin = '') =>
-    new Promise<Run>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args],
-        { env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'error', ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.stdin.end(stdin);
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
-}
+type Run = CliRun;
+const cli = cliWith;
 
 type Idp = ReturnType<typeof cli>;
 
