@@ -136,7 +136,6 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountPasskeyRoutes(router, { changes, csrf, session });
-  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form });
 
   /** A change to the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
   const mayChange = async (ctx: Context, change: AccountChange) => {
@@ -169,6 +168,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountSecondFactorRoutes(router, { changes, secondFactors, csrf, pages, signedIn, form, mayChange, back });
+  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form, mayChange });
 
   return router;
 }
