@@ -124,14 +124,22 @@ describe('review: mailed account links after the account changed', () => {
       const user = await newUser();
       const link = await resetLink(user.username, user.email);
       const token = new URL(link).searchParams.get('token') ?? '';
-      const submit = async (base: string, password: string) => {
+      // both pages open first, then both forms sent at once: the submissions race, not the pages
+      const open = async (base: string) => {
         const browser = new PageBrowser(base);
         const page = await browser.get(`/password/reset?token=${token}`);
-        return (await browser.post('/password/reset', { csrf: page.csrf ?? '', token, password })).status;
+        assert.equal(page.status, 200);
+        return { browser, csrf: page.csrf ?? '' };
       };
-      const statuses = await Promise.all([submit(server.url, NEW_PASSWORD), submit(second.url, `${NEW_PASSWORD}!`)]);
+      const [a, b] = await Promise.all([open(server.url), open(second.url)]);
+      const statuses = await Promise.all(
+        [a, b].map(
+          async ({ browser, csrf }, i) =>
+            (await browser.post('/password/reset', { csrf, token, password: `${NEW_PASSWORD}${i}` })).status,
+        ),
+      );
       assert.deepEqual(
-        statuses.toSorted((a, b) => a - b),
+        statuses.toSorted((x, y) => x - y),
         [200, 400],
       );
     } finally {
