@@ -17,7 +17,13 @@ describe('review: mailed account links after the account changed', () => {
   before(async () => {
     smtp = await startSmtp();
     server = await startTestServer({
-      env: { SMTP_URL: smtp.url, MAIL_RATE_LIMIT_IP: '1000', MAIL_RATE_LIMIT_ADDRESS: '20' },
+      env: {
+        SMTP_URL: smtp.url,
+        MAIL_RATE_LIMIT_IP: '1000',
+        MAIL_RATE_LIMIT_ADDRESS: '20',
+        SIGNUP_ENABLED: 'true',
+        SIGNUP_REQUIRE_VERIFICATION: 'false',
+      },
     });
   });
   after(async () => {
@@ -111,6 +117,33 @@ describe('review: mailed account links after the account changed', () => {
     const oldLink = await resetLink(user.email, user.email);
     assert.equal((await server.admin('PATCH', `/users/${user.id}`, { password: NEW_PASSWORD })).status, 200);
     assert.deepEqual(await useResetLink(oldLink, `${NEW_PASSWORD} again`), { page: 400, done: 400 });
+  });
+
+  test('sign-up without required verification: the mailed link verifies the new account, until its password changes', async () => {
+    const signup = async () => {
+      const username = randomName('rvsign');
+      const email = `${username}@example.test`;
+      const res = await new PageBrowser(server.url).submit('/signup', '/signup', {
+        username,
+        email,
+        password: PASSWORD,
+      });
+      assert.equal(res.status, 200);
+      const link = linkIn(await smtp.waitFor(email, /Confirm your email/), `${server.issuer}/email/verify?token=`);
+      const found = await server.admin<{ data: { id: string; emailVerified: boolean }[] }>(
+        'GET',
+        `/users?username=${username}`,
+      );
+      const id = found.body.data[0]?.id ?? '';
+      assert.equal(found.body.data[0]?.emailVerified, false, 'made at once, unverified');
+      return { id, link };
+    };
+    const kept = await signup();
+    assert.deepEqual(await confirmLink(kept.link), { page: 200, done: 200 });
+    assert.equal((await server.admin<{ emailVerified: boolean }>('GET', `/users/${kept.id}`)).body.emailVerified, true);
+    const changed = await signup();
+    assert.equal((await server.admin('PATCH', `/users/${changed.id}`, { password: NEW_PASSWORD })).status, 200);
+    assert.deepEqual(await confirmLink(changed.link), { page: 400, done: 400 });
   });
 
   test('one reset link submitted twice at once on two instances: exactly one sets the password', {
