@@ -147,7 +147,6 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountPasskeyRoutes(router, { changes, csrf, session });
-  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form });
   accountSessionRoutes(router, { sessions: options.sessions, pages, signedIn, form });
   accountPasswordRoutes(router, { passwordChange: options.passwordChange, changes, pages, signedIn, form });
 
@@ -182,6 +181,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountSecondFactorRoutes(router, { changes, secondFactors, csrf, pages, signedIn, form, mayChange, back });
+  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form, mayChange });
 
   return router;
 }
