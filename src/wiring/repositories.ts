@@ -9,6 +9,7 @@ import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
 import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
 import { createResourceRepository } from '../db/repositories/resources.ts';
 import { createRoleRepository } from '../db/repositories/roles.ts';
+import { createSecondFactorFactsRepository } from '../db/repositories/second-factor-facts.ts';
 import { createSecondFactorRepository } from '../db/repositories/second-factors.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
@@ -30,6 +31,7 @@ export function createRepositories(db: Database) {
     resources: createResourceRepository(prisma),
     roles: createRoleRepository(prisma),
     secondFactors: createSecondFactorRepository(prisma),
+    secondFactorFacts: createSecondFactorFactsRepository(db.query),
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma, db.query),

@@ -177,11 +177,18 @@ export async function createServices(deps: ServiceDeps) {
     metrics,
   });
   // an authenticator app, once confirmed, is asked for after every password
+  // the user's setting, passkey count and app in one statement, shared by the reads of one Promise.all
+  const factorFacts = repos.secondFactorFacts.of;
   const needsMfa = createMfaDecision({
     global: config.mfaRequired,
-    userRequires: async (id) => (await repos.passkeys.mfaRequired(id)) || (await secondFactors.hasTotp(id)),
-    hasSecondFactor: async (id) =>
-      (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
+    userRequires: async (id) => {
+      const f = await factorFacts(id);
+      return f.mfaRequired || f.totp;
+    },
+    hasSecondFactor: async (id) => {
+      const f = await factorFacts(id);
+      return f.passkeys > 0 || f.totp;
+    },
   });
   // mail through the outbox, password reset, sign-up and email verification
   selfService = await createSelfService({
@@ -202,6 +209,7 @@ export async function createServices(deps: ServiceDeps) {
   const signin = createSigninFlow({
     accounts,
     passkeys,
+    factorFacts,
     pending: createPendingSignIns({ payloads: repos.payloads }),
     secondFactors,
     needsMfa,
