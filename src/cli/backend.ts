@@ -27,6 +27,12 @@ export interface ListQuery {
  * bodies in, its response bodies out), whether it runs on the database (direct.ts) or through
  * a running server's admin API (remote.ts).
  */
+export interface KeyRotation {
+  rotated: string[];
+  activates_at: string;
+  withdrawn: string[];
+}
+
 export interface AdminBackend {
   list(noun: Noun, query: ListQuery): Promise<Page>;
   show(noun: Noun, id: string): Promise<Json>;
@@ -35,7 +41,7 @@ export interface AdminBackend {
   delete(noun: Noun, id: string): Promise<void>;
   unlock(userId: string): Promise<void>;
   rotateSecret(clientId: string): Promise<Json>;
-  rotateKeys(): Promise<{ rotated: string[] }>;
+  rotateKeys(options: { immediate: boolean; withdraw: boolean }): Promise<KeyRotation>;
   listKeys(): Promise<Page>;
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { NewResource, NewRole, ResourcePatch, RoleNames, RolePatch } from '../se
 import { ClientPatch, clientChangesOf, NewClient, newClientOf } from '../services/schemas/clients.ts';
 import { zodDetails } from '../services/schemas/details.ts';
 // the admin API's own representations, so --json prints the same in both modes
-import { clientView, resourceView, roleView, userView } from '../services/views.ts';
+import { clientView, keyView, resourceView, roleView, rotationView, userView } from '../services/views.ts';
 import type { AdminBackend, Json, Noun } from './backend.ts';
 import { CliError, describeFailure, exitCodeFor } from './errors.ts';
 
@@ -161,24 +161,15 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
 
     rotateSecret: (id) => run(async () => withSecret(await clients.rotateSecret(id))),
 
-    rotateKeys: () =>
+    rotateKeys: (options) =>
       run(async () => {
-        const rotated = await keys.rotate();
-        // running instances switch to the new keys at once
+        const rotation = await keys.rotate(options);
+        // running instances publish the new keys (and, when immediate, sign with them) at once
         await app.db.notify(CACHE_CHANNEL, JSON.stringify({ topic: 'keys' }));
-        return { rotated };
+        return rotationView(rotation);
       }),
 
-    listKeys: () =>
-      run(async () => ({
-        data: (await keys.list()).map((k) => ({
-          kid: k.kid,
-          alg: k.alg,
-          current: k.current,
-          created_at: k.createdAt.toISOString(),
-          expires_at: k.expiresAt?.toISOString() ?? null,
-        })),
-      })),
+    listKeys: () => run(async () => ({ data: (await keys.list()).map(keyView) })),
 
     close: () => app.close(),
   };

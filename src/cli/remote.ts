@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '../errors.ts';
-import { type AdminBackend, COLLECTIONS, type Json, type Page } from './backend.ts';
+import { type AdminBackend, COLLECTIONS, type Json, type KeyRotation, type Page } from './backend.ts';
 import { CliError, describeFailure, exitCodeFor } from './errors.ts';
 
 export interface RemoteOptions {
@@ -103,7 +103,13 @@ export async function openRemote(options: RemoteOptions): Promise<AdminBackend> 
       await call('POST', `${item('user', id)}/unlock`);
     },
     rotateSecret: async (id) => asJson(await call('POST', `${item('client', id)}/secret`)),
-    rotateKeys: async () => asJson(await call('POST', '/keys/rotate')) as { rotated: string[] },
+    rotateKeys: async (options) => {
+      const query = new URLSearchParams();
+      if (options.immediate) query.set('immediate', 'true');
+      if (options.withdraw) query.set('withdraw', 'true');
+      const path = query.size > 0 ? `/keys/rotate?${query}` : '/keys/rotate';
+      return asJson(await call('POST', path)) as unknown as KeyRotation;
+    },
     listKeys: async () => asJson(await call('GET', '/keys')) as unknown as Page,
     close: async () => {},
   };
