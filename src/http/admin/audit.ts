@@ -25,7 +25,7 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
       typeof body?.client_id === 'string' ? body.client_id : typeof body?.id === 'string' ? body.id : undefined;
     // when the route's scope check refused, the body was never read: no fields then
     const sent = (ctx.state.guard as { body?: unknown } | undefined)?.body;
-    // a write's query holds options (`immediate`, `withdraw`), never secrets
+    // a write's query holds options (`immediate`, `withdraw`), never secrets; the flags are kept
     const options = (ctx.state.guard as { query?: unknown } | undefined)?.query;
     events.record({
       type,
@@ -41,7 +41,9 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
         ...(params?.passkeyId ? { authenticator_id: params.passkeyId } : {}),
         ...(failure ? { error: failure.code } : {}),
         ...(sent && typeof sent === 'object' && !Array.isArray(sent) ? { fields: Object.keys(sent).slice(0, 50) } : {}),
-        ...(options && typeof options === 'object' && Object.keys(options).length > 0 ? { options } : {}),
+        ...(options && typeof options === 'object'
+          ? Object.fromEntries(Object.entries(options).filter(([, v]) => typeof v === 'boolean'))
+          : {}),
       },
     });
   };
