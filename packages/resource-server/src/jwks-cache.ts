@@ -77,9 +77,12 @@ export function remoteKeySet(url: URL, options: KeyCacheOptions = {}): JWTVerify
   return async (header, token) => {
     const now = Date.now();
     if (local === undefined || now - fetchedAt > maxAgeMs) {
-      // while failing, serve the stale keys between attempts instead of waiting on the issuer
-      if (local === undefined || failedAt === 0 || now - failedAt >= ERROR_RETRY_MS) await refresh();
-      else if (now - fetchedAt > staleMs) throw new KeysUnavailableError(`the issuer's keys are too old (${url.href})`);
+      // while the issuer fails it is asked at most once per ERROR_RETRY_MS; in between, requests
+      // get the stale keys (or, with none, an immediate answer) instead of another attempt
+      if (failedAt === 0 || now - failedAt >= ERROR_RETRY_MS) await refresh();
+      else if (local === undefined || now - fetchedAt > staleMs) {
+        throw new KeysUnavailableError(`the issuer's keys could not be fetched from ${url.href}`);
+      }
     }
     const keys = local as NonNullable<typeof local>;
     try {
