@@ -11,7 +11,7 @@ export type SigningAlg = (typeof SIGNING_ALGS)[number];
  * Added to the longest token lifetime when a key is retired: instances switch keys by their own
  * clocks (and hear of an immediate rotation a moment later), and verifiers allow clock skew.
  */
-export const RETIREMENT_MARGIN_SECONDS = 5 * 60;
+const RETIREMENT_MARGIN_SECONDS = 5 * 60;
 
 /**
  * - `pending`: published in the JWKS, signs nothing yet (until `activatesAt`);
@@ -96,7 +96,7 @@ function generate(alg: SigningAlg, encryptionKey: Buffer, activatesAt: Date): Ne
 }
 
 /** A key's state at `now`, from its times alone: every instance with the same clock agrees. */
-export function stateAt(key: Pick<SigningKeyRecord, 'activatesAt' | 'retiredAt'>, now: Date): KeyState {
+function stateAt(key: Pick<SigningKeyRecord, 'activatesAt' | 'retiredAt'>, now: Date): KeyState {
   if (key.activatesAt > now) return 'pending';
   if (key.retiredAt !== null && key.retiredAt <= now) return 'retired';
   return 'active';

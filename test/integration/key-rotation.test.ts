@@ -231,5 +231,4 @@ describe('signing key rotation nobody notices', () => {
     assert.deepEqual(rows.map((k) => k.kid).sort(), [...res.body.rotated].sort());
     assert.ok(rows.every((k) => k.state === 'active'));
   });
-
 });

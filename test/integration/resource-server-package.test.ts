@@ -102,7 +102,8 @@ describe('@idp/resource-server, built', () => {
         assert.equal(typeof entry[name as keyof Package], 'function', name);
       }
     }
-    for (const dir of ['esm', 'cjs']) assert.ok(readFileSync(join(out, dir, 'index.d.ts'), 'utf8').includes('koaAccessToken'));
+    for (const dir of ['esm', 'cjs'])
+      assert.ok(readFileSync(join(out, dir, 'index.d.ts'), 'utf8').includes('koaAccessToken'));
     assert.match(readFileSync(join(out, 'cjs/index.js'), 'utf8'), /require\("\.\/token-checker\.js"\)/);
   });
 
