@@ -46,6 +46,10 @@ export function remoteKeySet(url: URL, options: KeyCacheOptions = {}): JWTVerify
       signal: AbortSignal.timeout(timeout),
     });
     if (res.status !== 200) throw new Error(`the JWKS endpoint answered ${res.status}`);
+    if (Number(res.headers.get('content-length') ?? 0) > MAX_JWKS_BYTES) {
+      await res.body?.cancel();
+      throw new Error('the JWKS is too large');
+    }
     const text = await res.text();
     if (text.length > MAX_JWKS_BYTES) throw new Error('the JWKS is too large');
     const jwks = JSON.parse(text) as JSONWebKeySet;
