@@ -47,6 +47,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY src ./src
+# the token checker the server shares with the @idp/resource-server package
+COPY packages/resource-server/src ./packages/resource-server/src
 COPY --from=build /app/src/db/generated ./src/db/generated
 COPY prisma/schema.prisma ./prisma/schema.prisma
 COPY prisma/migrations ./prisma/migrations

@@ -27,6 +27,12 @@ export interface ListQuery {
  * bodies in, its response bodies out), whether it runs on the database (direct.ts) or through
  * a running server's admin API (remote.ts).
  */
+export interface KeyRotation {
+  rotated: string[];
+  activates_at: string;
+  withdrawn: string[];
+}
+
 export interface AdminBackend {
   list(noun: Noun, query: ListQuery): Promise<Page>;
   show(noun: Noun, id: string): Promise<Json>;
@@ -40,7 +46,7 @@ export interface AdminBackend {
   /** a new secret beside the others; the response holds its value this once */
   addSecret(clientId: string, body: Json): Promise<Json>;
   removeSecret(clientId: string, secretId: string): Promise<void>;
-  rotateKeys(): Promise<{ rotated: string[] }>;
+  rotateKeys(options: { immediate: boolean; withdraw: boolean }): Promise<KeyRotation>;
   listKeys(): Promise<Page>;
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@ import { ClientPatch, clientChangesOf, NewClient, newClientOf } from '../service
 import { zodDetails } from '../services/schemas/details.ts';
 import { NewClientSecret } from '../services/schemas/federation.ts';
 // the admin API's own representations, so --json prints the same in both modes
-import { clientView, resourceView, roleView, userView } from '../services/views.ts';
+import { clientView, keyView, resourceView, roleView, rotationView, userView } from '../services/views.ts';
 import type { AdminBackend, Json, Noun } from './backend.ts';
 import { CliError, describeFailure, exitCodeFor } from './errors.ts';
 
@@ -191,24 +191,15 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
 
     removeSecret: (id, secretId) => run(() => clientSecrets.remove(id, secretId)),
 
-    rotateKeys: () =>
+    rotateKeys: (options) =>
       run(async () => {
-        const rotated = await keys.rotate();
-        // running instances switch to the new keys at once
+        const rotation = await keys.rotate(options);
+        // running instances publish the new keys (and, when immediate, sign with them) at once
         await app.db.notify(CACHE_CHANNEL, JSON.stringify({ topic: 'keys' }));
-        return { rotated };
+        return rotationView(rotation);
       }),
 
-    listKeys: () =>
-      run(async () => ({
-        data: (await keys.list()).map((k) => ({
-          kid: k.kid,
-          alg: k.alg,
-          current: k.current,
-          created_at: k.createdAt.toISOString(),
-          expires_at: k.expiresAt?.toISOString() ?? null,
-        })),
-      })),
+    listKeys: () => run(async () => ({ data: (await keys.list()).map(keyView) })),
 
     close: () => app.close(),
   };

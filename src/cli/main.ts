@@ -16,7 +16,9 @@ const USAGE = `usage: npm run idp -- <command> [options]
 
 commands:
   migrate                          apply pending migrations; prints those applied now and those already applied
-  keys rotate | keys list          make new signing keys current (the old ones verify until they expire) | list them
+  keys rotate [--immediate [--withdraw]] | keys list
+                                   publish new signing keys, signing after KEY_PUBLISH_AHEAD_SECONDS (--immediate: at once;
+                                   --withdraw: drop the old keys from the JWKS at once) | list pending, active, retired keys
   <noun> list [filters] [--limit N] [--after ID]
   <noun> show <id>
   <noun> create [fields]           a client's secret is printed this once
@@ -145,15 +147,23 @@ async function runMigrate(): Promise<void> {
 }
 
 async function runKeys(verb: string | undefined, args: string[]): Promise<void> {
-  const parsed = parse(args, undefined);
+  const parsed = parse(args, undefined, { immediate: { type: 'boolean' }, withdraw: { type: 'boolean' } });
   if ((verb !== 'rotate' && verb !== 'list') || parsed.positionals.length > 0) {
     throw usageError(`unknown command: keys ${[verb, ...args].join(' ')}`);
   }
   const json = parsed.values.json === true;
   await withBackend(parsed.values, async (backend) => {
     if (verb === 'rotate') {
-      const result = await backend.rotateKeys();
-      json ? printJson(result) : out(`rotated: ${result.rotated.join(', ')}`);
+      const immediate = parsed.values.immediate === true;
+      const withdraw = parsed.values.withdraw === true;
+      if (withdraw && !immediate) throw usageError('--withdraw needs --immediate');
+      const result = await backend.rotateKeys({ immediate, withdraw });
+      if (json) printJson(result as unknown as Json);
+      else {
+        out(`published: ${result.rotated.join(', ')}`);
+        out(`signing from: ${result.activates_at}`);
+        if (result.withdrawn.length > 0) out(`withdrawn: ${result.withdrawn.join(', ')}`);
+      }
     } else {
       const page = await backend.listKeys();
       json ? printJson(page) : out(listing(COLUMNS.keys, page));

@@ -13,7 +13,7 @@ export const COLUMNS = {
   resource: ['id', 'identifier', 'name', 'scopes', 'accessTokenTtl'],
   role: ['id', 'name', 'description'],
   user: ['id', 'username', 'email', 'status', 'roles'],
-  keys: ['kid', 'alg', 'current', 'created_at', 'expires_at'],
+  keys: ['kid', 'alg', 'state', 'activates_at', 'retired_at', 'expires_at'],
   secrets: ['id', 'name', 'createdAt', 'expiresAt', 'lastUsedAt'],
 } as const;
 

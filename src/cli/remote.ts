@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '../errors.ts';
-import { type AdminBackend, COLLECTIONS, type Json, type Page } from './backend.ts';
+import { type AdminBackend, COLLECTIONS, type Json, type KeyRotation, type Page } from './backend.ts';
 import { CliError, describeFailure, exitCodeFor } from './errors.ts';
 
 export interface RemoteOptions {
@@ -108,7 +108,13 @@ export async function openRemote(options: RemoteOptions): Promise<AdminBackend> 
     removeSecret: async (id, secretId) => {
       await call('DELETE', `${item('client', id)}/secrets/${encodeURIComponent(secretId)}`);
     },
-    rotateKeys: async () => asJson(await call('POST', '/keys/rotate')) as { rotated: string[] },
+    rotateKeys: async (options) => {
+      const query = new URLSearchParams();
+      if (options.immediate) query.set('immediate', 'true');
+      if (options.withdraw) query.set('withdraw', 'true');
+      const path = query.size > 0 ? `/keys/rotate?${query}` : '/keys/rotate';
+      return asJson(await call('POST', path)) as unknown as KeyRotation;
+    },
     listKeys: async () => asJson(await call('GET', '/keys')) as unknown as Page,
     close: async () => {},
   };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
-import { integerEnv } from './numbers.ts';
+import { integerEnv, optionalIntegerEnv } from './numbers.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -92,6 +92,10 @@ const EnvSchema = z.object({
   PURGE_INTERVAL: integerEnv(1, 86_400, 300),
   /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
   REGISTRATION_ENABLED: bool.default(false),
+  /** a new signing key is published this long before it signs (at most a week) */
+  KEY_PUBLISH_AHEAD_SECONDS: integerEnv(0, 7 * 86_400, 600),
+  /** rotate the signing keys when the active ones are this many days old; unset: only on demand */
+  KEY_ROTATION_DAYS: optionalIntegerEnv(1, 3650),
   ...LimitsEnv,
   ...MailEnv,
 });
@@ -126,6 +130,8 @@ export interface Config {
   readonly clientCertHeader: string | undefined;
   readonly purgeIntervalSeconds: number;
   readonly registrationEnabled: boolean;
+  /** signing keys: published `publishAheadSeconds` before they sign; rotated every `rotationDays` when set */
+  readonly keys: { readonly publishAheadSeconds: number; readonly rotationDays: number | undefined };
   /** MFA_REQUIRED: a passkey for every sign-in */
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
@@ -168,6 +174,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('TLS_CLIENT_CERT_HEADER: needs TRUST_PROXY=true');
   }
 
+  if (e.KEY_ROTATION_DAYS !== undefined && e.KEY_ROTATION_DAYS * 86_400 <= e.KEY_PUBLISH_AHEAD_SECONDS) {
+    throw new ConfigError('KEY_ROTATION_DAYS: must be longer than KEY_PUBLISH_AHEAD_SECONDS');
+  }
+
   let issuer = e.ISSUER?.replace(/\/+$/, '');
   if (issuer !== undefined) {
     const url = new URL(issuer);
@@ -208,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clientCertHeader: e.TLS_CLIENT_CERT_HEADER,
     purgeIntervalSeconds: e.PURGE_INTERVAL,
     registrationEnabled: e.REGISTRATION_ENABLED,
+    keys: Object.freeze({ publishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS, rotationDays: e.KEY_ROTATION_DAYS }),
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
     mail: mailConfig(e),

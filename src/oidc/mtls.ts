@@ -3,11 +3,9 @@ import type { Socket } from 'node:net';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import {
   certificateFromSocket,
-  issuedByTrustedCa,
   parseForwardedCertificate,
-  readCertificateBundle,
-  socketAuthorized,
-} from '../resource-server/client-certificate.ts';
+} from '../../packages/resource-server/src/client-certificate.ts';
+import { issuedByTrustedCa, readCertificateBundle, socketAuthorized } from './client-certificates.ts';
 
 type Next = () => Promise<unknown>;
 type MtlsFeature = NonNullable<NonNullable<Configuration['features']>['mTLS']>;

@@ -54,6 +54,12 @@ export interface ProviderDeps {
 }
 
 /** Asymmetric algorithms only: client secrets are stored hashed, so no HMAC key exists to share. */
+/**
+ * Seconds an ID token, and an access token for no API of ours, is valid. With the APIs' own
+ * `accessTokenTtl`, the longest any signed token lives: how long a replaced key stays published.
+ */
+export const DEFAULT_TOKEN_TTL = 3600;
+
 const ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -190,10 +196,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       fapi: { enabled: true, profile: fapiProfileOf },
     } as Configuration['features'],
     ttl: {
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_TOKEN_TTL,
       AuthorizationCode: 60,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
-      IdToken: 3600,
+      IdToken: DEFAULT_TOKEN_TTL,
       Interaction: 3600,
       Grant: 14 * 24 * 3600,
       Session: 14 * 24 * 3600,

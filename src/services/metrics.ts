@@ -20,7 +20,13 @@ export interface PoolStats {
  * metrics.tokensIssued.inc({ grant_type: 'client_credentials', client_id: 'svc' });
  * await metrics.registry.metrics(); // -> the text exposition format
  */
-export function createMetrics(options: { pool?: (() => PoolStats | undefined) | undefined } = {}) {
+export function createMetrics(
+  options: {
+    pool?: (() => PoolStats | undefined) | undefined;
+    /** the signing keys in use, for `idp_signing_key_age_seconds` */
+    signingKeys?: (() => readonly { alg: string; state: string; activatesAt: Date }[]) | undefined;
+  } = {},
+) {
   const registry = new Registry();
   // process CPU, memory, GC and event-loop lag (nodejs_eventloop_lag_*), prefixed as ours
   collectDefaultMetrics({ register: registry, prefix: 'idp_', eventLoopMonitoringPrecision: 20 });
@@ -96,6 +102,22 @@ export function createMetrics(options: { pool?: (() => PoolStats | undefined) | 
         this.set({ state: 'total' }, stats.total);
         this.set({ state: 'idle' }, stats.idle);
         this.set({ state: 'waiting' }, stats.waiting);
+      },
+    });
+  }
+  if (options.signingKeys) {
+    const signingKeys = options.signingKeys;
+    new Gauge({
+      name: 'idp_signing_key_age_seconds',
+      help: 'Seconds since the active signing key of each algorithm started signing (a rotation resets it)',
+      labelNames: ['alg'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const key of signingKeys()) {
+          if (key.state === 'active') this.set({ alg: key.alg }, Math.max(0, (now - key.activatesAt.getTime()) / 1000));
+        }
       },
     });
   }

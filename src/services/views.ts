@@ -1,4 +1,5 @@
 import type { PublicUser } from './accounts.ts';
+import type { KeyFacts, Rotation } from './keys.ts';
 import type { ClientRecord } from './ports/clients.ts';
 import type { ResourceRecord } from './ports/resources.ts';
 import type { RoleRecord } from './ports/roles.ts';
@@ -57,4 +58,22 @@ export const roleView = (role: RoleRecord) => ({
   permissions: role.permissions,
   created_at: role.createdAt.toISOString(),
   updated_at: role.updatedAt.toISOString(),
+});
+
+/** A signing key as the admin API and the CLI show it. */
+export const keyView = (k: KeyFacts) => ({
+  kid: k.kid,
+  alg: k.alg,
+  state: k.state,
+  current: k.state === 'active',
+  created_at: k.createdAt.toISOString(),
+  activates_at: k.activatesAt.toISOString(),
+  retired_at: k.retiredAt?.toISOString() ?? null,
+  expires_at: k.expiresAt?.toISOString() ?? null,
+});
+
+export const rotationView = (r: Rotation) => ({
+  rotated: r.rotated,
+  activates_at: r.activatesAt.toISOString(),
+  withdrawn: r.withdrawn,
 });

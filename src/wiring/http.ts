@@ -83,10 +83,10 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     sessions: s.sessions,
     keys: {
       list: () => s.keys.list(),
-      async rotate() {
-        const kids = await s.keys.rotate();
+      async rotate(options) {
+        const rotation = await s.keys.rotate(options);
         await s.bus.publish({ topic: 'keys' });
-        return kids;
+        return rotation;
       },
     },
   });

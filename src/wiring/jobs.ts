@@ -7,6 +7,10 @@ import type { Services } from './services.ts';
 
 const PURGE_BATCH = 1000;
 const OUTBOX_KEEP_MS = 7 * 86_400_000;
+/** the keystore is read again at least this often, should a notification of a rotation be lost */
+const KEY_RELOAD_MS = 30_000;
+/** how often an instance checks whether the keys are due for a scheduled rotation */
+const KEY_ROTATION_CHECK_MS = 10 * 60_000;
 
 /** The background work of a running app: key reloads, and the purge of expired rows. */
 export function startJobs(deps: {
@@ -20,19 +24,67 @@ export function startJobs(deps: {
   const { config, log, repos, services, holder } = deps;
   const { keys, keystore, events } = services;
 
-  // another instance (or the CLI) rotated the keys: sign with the new ones from now on
-  services.bus.subscribe((event) => {
-    if (event !== 'all' && event.topic !== 'keys') return;
-    keys
-      .load()
-      .then((loaded) => {
-        if (JSON.stringify(loaded.keys) === JSON.stringify(keystore.current.keys)) return;
+  // The keystore is loaded again when another instance (or the CLI) rotates, at the moment a key
+  // changes state (a pending key starts signing, a retired one leaves the JWKS), and every
+  // KEY_RELOAD_MS in case a notification was lost. A key's state follows from its stored times,
+  // so every instance switches at the same moment without talking to the others.
+  let reloadTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const reloadKeys = async () => {
+    try {
+      const loaded = await keys.load();
+      if (JSON.stringify(loaded.keys) !== JSON.stringify(keystore.current.keys)) {
         keystore.current = loaded;
         holder.rebuild();
-        log.info({ kids: loaded.keys.map((k) => k.kid) }, 'signing keys reloaded');
-      })
-      .catch((err: unknown) => log.error({ err }, 'reloading signing keys failed'));
+        log.info(
+          { keys: loaded.keys.map((k) => ({ kid: k.kid, alg: k.alg, state: k.state })) },
+          'signing keys reloaded',
+        );
+      }
+    } catch (err) {
+      log.error({ err }, 'reloading signing keys failed');
+    }
+    schedule();
+  };
+  const schedule = () => {
+    if (closed) return;
+    clearTimeout(reloadTimer);
+    const next = keystore.current.nextChange?.getTime() ?? Number.POSITIVE_INFINITY;
+    // a few milliseconds after the change, so that the state computed then is the new one
+    const wait = Math.min(Math.max(next - Date.now() + 5, 0), KEY_RELOAD_MS);
+    reloadTimer = setTimeout(() => void reloadKeys(), wait).unref();
+  };
+  schedule();
+  deps.lifetime.defer(() => {
+    closed = true;
+    clearTimeout(reloadTimer);
   });
+  services.bus.subscribe((event) => {
+    if (event !== 'all' && event.topic !== 'keys') return;
+    void reloadKeys();
+  });
+
+  // KEY_ROTATION_DAYS: any instance may find the keys due; the key service's lock lets one rotate
+  const rotationDays = config.keys.rotationDays;
+  if (rotationDays !== undefined) {
+    const rotateIfDue = async () => {
+      try {
+        const rotation = await keys.rotateIfOlderThan(rotationDays);
+        if (!rotation) return;
+        events.record({
+          type: 'key.rotated',
+          actor: 'scheduler',
+          details: { scheduled: true, kids: rotation.rotated },
+        });
+        await services.bus.publish({ topic: 'keys' });
+      } catch (err) {
+        log.warn({ err }, 'scheduled key rotation failed');
+      }
+    };
+    void rotateIfDue();
+    const rotationTimer = setInterval(rotateIfDue, KEY_ROTATION_CHECK_MS).unref();
+    deps.lifetime.defer(() => clearInterval(rotationTimer));
+  }
 
   const purgeEvents = async () => {
     try {

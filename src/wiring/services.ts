@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { fetchFederatedJwks } from '../oidc/federation-fetch.ts';
+import { DEFAULT_TOKEN_TTL } from '../oidc/provider.ts';
 import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
@@ -37,9 +38,15 @@ import { createSelfService } from './self-service.ts';
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
 
-/** The signing keys, with a current key of every algorithm made if missing (the CLI uses this alone). */
-async function openKeys(repos: Repositories, secrets: DerivedKeys, log: Logger): Promise<KeyService> {
-  const keys = createKeyService({ repo: repos.signingKeys, encryptionKey: secrets.keyEncryption, log });
+/** The signing keys, with an active key of every algorithm made if missing (the CLI uses this alone). */
+async function openKeys(config: Config, repos: Repositories, secrets: DerivedKeys, log: Logger): Promise<KeyService> {
+  const keys = createKeyService({
+    repo: repos.signingKeys,
+    encryptionKey: secrets.keyEncryption,
+    log,
+    publishAheadSeconds: config.keys.publishAheadSeconds,
+    longestTokenLifetime: async () => Math.max(DEFAULT_TOKEN_TTL, await repos.resources.longestAccessTokenTtl()),
+  });
   await keys.ensure();
   return keys;
 }
@@ -59,13 +66,16 @@ export interface ServiceDeps {
 /** The domain: every service, over the repositories; what holds a connection or a queue closes with the lifetime. */
 export async function createServices(deps: ServiceDeps) {
   const { config, issuer, log, db, secrets, repos, lifetime } = deps;
-  const keys = await openKeys(repos, secrets, log);
+  const keys = await openKeys(config, repos, secrets, log);
   // another instance's (or the CLI's) changes reach the caches here through LISTEN/NOTIFY
   const bus = createCacheBus(db);
   await bus.start();
   const keystore = { current: await keys.load() };
 
-  const metrics = createMetrics({ pool: db.poolStats ? () => db.poolStats?.() : undefined });
+  const metrics = createMetrics({
+    pool: db.poolStats ? () => db.poolStats?.() : undefined,
+    signingKeys: () => keystore.current.keys,
+  });
   const events = createSecurityEventService({
     repo: repos.events,
     log,

@@ -72,9 +72,20 @@ describe('operator CLI (npm run idp)', () => {
 
     const rotated = await idp(['keys', 'rotate']);
     assert.equal(rotated.code, 0, rotated.stderr);
-    const keys = JSON.parse((await idp(['keys', 'list'])).stdout).data as { current: boolean }[];
+    const rotation = JSON.parse(rotated.stdout) as { rotated: string[]; activates_at: string };
+    assert.equal(rotation.rotated.length, 2);
+    assert.ok(Date.parse(rotation.activates_at) > Date.now() + 500 * 1000, 'signs KEY_PUBLISH_AHEAD_SECONDS later');
+    const keys = JSON.parse((await idp(['keys', 'list', '--json'])).stdout).data as {
+      current: boolean;
+      state: string;
+    }[];
     assert.equal(keys.length, 4);
     assert.equal(keys.filter((k) => k.current).length, 2);
+    // published ahead: the new keys wait KEY_PUBLISH_AHEAD_SECONDS before they sign
+    assert.deepEqual(keys.map((k) => k.state).sort(), ['active', 'active', 'pending', 'pending']);
+    const withdrawAlone = await idp(['keys', 'rotate', '--withdraw']);
+    assert.equal(withdrawAlone.code, 2);
+    assert.match(withdrawAlone.stderr, /--withdraw needs --immediate/);
 
     const server = await startTestServer({ database: { ...database, drop: async () => {} }, env: { SECRETS_KEY } });
     try {

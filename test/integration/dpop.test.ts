@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { createExampleService } from '../../src/resource-server/example.ts';
+import { createExampleService } from '../../packages/resource-server/examples/orders.ts';
 import { createDpopKey, type DpopKey } from '../helpers/dpop.ts';
 import { client, discover, registerApi, registerService } from '../helpers/oidc.ts';
 import { ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, startTestServer, type TestServer } from '../helpers/server.ts';

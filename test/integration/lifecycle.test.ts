@@ -97,7 +97,7 @@ describe('lifecycle', () => {
     assert.equal((res.body as { error_description: string }).error_description, 'the access token expired');
   });
 
-  test('key rotation: new tokens use the new key, the old key stays published', async () => {
+  test('key rotation: new keys are published first, then sign; the old key stays published', async () => {
     const server = await startTestServer();
     cleanup.push(() => server.close());
     await registerApi(server, API, ['read']);
@@ -105,11 +105,17 @@ describe('lifecycle', () => {
     const before = await serviceToken(server, svc);
     const kidsBefore = await jwksKids(server);
 
-    const res = await server.admin<{ rotated: string[] }>('POST', '/keys/rotate');
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.equal(res.body.rotated.length, 2);
-
+    // published KEY_PUBLISH_AHEAD_SECONDS (600) before they sign: tokens keep the old key meanwhile
+    const ahead = await server.admin<{ rotated: string[] }>('POST', '/keys/rotate');
+    assert.equal(ahead.status, 200, JSON.stringify(ahead.body));
+    assert.equal(ahead.body.rotated.length, 2);
     await eventually(async () => assert.equal((await jwksKids(server)).length, 4));
+    const meanwhile = await verifyAccessToken(server, await serviceToken(server, svc), API);
+    assert.ok(kidsBefore.includes(meanwhile.header.kid as string), 'a pending key signs nothing');
+
+    const res = await server.admin<{ rotated: string[] }>('POST', '/keys/rotate?immediate=true');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await eventually(async () => assert.ok((await jwksKids(server)).includes(res.body.rotated[0] as string)));
     const after = await serviceToken(server, svc);
     const { header } = await verifyAccessToken(server, after, API);
     assert.ok(res.body.rotated.includes(header.kid as string), 'signed with a new key');
@@ -187,12 +193,16 @@ describe('several instances on one PostgreSQL database', {
       assert.equal(res.status, 401);
     });
 
-    // and a key rotation on one reaches the other
-    const rotated = await a.admin<{ rotated: string[] }>('POST', '/keys/rotate');
+    // and a key rotation on one reaches the other: published at once, signing at once when immediate
+    const ahead = await a.admin<{ rotated: string[] }>('POST', '/keys/rotate');
     await eventually(async () => assert.equal((await jwksKids(b)).length, 4));
+    const rotated = await a.admin<{ rotated: string[] }>('POST', '/keys/rotate?immediate=true');
+    assert.ok(ahead.body.rotated.every((kid) => !rotated.body.rotated.includes(kid)));
     const svc2 = await registerService(a, { [API]: ['read'] });
-    const { header } = await verifyAccessToken(b, await serviceToken(b, svc2), API);
-    assert.ok(rotated.body.rotated.includes(header.kid as string));
+    await eventually(async () => {
+      const { header } = await verifyAccessToken(b, await serviceToken(b, svc2), API);
+      assert.ok(rotated.body.rotated.includes(header.kid as string));
+    });
   });
 });
 

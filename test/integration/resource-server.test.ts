@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
-import { httpAccessToken } from '../../src/resource-server/index.ts';
+import { httpAccessToken } from '../../packages/resource-server/src/index.ts';
 import { registerApi, registerService } from '../helpers/oidc.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 

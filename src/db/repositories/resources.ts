@@ -44,6 +44,10 @@ function pruneReferences(prisma: PrismaClient, identifier: string) {
 
 export function createResourceRepository(prisma: PrismaClient): ResourceRepository {
   return {
+    async longestAccessTokenTtl() {
+      const { _max } = await prisma.resource.aggregate({ _max: { accessTokenTtl: true } });
+      return _max.accessTokenTtl ?? 0;
+    },
     async find(id) {
       return (await prisma.resource.findUnique({ where: { id } })) ?? undefined;
     },

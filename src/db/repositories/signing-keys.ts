@@ -10,6 +10,7 @@ const toRecord = (row: {
   publicJwk: Prisma.JsonValue;
   privateJwk: string;
   createdAt: Date;
+  activatesAt: Date;
   retiredAt: Date | null;
   expiresAt: Date | null;
 }): SigningKeyRecord => ({ ...row, publicJwk: row.publicJwk as Record<string, unknown> });
@@ -25,21 +26,22 @@ export function createSigningKeyRepository(prisma: PrismaClient): SigningKeyRepo
     async listUsable(now) {
       return (await usable(prisma, now)).map(toRecord);
     },
-    replaceCurrent(now, retainForSeconds, decide) {
+    change(now, plan) {
       return prisma.$transaction(async (tx) => {
-        // instances starting together on an empty database must not both create a "current" key
+        // instances starting together on an empty database must not both create a key, nor two
+        // rotations both add a pending one
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEYS_LOCK}::bigint)`;
-        const keys = await decide((await usable(tx, now)).map(toRecord));
-        for (const key of keys) {
-          await tx.signingKey.updateMany({
-            where: { alg: key.alg, retiredAt: null },
-            data: { retiredAt: now, expiresAt: new Date(now.getTime() + retainForSeconds * 1000) },
-          });
+        const changes = await plan((await usable(tx, now)).map(toRecord));
+        if (changes.remove.length > 0) await tx.signingKey.deleteMany({ where: { kid: { in: changes.remove } } });
+        for (const { kid, retiredAt, expiresAt } of changes.retire) {
+          await tx.signingKey.update({ where: { kid }, data: { retiredAt, expiresAt } });
+        }
+        for (const key of changes.create) {
           await tx.signingKey.create({
             data: { ...key, publicJwk: key.publicJwk as Prisma.InputJsonObject, createdAt: now },
           });
         }
-        return keys;
+        return changes;
       });
     },
     async deleteExpired(now) {

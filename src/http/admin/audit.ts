@@ -25,6 +25,8 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
       typeof body?.client_id === 'string' ? body.client_id : typeof body?.id === 'string' ? body.id : undefined;
     // when the route's scope check refused, the body was never read: no fields then
     const sent = (ctx.state.guard as { body?: unknown } | undefined)?.body;
+    // a write's query holds options (`immediate`, `withdraw`), never secrets; the flags are kept
+    const options = (ctx.state.guard as { query?: unknown } | undefined)?.query;
     events.record({
       type,
       ...(failure ? { outcome: 'failure' as const } : {}),
@@ -40,6 +42,9 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
         ...(params?.secretId ? { secret_id: params.secretId } : {}),
         ...(failure ? { error: failure.code } : {}),
         ...(sent && typeof sent === 'object' && !Array.isArray(sent) ? { fields: Object.keys(sent).slice(0, 50) } : {}),
+        ...(options && typeof options === 'object'
+          ? Object.fromEntries(Object.entries(options).filter(([, v]) => typeof v === 'boolean'))
+          : {}),
       },
     });
   };

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
+import type { ReplayCache } from '../../../packages/resource-server/src/dpop.ts';
 import { AppError } from '../../errors.ts';
-import type { ReplayCache } from '../../resource-server/dpop.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import { createAdminDelegation } from '../../services/admin-delegation.ts';
@@ -11,7 +11,7 @@ import type { PasskeyService } from '../../services/passkeys.ts';
 import type { PasswordResetService } from '../../services/password-reset.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
-import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
+import { InitialAccessTokenView } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
@@ -23,6 +23,7 @@ import { clientRoutes } from './clients.ts';
 import { renderApiReference } from './docs-page.ts';
 import { eventRoutes } from './events.ts';
 import { federatedIssuerRoutes } from './federated-issuers.ts';
+import { type KeyAdmin, keyRoutes } from './keys.ts';
 import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
 import { buildOpenApi, responds } from './openapi.ts';
 import { passkeyRoutes } from './passkeys.ts';
@@ -48,11 +49,7 @@ export interface AdminDeps {
   clientCertificateHeader: string | undefined;
   /** DPoP proofs seen by any instance (RFC 9449 §11.1: a proof is good once) */
   replay: ReplayCache;
-  keys: {
-    list(): Promise<readonly { kid: string; alg: string; current: boolean; createdAt: Date; expiresAt: Date | null }[]>;
-    /** rotates and tells every instance */
-    rotate(): Promise<string[]>;
-  };
+  keys: KeyAdmin;
   accessTokens: AccessTokenService;
   clients: ClientService;
   /** several live secrets per client */
@@ -121,17 +118,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);
   passwordResetRoutes(router, deps.passwordReset, delegation);
-  router.get('/keys', requireScope('keys:read'), responds('KeyList', listOf(KeyView)), async (ctx) => {
-    ctx.body = {
-      data: (await deps.keys.list()).map((k) => ({
-        kid: k.kid,
-        alg: k.alg,
-        current: k.current,
-        created_at: k.createdAt.toISOString(),
-        expires_at: k.expiresAt?.toISOString() ?? null,
-      })),
-    };
-  });
+  keyRoutes(router, deps.keys);
   router.post(
     '/initial-access-tokens',
     requireScope('clients:write', { event: 'initial_access_token.created' }),
@@ -145,14 +132,6 @@ export function createAdminRouter(deps: AdminDeps): Router {
       const { token, expiresAt } = await deps.registration.issueInitialAccessToken(body.expires_in, body.uses);
       ctx.status = 201;
       ctx.body = { initial_access_token: token, expires_at: expiresAt.toISOString(), uses: body.uses };
-    },
-  );
-  router.post(
-    '/keys/rotate',
-    requireScope('keys:write', { event: 'key.rotated' }),
-    responds('KeysRotated', KeysRotated),
-    async (ctx) => {
-      ctx.body = { rotated: await deps.keys.rotate() };
     },
   );
   // anything else under /admin (after authentication, so paths are not probed anonymously):

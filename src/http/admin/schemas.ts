@@ -5,6 +5,16 @@ const Cursor = z.strictObject({
   after: z.string().min(1).max(256).optional(),
 });
 
+const flag = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+
+/** POST /admin/keys/rotate */
+export const RotateQuery = z
+  .strictObject({ immediate: flag.optional(), withdraw: flag.optional() })
+  .refine((q) => !q.withdraw || q.immediate, {
+    path: ['withdraw'],
+    message: 'withdraw=true needs immediate=true',
+  });
+
 export const IdParams = z.object({ id: z.string().min(1).max(256) });
 
 export const RoleQuery = Cursor.extend({ name: z.string().max(100).optional() });

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
+import type { ReplayCache } from '../../../packages/resource-server/src/dpop.ts';
+import { senderConstraint, TokenCheckError } from '../../../packages/resource-server/src/token-checker.ts';
 import { AppError } from '../../errors.ts';
-import type { ReplayCache } from '../../resource-server/dpop.ts';
-import { senderConstraint, TokenCheckError } from '../../resource-server/token-checker.ts';
 import type { AccessTokenClaims, AccessTokenService } from '../../services/access-tokens.ts';
 import { type AdminPower, type AdminScope, covers, powerOf } from '../../services/admin-delegation.ts';
 import type { AdminChangeEvent } from '../../services/security-events.ts';

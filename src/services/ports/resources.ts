@@ -39,4 +39,6 @@ export interface ResourceRepository {
   ): Promise<ResourceRecord | Stale | undefined>;
   /** removes the API, and every role permission and allowedResources entry naming it, in one transaction */
   delete(id: string, expected?: Date): Promise<ResourceRecord | Stale | undefined>;
+  /** the longest `accessTokenTtl` of any API (0 with none): how long a signing key must stay published */
+  longestAccessTokenTtl(): Promise<number>;
 }

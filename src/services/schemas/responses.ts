@@ -132,13 +132,20 @@ export const EventActivityView = z.strictObject({
 export const KeyView = z.strictObject({
   kid: z.string(),
   alg: z.string(),
-  current: z.boolean().describe('the key that signs now'),
-  created_at: timestamp,
-  expires_at: timestamp.nullable(),
+  state: z
+    .enum(['pending', 'active', 'retired'])
+    .describe('pending: published, signs from activates_at; active: signs now; retired: published until expires_at'),
+  current: z.boolean().describe('the key that signs now (state active)'),
+  created_at: timestamp.describe('published in the JWKS since'),
+  activates_at: timestamp.describe('signs from then on'),
+  retired_at: timestamp.nullable().describe('a newer key signs from then on'),
+  expires_at: timestamp.nullable().describe('leaves the JWKS then: the tokens it signed have expired'),
 });
 
 export const KeysRotated = z.strictObject({
-  rotated: z.array(z.string()).describe('the kids of the new keys'),
+  rotated: z.array(z.string()).describe('the kids of the new keys (or of the keys already pending)'),
+  activates_at: timestamp.describe('when they sign: now with immediate=true, else KEY_PUBLISH_AHEAD_SECONDS from now'),
+  withdrawn: z.array(z.string()).describe('kids removed from the JWKS at once (withdraw=true)'),
 });
 
 export const InitialAccessTokenView = z.strictObject({

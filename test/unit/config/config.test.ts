@@ -47,6 +47,31 @@ describe('loadConfig', () => {
     fails({ TLS_CERT_FILE: '/x' }, 'TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   });
 
+  test('signing keys: KEY_PUBLISH_AHEAD_SECONDS (default 600) and KEY_ROTATION_DAYS (default off)', () => {
+    assert.deepEqual(loadConfig({}).keys, { publishAheadSeconds: 600, rotationDays: undefined });
+    assert.deepEqual(loadConfig({ KEY_PUBLISH_AHEAD_SECONDS: '0', KEY_ROTATION_DAYS: '90' }).keys, {
+      publishAheadSeconds: 0,
+      rotationDays: 90,
+    });
+    fails(
+      { KEY_PUBLISH_AHEAD_SECONDS: '-1' },
+      'KEY_PUBLISH_AHEAD_SECONDS: must be a whole number from 0 to 604800 (got -1)',
+    );
+    fails(
+      { KEY_PUBLISH_AHEAD_SECONDS: '1e3' },
+      'KEY_PUBLISH_AHEAD_SECONDS: must be a whole number from 0 to 604800 (got 1e3)',
+    );
+    fails(
+      { KEY_PUBLISH_AHEAD_SECONDS: '604801' },
+      'KEY_PUBLISH_AHEAD_SECONDS: must be a whole number from 0 to 604800 (got 604801)',
+    );
+    fails({ KEY_ROTATION_DAYS: '0' }, 'KEY_ROTATION_DAYS: must be a whole number from 1 to 3650 (got 0)');
+    fails(
+      { KEY_ROTATION_DAYS: '1', KEY_PUBLISH_AHEAD_SECONDS: '86400' },
+      'KEY_ROTATION_DAYS: must be longer than KEY_PUBLISH_AHEAD_SECONDS',
+    );
+  });
+
   test('production refuses unsafe defaults', () => {
     const key = { SECRETS_KEY: 'k'.repeat(32) };
     fails({ NODE_ENV: 'production', ISSUER: 'https://id.example' }, 'SECRETS_KEY: required when NODE_ENV=production');

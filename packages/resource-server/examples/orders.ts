@@ -3,12 +3,12 @@
  * `POST /orders` needs `orders:write`. Run it next to the server:
  *
  *   ISSUER=http://localhost:3000 AUDIENCE=https://orders.example PORT=4000 \
- *     PUBLIC_URL=http://localhost:4000 node --experimental-strip-types src/resource-server/example.ts
+ *     PUBLIC_URL=http://localhost:4000 node --experimental-strip-types packages/resource-server/examples/orders.ts
  *
  * It reads its own environment because it is a separate program, not part of the server.
  */
 import Koa from 'koa';
-import { koaAccessToken, type TokenCheckOptions, type VerifiedAccessToken } from './index.ts';
+import { koaAccessToken, type TokenCheckOptions, type VerifiedAccessToken } from '../src/index.ts';
 
 export function createExampleService(options: Omit<TokenCheckOptions, 'scopes'>): Koa {
   const app = new Koa();

@@ -1,15 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import { type JWTPayload, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { certificateFromSocket, certificateThumbprint, parseForwardedCertificate } from './client-certificate.ts';
 import { DPOP_ALGORITHMS, DpopProofError, memoryReplayCache, type ReplayCache, verifyDpopProof } from './dpop.ts';
+import { type KeyCacheOptions, KeysUnavailableError, remoteKeySet } from './jwks-cache.ts';
 
-export interface TokenCheckOptions {
+export interface TokenCheckOptions extends KeyCacheOptions {
   /** the issuer, exactly as in its discovery document (`iss` of its tokens) */
   issuer: string;
   /** this API's resource identifier, as registered with the issuer (`aud`) */
   audience: string;
-  /** where the issuer publishes its keys (default `<issuer>/jwks`); fetched once, cached, refetched for an unknown `kid` */
+  /** where the issuer publishes its keys (default `<issuer>/jwks`); cached, see `cacheMaxAge`, `refetchInterval`, `staleIfError` */
   jwksUri?: string;
   /** scopes every request must carry; check finer ones per route with `token.scopes` */
   scopes?: readonly string[];
@@ -112,7 +113,7 @@ function defaultRequestUrl(req: CheckableRequest): string {
  * Revocation is not seen: keep token lifetimes short, or ask the issuer's introspection endpoint.
  */
 export function createTokenChecker(options: TokenCheckOptions) {
-  const keys = options.keys ?? createRemoteJWKSet(new URL(options.jwksUri ?? `${options.issuer}/jwks`));
+  const keys = options.keys ?? remoteKeySet(new URL(options.jwksUri ?? `${options.issuer}/jwks`), options);
   const tolerance = options.clockTolerance ?? 5;
   const replay = options.dpop?.replayCache ?? memoryReplayCache();
   const requestUrl = options.requestUrl ?? defaultRequestUrl;
@@ -250,6 +251,6 @@ function describe(err: unknown): string {
 
 /** A network failure or a bad answer from the JWKS endpoint, as opposed to a bad token. */
 const keysUnavailable = (err: unknown) =>
+  err instanceof KeysUnavailableError ||
   err instanceof joseErrors.JWKSTimeout ||
-  !(err instanceof joseErrors.JOSEError) ||
-  (err.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set HTTP response/.test(err.message));
+  !(err instanceof joseErrors.JOSEError);

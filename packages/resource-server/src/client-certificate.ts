@@ -1,11 +1,10 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
 /**
  * The client certificate of a request, from the TLS connection or from a header set by a
- * TLS-terminating proxy. Shared by the authorization server (RFC 8705 client authentication
- * and certificate-bound tokens) and by resource servers checking `cnf.x5t#S256`.
+ * TLS-terminating proxy, for checking certificate-bound tokens (`cnf.x5t#S256`, RFC 8705).
+ * The authorization server uses the same functions for mTLS client authentication.
  */
 
 type MaybeTlsSocket = Socket & {
@@ -25,11 +24,6 @@ export function certificateFromSocket(socket: Socket | undefined): X509Certifica
   } catch {
     return undefined;
   }
-}
-
-/** Whether the TLS layer verified the peer's certificate against the configured client CAs. */
-export function socketAuthorized(socket: Socket | undefined): boolean {
-  return (socket as MaybeTlsSocket | undefined)?.authorized === true;
 }
 
 const PEM = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/;
@@ -68,28 +62,4 @@ export function parseForwardedCertificate(value: string | undefined): X509Certif
 /** RFC 8705 §3.1: the base64url SHA-256 of the DER certificate, as in `cnf.x5t#S256`. */
 export function certificateThumbprint(cert: X509Certificate): string {
   return createHash('sha256').update(cert.raw).digest('base64url');
-}
-
-/** Every certificate in a PEM bundle. @throws when the file has none */
-export function readCertificateBundle(path: string): X509Certificate[] {
-  const text = readFileSync(path, 'utf8');
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error(`${path} holds no PEM certificate`);
-  return blocks.map((block) => new X509Certificate(block));
-}
-
-/**
- * Whether a CA of the bundle issued `cert` directly and signed it, and `cert` is within its
- * validity period. Used for forwarded certificates, which the TLS layer did not check here.
- * Intermediate CAs are not followed: put the CA that issues client certificates in the bundle.
- */
-export function issuedByTrustedCa(cert: X509Certificate, cas: readonly X509Certificate[], now = new Date()): boolean {
-  if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return false;
-  return cas.some((ca) => {
-    try {
-      return cert.checkIssued(ca) && cert.verify(ca.publicKey) && !(now > new Date(ca.validTo));
-    } catch {
-      return false;
-    }
-  });
 }
