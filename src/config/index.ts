@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv } from './numbers.ts';
+import { type WebhookConfig, WebhookEnv, webhookConfig } from './webhooks.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -94,6 +95,7 @@ const EnvSchema = z.object({
   REGISTRATION_ENABLED: bool.default(false),
   ...LimitsEnv,
   ...MailEnv,
+  ...WebhookEnv,
 });
 
 export interface Config {
@@ -132,6 +134,7 @@ export interface Config {
   readonly limits: LimitsConfig;
   /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
   readonly mail: MailConfig;
+  readonly webhooks: WebhookConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -211,5 +214,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
     mail: mailConfig(e),
+    webhooks: webhookConfig(e),
   });
 }

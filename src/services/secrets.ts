@@ -29,6 +29,8 @@ export interface DerivedKeys {
   readonly eventDigest: Buffer;
   /** AES-256-GCM key for outbox payloads at rest (mails carry links with tokens) */
   readonly outboxSeal: Buffer;
+  /** AES-256-GCM key for webhook signing secrets at rest (they must be read back to sign) */
+  readonly webhookSecrets: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -43,6 +45,7 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     dpopNonce: derive(secretsKey, 'dpop-nonce'),
     eventDigest: derive(secretsKey, 'event-login-digest'),
     outboxSeal: derive(secretsKey, 'outbox-seal'),
+    webhookSecrets: derive(secretsKey, 'webhook-secrets'),
   });
 }
 

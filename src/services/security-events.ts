@@ -22,7 +22,8 @@ export type AdminChangeEvent =
   // an admin mailed a user a password reset link
   | 'password.reset_requested'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
-  | 'initial_access_token.created';
+  | 'initial_access_token.created'
+  | `webhook.${'created' | 'updated' | 'deleted' | 'secret_rotated'}`;
 
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {
@@ -58,6 +59,11 @@ export interface SecurityEventService {
   purge(now?: Date): Promise<number>;
   /** stops the timer and writes what is left */
   close(): Promise<void>;
+  /**
+   * Calls `listener` whenever a write queued webhook deliveries with the events (the outbox's
+   * wake-up: the deliveries are durable already, this only spares them the wait for the next poll).
+   */
+  onDeliveriesQueued(listener: () => void): void;
 }
 
 export interface SecurityEventOptions {
@@ -150,6 +156,18 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
   const inserting = new Set<Promise<void>>();
   /** the writes of the request being answered (see `durably`) */
   const request = new AsyncLocalStorage<Promise<void>[]>();
+  const deliveryListeners: (() => void)[] = [];
+  const stored = (queued: number) => {
+    if (queued === 0) return;
+    // never throws: the events are stored, and a throw here would have them written again
+    for (const listener of deliveryListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log.warn({ err }, 'waking the webhook deliveries failed; the next poll finds them');
+      }
+    }
+  };
 
   const failed = (err: unknown, events: number) => {
     if (!isDatabaseUnavailable(err)) log.warn({ err, events }, 'writing security events failed');
@@ -175,7 +193,7 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
 
   const writeBatch = async (batch: NewSecurityEvent[]) => {
     try {
-      await repo.insertMany(batch);
+      stored(await repo.insertMany(batch));
       succeeded();
     } catch (err) {
       // kept for the next try if there is room; a database that stays down costs events, not memory
@@ -215,10 +233,16 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
     }
     const write: Promise<void> = repo
       .insertMany([row])
-      .then(succeeded, (err: unknown) => {
-        failed(err, 1);
-        enqueue(row);
-      })
+      .then(
+        (queued) => {
+          stored(queued);
+          succeeded();
+        },
+        (err: unknown) => {
+          failed(err, 1);
+          enqueue(row);
+        },
+      )
       .finally(() => inserting.delete(write));
     inserting.add(write);
     return write;
@@ -286,6 +310,9 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
       request.getStore()?.push(done);
     },
     list: (filter) => repo.list(filter),
+    onDeliveriesQueued(listener) {
+      deliveryListeners.push(listener);
+    },
     async flush() {
       await Promise.all(inserting);
       await drain(true);

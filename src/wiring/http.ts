@@ -71,6 +71,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     roles: s.roles,
     passkeys: s.passkeys,
     passwordReset: s.passwordReset,
+    webhooks: s.webhooks,
     keys: {
       list: () => s.keys.list(),
       async rotate() {

@@ -10,6 +10,7 @@ import { createRoleRepository } from '../db/repositories/roles.ts';
 import { createSecurityEventRepository } from '../db/repositories/security-events.ts';
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
 import { createUserRepository } from '../db/repositories/users.ts';
+import { createWebhookRepository } from '../db/repositories/webhooks.ts';
 
 /** Every repository over one database: the only code that touches Prisma. */
 export function createRepositories(db: Database) {
@@ -26,6 +27,7 @@ export function createRepositories(db: Database) {
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma),
+    webhooks: createWebhookRepository(prisma),
   };
 }
 

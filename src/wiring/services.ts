@@ -25,6 +25,7 @@ import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
 import { createSelfService } from './self-service.ts';
+import { createWebhooks } from './webhooks.ts';
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -140,6 +141,8 @@ export async function createServices(deps: ServiceDeps) {
     bruteForce: protection.bruteForce,
     productName: 'Identity',
   });
+  // security events pushed to registered URLs, through the same outbox
+  const webhooks = createWebhooks({ config, repos, secrets, outbox: selfService.outbox, events });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -175,6 +178,7 @@ export async function createServices(deps: ServiceDeps) {
     changes,
     needsMfa,
     signin,
+    webhooks,
     ...selfService,
   };
 }

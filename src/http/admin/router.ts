@@ -11,6 +11,7 @@ import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
+import type { WebhookService } from '../../services/webhooks.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -26,6 +27,7 @@ import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
 import { NewInitialAccessToken } from './schemas.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export interface AdminDeps {
   issuer: string;
@@ -56,6 +58,8 @@ export interface AdminDeps {
   passwordReset: Pick<PasswordResetService, 'sendFor'>;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
   security: LockoutDeps & { events: SecurityEventService };
+  /** /admin/webhooks: security events pushed to registered URLs */
+  webhooks: WebhookService;
 }
 
 /** The admin API under /admin: JSON in and out, every route behind an admin access token. */
@@ -104,6 +108,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);
   passwordResetRoutes(router, deps.passwordReset, delegation);
+  webhookRoutes(router, deps.webhooks);
   router.get('/keys', requireScope('keys:read'), responds('KeyList', listOf(KeyView)), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({

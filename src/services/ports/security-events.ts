@@ -27,7 +27,11 @@ export interface SecurityEventFilter {
 }
 
 export interface SecurityEventRepository {
-  insertMany(events: readonly NewSecurityEvent[]): Promise<void>;
+  /**
+   * Stores the events and, in the same statement, queues a delivery for every webhook that
+   * matches one (outbox rows of kind `webhook`). @returns how many deliveries were queued
+   */
+  insertMany(events: readonly NewSecurityEvent[]): Promise<number>;
   /** newest first: by time, then by id */
   list(filter: SecurityEventFilter): Promise<SecurityEventRecord[]>;
   /** @returns how many rows were removed */

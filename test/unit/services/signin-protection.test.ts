@@ -52,6 +52,7 @@ function recordingEvents(): SecurityEventService & { recorded: SecurityEventInpu
     flush: async () => {},
     purge: async () => 0,
     close: async () => {},
+    onDeliveriesQueued: () => {},
   };
 }
 
