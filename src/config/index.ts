@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv } from './numbers.ts';
+import { type TelemetryConfig, TelemetryEnv, telemetryConfig } from './telemetry.ts';
 import { type WebhookConfig, WebhookEnv, webhookConfig } from './webhooks.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
@@ -96,6 +97,7 @@ const EnvSchema = z.object({
   ...LimitsEnv,
   ...MailEnv,
   ...WebhookEnv,
+  ...TelemetryEnv,
 });
 
 export interface Config {
@@ -135,6 +137,7 @@ export interface Config {
   /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
   readonly mail: MailConfig;
   readonly webhooks: WebhookConfig;
+  readonly telemetry: TelemetryConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -215,5 +218,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: limitsConfig(e),
     mail: mailConfig(e),
     webhooks: webhookConfig(e),
+    telemetry: telemetryConfig(e),
   });
 }
