@@ -5,7 +5,6 @@ import { createOutboundFetch, isSpecialUseAddress, type OutboundFetchOptions } f
 import { PermanentFailure } from '../services/outbox.ts';
 import type { WebhookSender } from '../services/webhooks.ts';
 
-
 const bare = (hostname: string) => hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
 /** RFC 6761 §6.3: localhost names are loopback, whatever a DNS server would say */
 const isLocalhostName = (host: string) => {
