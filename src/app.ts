@@ -12,6 +12,7 @@ import { clientValidator, createOidc, createProviderHolder } from './wiring/prov
 import { createRepositories } from './wiring/repositories.ts';
 import { createServices, type Services } from './wiring/services.ts';
 import { openStorage } from './wiring/storage.ts';
+import { openTelemetry } from './wiring/telemetry.ts';
 
 export interface App {
   /** the request listener: oidc-provider's Koa app with our routes in front (rebuilt when keys rotate) */
@@ -41,7 +42,9 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
   const lifetime = createLifetime();
   try {
     const { db, secrets } = await openStorage(config, log, lifetime);
-    const repos = createRepositories(db);
+    // OTEL_EXPORTER_OTLP_ENDPOINT: request and database spans; unset, nothing is loaded
+    const telemetry = await openTelemetry(config, log, lifetime);
+    const repos = createRepositories(telemetry ? telemetry.traced(db) : db);
     // built once the services and the HTTP surface exist, rebuilt when the keys change
     const holder = createProviderHolder();
     const validateClient = clientValidator(holder);
@@ -50,6 +53,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
     const http = await createHttpSurface({
       ...{ config, issuer, log, db, secrets, services, holder, oidc, lifetime },
       replay: repos.replayKeys,
+      tracing: telemetry?.requests,
     });
     holder.use(() => oidc.build(http.pages, http.install));
     await ensureBuiltInClients(services.clients, {

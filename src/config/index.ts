@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv, optionalIntegerEnv } from './numbers.ts';
+import { type TelemetryConfig, TelemetryEnv, telemetryConfig } from './telemetry.ts';
+import { type WebhookConfig, WebhookEnv, webhookConfig } from './webhooks.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -98,6 +100,8 @@ const EnvSchema = z.object({
   KEY_ROTATION_DAYS: optionalIntegerEnv(1, 3650),
   ...LimitsEnv,
   ...MailEnv,
+  ...WebhookEnv,
+  ...TelemetryEnv,
 });
 
 export interface Config {
@@ -138,6 +142,8 @@ export interface Config {
   readonly limits: LimitsConfig;
   /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
   readonly mail: MailConfig;
+  readonly webhooks: WebhookConfig;
+  readonly telemetry: TelemetryConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -222,5 +228,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
     mail: mailConfig(e),
+    webhooks: webhookConfig(e),
+    telemetry: telemetryConfig(e),
   });
 }

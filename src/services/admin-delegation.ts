@@ -16,6 +16,9 @@ export const ADMIN_SCOPES = [
   'events:read',
   'keys:read',
   'keys:write',
+  // registering a webhook also needs events:read: a webhook reads the event log
+  'webhooks:read',
+  'webhooks:write',
 ] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];
 

@@ -10,9 +10,13 @@ export class PermanentFailure extends Error {
   override name = 'PermanentFailure';
 }
 
-/** Does the work of one kind of row. Throwing schedules a retry (or the dead state). */
+/**
+ * Does the work of one kind of row. Throwing schedules a retry (or the dead state). The status
+ * code of the other side's answer (an HTTP status), returned or carried by the thrown error as
+ * `status`, is kept on the row as its last status.
+ */
 export interface OutboxHandler {
-  handle(payload: unknown, item: { id: string; attempt: number }): Promise<void>;
+  handle(payload: unknown, item: { id: string; attempt: number }): Promise<unknown>;
   /** what stays of the payload once the row is done (sent or dead): never a secret */
   summary(payload: unknown): unknown;
 }
@@ -92,16 +96,17 @@ export function createOutbox(deps: {
   const work = async (item: OutboxItem): Promise<void> => {
     const handler = handlers.get(item.kind);
     const summary = handler ? safeSummary(handler, item.payload) : {};
+    let status: number | undefined;
     try {
       if (!handler) throw new PermanentFailure(`no handler for outbox rows of kind ${item.kind}`);
-      await handler.handle(item.payload, { id: item.id, attempt: item.attempts });
+      status = statusOf(await handler.handle(item.payload, { id: item.id, attempt: item.attempts }));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const permanent = err instanceof PermanentFailure || item.attempts >= item.maxAttempts;
       const retryAt = permanent
         ? undefined
         : new Date(Date.now() + retryDelayMs(item.attempts, baseDelayMs, maxDelayMs));
-      const kept = await repo.markFailed(item.id, item.leaseId, message, retryAt, summary);
+      const kept = await repo.markFailed(item.id, item.leaseId, message, retryAt, summary, statusOf(err));
       if (permanent)
         log.error({ id: item.id, kind: item.kind, attempts: item.attempts, error: message }, 'outbox row dead');
       else
@@ -114,7 +119,7 @@ export function createOutbox(deps: {
     }
     // Marked right after the handler succeeded. Should the process die between the two, the
     // lease runs out and the row is done again: the one window left (see the decision record)
-    if (!(await repo.markSent(item.id, item.leaseId, summary))) {
+    if (!(await repo.markSent(item.id, item.leaseId, summary, status))) {
       log.warn({ id: item.id, kind: item.kind }, 'outbox lease ran out while the row was being done');
     }
   };
@@ -193,6 +198,12 @@ export function createOutbox(deps: {
       await running?.catch(() => {});
     },
   };
+}
+
+/** the `status` a handler resolved with or threw, if it is one */
+function statusOf(value: unknown): number | undefined {
+  const status = (value as { status?: unknown } | null | undefined)?.status;
+  return typeof status === 'number' && Number.isInteger(status) ? status : undefined;
 }
 
 function safeSummary(handler: OutboxHandler, payload: unknown): unknown {

@@ -36,6 +36,8 @@ export interface DerivedKeys {
   readonly consoleClientSecret: string;
   /** AES-256-GCM key for outbox payloads at rest (mails carry links with tokens) */
   readonly outboxSeal: Buffer;
+  /** AES-256-GCM key for webhook signing secrets at rest (they must be read back to sign) */
+  readonly webhookSecrets: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -54,6 +56,7 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     consoleSession: derive(secretsKey, 'console-session'),
     consoleClientSecret: derive(secretsKey, 'console-client-secret').toString('base64url'),
     outboxSeal: derive(secretsKey, 'outbox-seal'),
+    webhookSecrets: derive(secretsKey, 'webhook-secrets'),
   });
 }
 

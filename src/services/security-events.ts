@@ -28,7 +28,8 @@ export type AdminChangeEvent =
   // an admin mailed a user a password reset link
   | 'password.reset_requested'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
-  | 'initial_access_token.created';
+  | 'initial_access_token.created'
+  | `webhook.${'created' | 'updated' | 'deleted' | 'secret_rotated'}`;
 
 /**
  * The events of people's second factors (src/services/second-factors.ts). Like every event they
@@ -78,6 +79,11 @@ export interface SecurityEventService {
   purge(now?: Date): Promise<number>;
   /** stops the timer and writes what is left */
   close(): Promise<void>;
+  /**
+   * Calls `listener` whenever a write queued webhook deliveries with the events (the outbox's
+   * wake-up: the deliveries are durable already, this only spares them the wait for the next poll).
+   */
+  onDeliveriesQueued(listener: () => void): void;
 }
 
 export interface SecurityEventOptions {
@@ -173,6 +179,18 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
   const inserting = new Set<Promise<void>>();
   /** the writes of the request being answered (see `durably`) */
   const request = new AsyncLocalStorage<Promise<void>[]>();
+  const deliveryListeners: (() => void)[] = [];
+  const stored = (queued: number) => {
+    if (queued === 0) return;
+    // never throws: the events are stored, and a throw here would have them written again
+    for (const listener of deliveryListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log.warn({ err }, 'waking the webhook deliveries failed; the next poll finds them');
+      }
+    }
+  };
 
   const failed = (err: unknown, events: number) => {
     if (!isDatabaseUnavailable(err)) log.warn({ err, events }, 'writing security events failed');
@@ -198,7 +216,7 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
 
   const writeBatch = async (batch: NewSecurityEvent[]) => {
     try {
-      await repo.insertMany(batch);
+      stored(await repo.insertMany(batch));
       succeeded();
     } catch (err) {
       // kept for the next try if there is room; a database that stays down costs events, not memory
@@ -238,10 +256,16 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
     }
     const write: Promise<void> = repo
       .insertMany([row])
-      .then(succeeded, (err: unknown) => {
-        failed(err, 1);
-        enqueue(row);
-      })
+      .then(
+        (queued) => {
+          stored(queued);
+          succeeded();
+        },
+        (err: unknown) => {
+          failed(err, 1);
+          enqueue(row);
+        },
+      )
       .finally(() => inserting.delete(write));
     inserting.add(write);
     return write;
@@ -311,6 +335,9 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
     list: (filter) => repo.list(filter),
     histogram: (query) => repo.histogram(query),
     surges: (query) => repo.surges(query),
+    onDeliveriesQueued(listener) {
+      deliveryListeners.push(listener);
+    },
     async flush() {
       await Promise.all(inserting);
       await drain(true);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Middleware } from 'koa';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
@@ -20,6 +21,7 @@ import { createSelfServiceRouter } from '../http/self-service/router.ts';
 import type { Logger } from '../logger.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
+import type { RouteLabels } from '../services/metrics.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Lifetime } from './lifetime.ts';
@@ -44,6 +46,8 @@ export interface HttpWiringDeps {
   lifetime: Lifetime;
   /** single-use values every instance sees (PostgreSQL) */
   replay: ReplayKeyRepository;
+  /** a span per request, when OpenTelemetry traces are on */
+  tracing: ((routeLabels: RouteLabels) => Middleware) | undefined;
 }
 
 /** Our HTTP surface: the pages, the admin API, health, metrics and the edge middleware, to put in front of the provider. */
@@ -81,6 +85,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     passkeys: s.passkeys,
     passwordReset: s.passwordReset,
     sessions: s.sessions,
+    webhooks: s.webhooks,
     keys: {
       list: () => s.keys.list(),
       async rotate(options) {
@@ -127,6 +132,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
   const http = createHttp({
     log,
     edge: [
+      // the request's span covers everything after it
+      ...(deps.tracing ? [deps.tracing(s.routeLabels)] : []),
       // first: every absolute URL built after this derives from ISSUER, not from the request
       issuerOrigin(issuer),
       requestMetrics(s.metrics, s.routeLabels),

@@ -15,6 +15,7 @@ import { createSecurityEventRepository } from '../db/repositories/security-event
 import { createSigningKeyRepository } from '../db/repositories/signing-keys.ts';
 import { createUserSessionRepository } from '../db/repositories/user-sessions.ts';
 import { createUserRepository } from '../db/repositories/users.ts';
+import { createWebhookRepository } from '../db/repositories/webhooks.ts';
 
 /** Every repository over one database: the only code that touches Prisma. */
 export function createRepositories(db: Database) {
@@ -36,6 +37,7 @@ export function createRepositories(db: Database) {
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma, db.query),
     userSessions: createUserSessionRepository(prisma),
+    webhooks: createWebhookRepository(prisma),
   };
 }
 

@@ -34,6 +34,7 @@ import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
 import { createSelfService } from './self-service.ts';
+import { createWebhooks } from './webhooks.ts';
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -216,6 +217,8 @@ export async function createServices(deps: ServiceDeps) {
     events,
     log,
   });
+  // security events pushed to registered URLs, through the same outbox
+  const webhooks = createWebhooks({ config, repos, secrets, outbox: selfService.outbox, events });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -256,6 +259,7 @@ export async function createServices(deps: ServiceDeps) {
     secondFactors,
     needsMfa,
     signin,
+    webhooks,
     ...selfService,
     sessions,
     passwordChange,

@@ -262,6 +262,22 @@ describe('OpenAPI document: responses', () => {
     assert.equal((await api.call('POST', `/admin/clients/${cid}/secret`, { token: readOnly })).status, 403);
     assert.equal((await api.call('GET', '/admin/clients', { token: '' })).status, 401);
 
+    // webhooks: the secret only when one is made (the user changes below queue deliveries to it)
+    const hook = await api.call('POST', '/admin/webhooks', {
+      body: { url: `https://siem-${suffix}.example/in`, events: ['user.*'] },
+    });
+    assert.equal(hook.status, 201);
+    assert.match(String(hook.body.secret), /^whsec_/);
+    const hid = String(hook.body.id);
+    await api.call('GET', '/admin/webhooks?limit=1');
+    assert.ok(!('secret' in (await api.call('GET', `/admin/webhooks/${hid}`)).body), 'no secret when read');
+    await api.call('PATCH', `/admin/webhooks/${hid}`, { body: { description: 'the SIEM' } });
+    await api.call('POST', `/admin/webhooks/${hid}/secret`);
+    const badHook = await api.call('POST', '/admin/webhooks', {
+      body: { url: 'http://10.0.0.1/', events: ['user.*'] },
+    });
+    assert.equal(badHook.status, 400);
+
     // users, their passkeys, their lockouts
     const user = await api.call('POST', '/admin/users', {
       body: {
@@ -307,6 +323,10 @@ describe('OpenAPI document: responses', () => {
     ]) {
       assert.equal((await api.call('DELETE', path)).status, 204);
     }
+
+    const deliveries = await api.call('GET', `/admin/webhooks/${hid}/deliveries?limit=5`);
+    assert.ok(deliveries.body.data.length > 0, 'the user changes were queued for the webhook');
+    assert.equal((await api.call('DELETE', `/admin/webhooks/${hid}`)).status, 204);
 
     const all = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m} ${path}`));
     const untried = all.filter(

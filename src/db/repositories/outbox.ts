@@ -57,19 +57,27 @@ export function createOutboxRepository(prisma: PrismaClient): OutboxRepository {
       );
     },
 
-    async markSent(id, leaseId, summary) {
+    async markSent(id, leaseId, summary, status) {
       const { count } = await prisma.outboxItem.updateMany({
         where: { id, leaseId, status: 'pending' },
-        data: { status: 'sent', doneAt: new Date(), leaseId: null, payload: summary as object, lastError: null },
+        data: {
+          status: 'sent',
+          doneAt: new Date(),
+          leaseId: null,
+          payload: summary as object,
+          lastError: null,
+          lastStatus: status ?? null,
+        },
       });
       return count === 1;
     },
 
-    async markFailed(id, leaseId, error, retryAt, summary) {
+    async markFailed(id, leaseId, error, retryAt, summary, status) {
       const { count } = await prisma.outboxItem.updateMany({
         where: { id, leaseId, status: 'pending' },
         data: {
           lastError: error.slice(0, MAX_ERROR),
+          lastStatus: status ?? null,
           leaseId: null,
           ...(retryAt ? { availableAt: retryAt } : { status: 'dead', doneAt: new Date(), payload: summary as object }),
         },

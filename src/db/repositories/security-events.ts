@@ -12,12 +12,34 @@ const toRecord = (row: Row): SecurityEventRecord => ({
 export function createSecurityEventRepository(prisma: PrismaClient): SecurityEventRepository {
   return {
     async insertMany(events) {
-      if (events.length === 0) return;
+      if (events.length === 0) return 0;
       // One statement for the whole batch, each column as one array parameter: this runs for
       // every token issued, and Prisma's createMany costs several times more CPU per row.
-      await prisma.$executeRawUnsafe(
-        `INSERT INTO "security_events" ("type", "occurred_at", "actor", "subject", "client_id", "ip", "user_agent", "outcome", "details")
-         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])`,
+      // The same statement queues a delivery (an outbox row of kind 'webhook') for every webhook
+      // whose patterns match an event: an event is never stored without its deliveries, nor a
+      // delivery queued for an event that was not stored. The payload is the event as
+      // GET /admin/events shows it; `deliveries` in webhooks.ts reads its id and type back.
+      const [row] = await prisma.$queryRawUnsafe<{ queued: number }[]>(
+        `WITH ev AS (
+           INSERT INTO "security_events" ("type", "occurred_at", "actor", "subject", "client_id", "ip", "user_agent", "outcome", "details")
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
+           RETURNING *
+         ), queued AS (
+           INSERT INTO "outbox" ("id", "kind", "payload", "max_attempts", "webhook_id")
+           SELECT gen_random_uuid()::text, 'webhook',
+                  jsonb_build_object('webhookId', w."id", 'event', jsonb_build_object(
+                    'id', ev."id"::text, 'type', ev."type",
+                    'time', to_char(ev."occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                    'outcome', ev."outcome", 'actor', ev."actor", 'subject', ev."subject",
+                    'client_id', ev."client_id", 'ip', ev."ip", 'user_agent', ev."user_agent",
+                    'details', ev."details")),
+                  w."max_attempts", w."id"
+           FROM ev JOIN "webhooks" AS w
+             ON ev."type" = ANY(w."events") OR '*' = ANY(w."events")
+                OR (split_part(ev."type", '.', 1) || '.*') = ANY(w."events")
+           RETURNING 1
+         )
+         SELECT count(*)::int AS "queued" FROM queued`,
         events.map((e) => e.type),
         events.map((e) => e.occurredAt.toISOString()),
         events.map((e) => e.actor),
@@ -28,6 +50,7 @@ export function createSecurityEventRepository(prisma: PrismaClient): SecurityEve
         events.map((e) => e.outcome),
         events.map((e) => JSON.stringify(e.details)),
       );
+      return Number(row?.queued ?? 0);
     },
 
     async list(filter) {

@@ -14,6 +14,7 @@ import type { RoleService } from '../../services/roles.ts';
 import { InitialAccessTokenView } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import type { SessionService } from '../../services/sessions.ts';
+import type { WebhookService } from '../../services/webhooks.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -34,6 +35,7 @@ import { NewInitialAccessToken } from './schemas.ts';
 import { secondFactorRoutes } from './second-factors.ts';
 import { sessionRoutes } from './sessions.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export interface AdminDeps {
   issuer: string;
@@ -66,6 +68,8 @@ export interface AdminDeps {
   sessions: SessionService;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
   security: LockoutDeps & { events: SecurityEventService };
+  /** /admin/webhooks: security events pushed to registered URLs */
+  webhooks: WebhookService;
 }
 
 /** The admin API under /admin: JSON in and out, every route behind an admin access token. */
@@ -119,6 +123,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   lockoutRoutes(router, deps.security, delegation);
   passwordResetRoutes(router, deps.passwordReset, delegation);
   keyRoutes(router, deps.keys);
+  webhookRoutes(router, deps.webhooks);
   router.post(
     '/initial-access-tokens',
     requireScope('clients:write', { event: 'initial_access_token.created' }),

@@ -17,6 +17,8 @@ export const RotateQuery = z
 
 export const IdParams = z.object({ id: z.string().min(1).max(256) });
 
+export const WebhookQuery = Cursor;
+
 export const RoleQuery = Cursor.extend({ name: z.string().max(100).optional() });
 
 /** An initial access token for dynamic registration (RFC 7591 §3): single client, short-lived. */

@@ -44,9 +44,16 @@ export interface OutboxRepository {
   /** up to `limit` due rows, leased to `leaseId` for `leaseMs`; each claim counts as an attempt */
   claim(leaseId: string, limit: number, leaseMs: number): Promise<OutboxItem[]>;
   /** done: the payload is emptied (it may hold links with tokens); false when the lease was lost */
-  markSent(id: string, leaseId: string, summary: unknown): Promise<boolean>;
+  markSent(id: string, leaseId: string, summary: unknown, status?: number): Promise<boolean>;
   /** failed: pending again from `retryAt`, or dead with `summary` as its payload when `retryAt` is undefined */
-  markFailed(id: string, leaseId: string, error: string, retryAt: Date | undefined, summary: unknown): Promise<boolean>;
+  markFailed(
+    id: string,
+    leaseId: string,
+    error: string,
+    retryAt: Date | undefined,
+    summary: unknown,
+    status?: number,
+  ): Promise<boolean>;
   find(id: string): Promise<OutboxRow | undefined>;
   /** the earliest time a pending row becomes due, if any */
   nextDue(): Promise<Date | undefined>;

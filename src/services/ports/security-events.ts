@@ -59,7 +59,11 @@ export interface SecurityEventRepository {
    * recorded from a minute before it to `followMinutes` after.
    */
   surges(query: { since: Date; until: Date; limit: number; followMinutes: number }): Promise<SurgeWithResponse[]>;
-  insertMany(events: readonly NewSecurityEvent[]): Promise<void>;
+  /**
+   * Stores the events and, in the same statement, queues a delivery for every webhook that
+   * matches one (outbox rows of kind `webhook`). @returns how many deliveries were queued
+   */
+  insertMany(events: readonly NewSecurityEvent[]): Promise<number>;
   /** newest first: by time, then by id */
   list(filter: SecurityEventFilter): Promise<SecurityEventRecord[]>;
   /** @returns how many rows were removed */

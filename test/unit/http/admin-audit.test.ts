@@ -50,6 +50,10 @@ describe('admin change event types', () => {
       'DELETE /admin/roles/:id': 'role.deleted',
       'POST /admin/initial-access-tokens': 'initial_access_token.created',
       'POST /admin/keys/rotate': 'key.rotated',
+      'POST /admin/webhooks': 'webhook.created',
+      'PATCH /admin/webhooks/:id': 'webhook.updated',
+      'POST /admin/webhooks/:id/secret': 'webhook.secret_rotated',
+      'DELETE /admin/webhooks/:id': 'webhook.deleted',
     });
   });
 

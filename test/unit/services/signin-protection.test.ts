@@ -55,6 +55,7 @@ function recordingEvents(): SecurityEventService & { recorded: SecurityEventInpu
     flush: async () => {},
     purge: async () => 0,
     close: async () => {},
+    onDeliveriesQueued: () => {},
   };
 }
 
