@@ -91,6 +91,8 @@ const EnvSchema = z.object({
   PURGE_INTERVAL: integerEnv(1, 86_400, 300),
   /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
   REGISTRATION_ENABLED: bool.default(false),
+  /** RFC 8628: how long a device code and its user code stay valid */
+  DEVICE_CODE_TTL_SECONDS: integerEnv(60, 3600, 600),
   ...LimitsEnv,
 });
 
@@ -124,6 +126,8 @@ export interface Config {
   readonly clientCertHeader: string | undefined;
   readonly purgeIntervalSeconds: number;
   readonly registrationEnabled: boolean;
+  /** DEVICE_CODE_TTL_SECONDS: RFC 8628 device and user codes live this long */
+  readonly deviceCodeTtlSeconds: number;
   /** MFA_REQUIRED: a passkey for every sign-in */
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
@@ -204,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clientCertHeader: e.TLS_CLIENT_CERT_HEADER,
     purgeIntervalSeconds: e.PURGE_INTERVAL,
     registrationEnabled: e.REGISTRATION_ENABLED,
+    deviceCodeTtlSeconds: e.DEVICE_CODE_TTL_SECONDS,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
   });

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
+import { createDevicePages } from '../http/device-pages.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
@@ -49,6 +50,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
   const provider = holder.current;
   const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
   const passkeyPages = createPasskeyPages(pages);
+  // RFC 8628: the code entry, confirmation and success pages, and the limit on wrong codes
+  const device = createDevicePages({ pages, guard: s.deviceGuard, events: s.events });
   const csrf = createCsrf(secrets.csrf);
   const admin = createAdminRouter({
     issuer,
@@ -121,7 +124,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     pages: [
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
+      { prefixes: ['/device'], router: device.router },
     ],
   });
-  return { pages, install: http.install };
+  return { pages: { ...pages, device: device.sources }, install: http.install };
 }

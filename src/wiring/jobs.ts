@@ -6,6 +6,8 @@ import type { Repositories } from './repositories.ts';
 import type { Services } from './services.ts';
 
 const PURGE_BATCH = 1000;
+/** how often due back-channel logout deliveries are looked for */
+const BACKCHANNEL_INTERVAL_MS = 2000;
 
 /** The background work of a running app: key reloads, and the purge of expired rows. */
 export function startJobs(deps: {
@@ -52,6 +54,8 @@ export function startJobs(deps: {
         batch = await repos.replayKeys.purgeExpired(new Date(), PURGE_BATCH);
         removed += batch;
       }
+      // back-channel logouts given up a week ago: the operator has seen them in the log and events
+      removed += await repos.backchannelLogouts.purgeFailed(new Date(Date.now() - 7 * 86_400_000), PURGE_BATCH);
       const keysRemoved = await keys.deleteExpired();
       // security events past EVENT_RETENTION_DAYS
       await purgeEvents();
@@ -62,4 +66,13 @@ export function startJobs(deps: {
   };
   const timer = setInterval(purge, config.purgeIntervalSeconds * 1000).unref();
   deps.lifetime.defer(() => clearInterval(timer));
+
+  // back-channel logouts due (new ones are also sent at once; this picks up retries and what
+  // another instance left when it stopped)
+  services.backchannel.kick();
+  const deliveries = setInterval(() => services.backchannel.kick(), BACKCHANNEL_INTERVAL_MS).unref();
+  deps.lifetime.defer(() => {
+    clearInterval(deliveries);
+    return services.backchannel.stop();
+  });
 }

@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.ts';
+import { createBackchannelLogoutRepository } from '../db/repositories/backchannel-logouts.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
@@ -14,6 +15,7 @@ import { createUserRepository } from '../db/repositories/users.ts';
 export function createRepositories(db: Database) {
   const { prisma } = db;
   return {
+    backchannelLogouts: createBackchannelLogoutRepository(prisma),
     clients: createClientRepository(prisma),
     payloads: createOidcPayloadRepository(prisma),
     passkeys: createPasskeyRepository(prisma),

@@ -1,13 +1,16 @@
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { createLogoutTokenPoster } from '../oidc/logout-token-post.ts';
 import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
+import { createBackchannelLogout } from '../services/backchannel-logout.ts';
 import { createCacheBus } from '../services/cache.ts';
 import { createClientService } from '../services/clients.ts';
+import { createDeviceFlowGuard } from '../services/device-flow.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
@@ -92,6 +95,19 @@ export async function createServices(deps: ServiceDeps) {
     validate: deps.validateClient,
   });
   const roles = createRoleService({ repo: repos.roles, bus });
+  // logout tokens for the clients of ended sessions, queued in the database and retried (jobs.ts)
+  const backchannel = createBackchannelLogout({
+    issuer,
+    repo: repos.backchannelLogouts,
+    sessions: repos.payloads,
+    clients,
+    keystore: () => keystore.current,
+    post: createLogoutTokenPoster(),
+    events,
+    log,
+  });
+  // RFC 8628: wrong user codes per address and overall, and the polling interval
+  const deviceGuard = createDeviceFlowGuard({ store, events });
   // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
   const passwords = createPasswordService(
     config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
@@ -103,6 +119,7 @@ export async function createServices(deps: ServiceDeps) {
     // a password change or a disabled account ends the sessions and tokens kept here
     payloads: repos.payloads,
     events,
+    backchannel,
     bus,
   });
   // introspection and the admin API ask whether a token's client and user still stand
@@ -191,6 +208,8 @@ export async function createServices(deps: ServiceDeps) {
     secondFactors,
     needsMfa,
     signin,
+    backchannel,
+    deviceGuard,
   };
 }
 
