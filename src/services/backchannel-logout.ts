@@ -7,7 +7,7 @@ import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 import type { BackchannelLogoutEvent, SecurityEventInput } from './security-events.ts';
 
 /** OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries. */
-export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /** A logout token is valid this long: long enough for clock skew, short enough to be useless later. */
 const LOGOUT_TOKEN_TTL_SECONDS = 120;
@@ -17,7 +17,7 @@ const LOGOUT_TOKEN_TTL_SECONDS = 120;
  * numbered by the index: the first retries within a minute (a client restarting), then
  * spaced out over about ten hours; after the last, the delivery is given up.
  */
-export const RETRY_DELAYS_SECONDS = [5, 15, 60, 300, 900, 3600, 3 * 3600, 6 * 3600] as const;
+const RETRY_DELAYS_SECONDS = [5, 15, 60, 300, 900, 3600, 3 * 3600, 6 * 3600] as const;
 
 /** How many due deliveries one run takes, and how long they are leased to it. */
 const CLAIM_BATCH = 20;

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CookieJar, createUser, follow, waitForEvents } from '../helpers/form-signin.ts';
 import { client, discover } from '../helpers/oidc.ts';
@@ -74,6 +79,35 @@ describe('device authorization grant (RFC 8628)', () => {
     return { xsrf, html: confirm.html };
   };
 
+  /** a person approving `userCode` on the pages: code, confirmation naming the client, the sign-in form */
+  const approve = async (userCode: string, options: { typed?: boolean } = {}) => {
+    const jar = new CookieJar();
+    // lower case and without the dash, as people type it
+    const typed = options.typed ? userCode.replace('-', '').toLowerCase() : userCode;
+    const { xsrf, html } = await enterCode(jar, typed);
+    assert.match(html, /Deploy CLI/, 'the confirmation names the client');
+    assert.match(html, new RegExp(userCode), 'and shows the code to compare');
+    const confirmed = await postDevice(jar, { xsrf, user_code: userCode, confirm: 'yes' });
+    assert.equal(confirmed.status, 303);
+    // the normal sign-in page
+    const login = await follow(server, jar, confirmed.headers.get('location') ?? '');
+    const uid = /\/interaction\/([^/]+)\/login/.exec(login.html)?.[1];
+    const csrf = /name="csrf" value="([^"]+)"/.exec(login.html)?.[1];
+    assert.ok(uid && csrf, 'the sign-in page');
+    const path = `/interaction/${uid}/login`;
+    const posted = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: jar.header(path), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, username, password: PASSWORD }),
+    });
+    jar.store(posted);
+    assert.equal(posted.status, 303);
+    const done = await follow(server, jar, posted.headers.get('location') ?? '');
+    assert.equal(done.status, 200);
+    assert.match(done.html, /Your device is signed in/);
+  };
+
   it('is advertised in discovery', async () => {
     const res = await fetch(`${server.url}/.well-known/openid-configuration`);
     const body = (await res.json()) as Record<string, unknown>;
@@ -96,31 +130,7 @@ describe('device authorization grant (RFC 8628)', () => {
     assert.equal(fast.status, 400);
     assert.equal(fast.body.error, 'slow_down');
 
-    const jar = new CookieJar();
-    // lower case and without the dash, as people type it
-    const typed = started.user_code.replace('-', '').toLowerCase();
-    const { xsrf, html } = await enterCode(jar, typed);
-    assert.match(html, /Deploy CLI/, 'the confirmation names the client');
-    assert.match(html, new RegExp(started.user_code), 'and shows the code to compare');
-    const confirmed = await postDevice(jar, { xsrf, user_code: started.user_code, confirm: 'yes' });
-    assert.equal(confirmed.status, 303);
-    // the normal sign-in page
-    const login = await follow(server, jar, confirmed.headers.get('location') ?? '');
-    const uid = /\/interaction\/([^/]+)\/login/.exec(login.html)?.[1];
-    const csrf = /name="csrf" value="([^"]+)"/.exec(login.html)?.[1];
-    assert.ok(uid && csrf, 'the sign-in page');
-    const path = `/interaction/${uid}/login`;
-    const posted = await fetch(`${server.url}${path}`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie: jar.header(path), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf, username, password: PASSWORD }),
-    });
-    jar.store(posted);
-    assert.equal(posted.status, 303);
-    const done = await follow(server, jar, posted.headers.get('location') ?? '');
-    assert.equal(done.status, 200);
-    assert.match(done.html, /Your device is signed in/);
+    await approve(started.user_code, { typed: true });
 
     const tokens = await client.pollDeviceAuthorizationGrant(config, started);
     assert.ok(tokens.access_token);
@@ -184,13 +194,59 @@ describe('device authorization grant (RFC 8628)', () => {
     assert.match(body.error_description, /device_code is not allowed for this client/);
   });
 
-  it('the admin API names a bad grant type and accepts the device grant', async () => {
+  it('the admin API refuses an unknown grant type, naming the field', async () => {
     const bad = await server.admin<{ details: { field: string }[] }>('POST', '/clients', {
       grant_types: ['urn:ietf:params:oauth:grant-type:device_codeX'],
       token_endpoint_auth_method: 'none',
     });
     assert.equal(bad.status, 400);
     assert.ok(bad.body.details.some((d) => d.field.startsWith('grant_types')));
+  });
+
+  it('npm run idp -- login: prints the address and code, waits for approval, saves the tokens 0600', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idp-login-'));
+    const tokenFile = join(dir, 'nested', 'tokens.json');
+    const child = spawn(
+      process.execPath,
+      [
+        '--experimental-strip-types',
+        '--disable-warning=ExperimentalWarning',
+        'src/cli/main.ts',
+        'login',
+        '--url',
+        server.issuer,
+        '--client-id',
+        clientId,
+        '--token-file',
+        tokenFile,
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const code = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const found = /enter the code ([A-Z]{4}-[A-Z]{4})/.exec(stderr)?.[1];
+        if (found) resolve(found);
+      });
+      child.on('exit', () => reject(new Error(`login exited early: ${stderr}`)));
+    });
+    assert.match(stderr, new RegExp(`open ${server.issuer}/device and enter the code`));
+    await approve(code);
+    const [exitCode] = (await once(child, 'exit')) as [number];
+    assert.equal(exitCode, 0, stderr);
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    assert.equal(statSync(dirname(tokenFile)).mode & 0o777, 0o700);
+    const saved = JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, unknown>;
+    assert.equal(saved.issuer, server.issuer);
+    assert.ok(typeof saved.access_token === 'string' && typeof saved.refresh_token === 'string');
+    assert.equal(JSON.parse(stdout).access_token, saved.access_token);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('wrong codes from one address are throttled, with Retry-After, and recorded', async () => {
