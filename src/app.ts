@@ -47,6 +47,7 @@ export async function createApp(config: Config, issuer: string, log: Logger): Pr
       admin: config.adminClient,
       adminAudience: services.adminAudience,
       adminScopes: ADMIN_SCOPES,
+      consoleSecret: secrets.consoleClientSecret,
     });
     startJobs({ config, log, repos, services, holder, lifetime });
     return {

@@ -20,6 +20,8 @@ const FIELD_FLAGS = {
     role: { type: 'string', multiple: true },
     'first-party': { type: 'boolean' },
     'require-mfa': { type: 'boolean' },
+    'exchange-from': { type: 'string', multiple: true },
+    impersonation: { type: 'boolean' },
   },
   resource: {
     identifier: { type: 'string' },
@@ -127,6 +129,15 @@ export function bodyOf(noun: Noun, values: Parsed['values']): Json {
     set('roles', list(values.role));
     set('first_party', values['first-party']);
     set('require_mfa', values['require-mfa']);
+    // RFC 8693: the whole setting is sent, so --exchange-from is needed with --impersonation
+    const exchangeFrom = list(values['exchange-from']);
+    if (exchangeFrom || values.impersonation !== undefined) {
+      if (!exchangeFrom) throw usageError('--impersonation needs --exchange-from');
+      body.tokenExchange = {
+        fromAudiences: exchangeFrom,
+        ...(values.impersonation === undefined ? {} : { impersonation: values.impersonation }),
+      };
+    }
   } else if (noun === 'resource') {
     set('identifier', str(values.identifier));
     set('name', str(values.name));

@@ -31,6 +31,7 @@ nouns, their fields (create, update) and list filters:
   client    --name NAME  --redirect-uri URI...  --post-logout-redirect-uri URI...  --grant-type G...
             --auth-method M  --public  --scope "a b"  --resource IDENTIFIER=scope,scope...  --role NAME...
             --[no-]first-party  --[no-]require-mfa  --application-type web|native  --client-id ID (create)
+            --exchange-from IDENTIFIER... [--[no-]impersonation] (token exchange: tokenExchange)
             filter: --name PREFIX
   resource  --identifier URI (create)  --name NAME  --scope SCOPE...  --ttl SECONDS  --[no-]roles-claim
             filter: --identifier PREFIX

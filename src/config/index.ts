@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
+import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv } from './numbers.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
@@ -94,6 +95,7 @@ const EnvSchema = z.object({
   /** RFC 8628: how long a device code and its user code stay valid */
   DEVICE_CODE_TTL_SECONDS: integerEnv(60, 3600, 600),
   ...LimitsEnv,
+  ...MailEnv,
 });
 
 export interface Config {
@@ -132,6 +134,8 @@ export interface Config {
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
   readonly limits: LimitsConfig;
+  /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
+  readonly mail: MailConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -211,5 +215,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deviceCodeTtlSeconds: e.DEVICE_CODE_TTL_SECONDS,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
+    mail: mailConfig(e),
   });
 }

@@ -3,6 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { children, type RouteLabels } from '../services/metrics.ts';
 import type { Protection, TripContext } from '../services/protection.ts';
 import type { Verdict } from '../services/rate-limits.ts';
+import { TOKEN_EXCHANGE_GRANT } from '../services/token-exchange.ts';
 
 type Next = () => Promise<unknown>;
 type Guarded = 'token' | 'introspection' | 'revocation' | 'pushed_authorization_request';
@@ -114,6 +115,8 @@ export function observeProvider(provider: Provider, protection: Protection, rout
       surge.observe('tokens', 'ip', ctx.ip);
       if (ctx.status !== 200 || !grantType) return;
       issued(`${grantType}\n${client.clientId}`).inc();
+      // a token exchange records its own event, naming who acted (token-exchange.ts)
+      if (grantType === TOKEN_EXCHANGE_GRANT) return;
       const account = ctx.oidc.entities.Account?.accountId;
       events.record({
         type: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',

@@ -8,14 +8,17 @@ import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
 import { generateClientSecret } from '../services/secrets.ts';
+import type { SecurityEventService } from '../services/security-events.ts';
 import type { createAdapterFactory } from './adapter.ts';
 import { enforceDevicePolling } from './device-flow.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
+import { createLoadExistingGrant } from './first-party-grant.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
 import { outboundFetch } from './outbound-fetch.ts';
 import { hideStoredSecrets, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
 import { createResourceIndicators } from './resource-indicators.ts';
+import { registerTokenExchange, TOKEN_EXCHANGE, tokenExchangeProblem } from './token-exchange.ts';
 
 export interface ProviderDeps {
   issuer: string;
@@ -25,6 +28,9 @@ export interface ProviderDeps {
   resources: ResourceService;
   roles: RoleService;
   accessTokens: AccessTokenService;
+  /** token exchanges record their events themselves (token-exchange.ts), and the consent a
+   * first-party client gets without asking is recorded (first-party-grant.ts) */
+  events: Pick<SecurityEventService, 'record'>;
   adapter: ReturnType<typeof createAdapterFactory>;
   trustProxy: boolean;
   log: Logger;
@@ -65,6 +71,8 @@ const ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 export function createProvider(deps: ProviderDeps): Provider {
   const { issuer, clients, resources, log } = deps;
   const indicators = createResourceIndicators({ clients, resources, roles: deps.roles });
+  // set once the provider exists: its extraTokenClaims adds `act` to the tokens an exchange issues
+  let exchange: ReturnType<typeof registerTokenExchange> | undefined;
 
   const configuration: Configuration = {
     adapter: deps.adapter,
@@ -104,7 +112,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       // require_mfa: sign-ins for this client need a passkey as well as (or instead of) the password
       // fapi_profile: "2.0" puts the client under the FAPI 2.0 Security Profile (see fapi.ts)
       // introspection_audiences: the APIs whose tokens this client may introspect (introspection-policy.ts)
-      properties: ['first_party', 'require_mfa', 'fapi_profile', INTROSPECTION_AUDIENCES],
+      // tokenExchange: which subject tokens this client may exchange (RFC 8693, token-exchange.ts)
+      properties: ['first_party', 'require_mfa', 'fapi_profile', INTROSPECTION_AUDIENCES, TOKEN_EXCHANGE],
       // oidc-provider's own error: it answers 400 invalid_client_metadata at /reg (anything else is a 500)
       validator(_ctx, key, value, metadata) {
         if ((key === 'first_party' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
@@ -115,6 +124,10 @@ export function createProvider(deps: ProviderDeps): Provider {
             throw new errors.InvalidClientMetadata('fapi_profile must be off or 2.0');
           }
           const problem = value === '2.0' ? fapiClientProblem(metadata) : undefined;
+          if (problem) throw new errors.InvalidClientMetadata(problem);
+        }
+        if (key === TOKEN_EXCHANGE) {
+          const problem = tokenExchangeProblem(value);
           if (problem) throw new errors.InvalidClientMetadata(problem);
         }
         if (key === INTROSPECTION_AUDIENCES) {
@@ -223,10 +236,20 @@ export function createProvider(deps: ProviderDeps): Provider {
         return 14 * 24 * 3600;
       },
     },
-    extraTokenClaims: indicators.extraTokenClaims as Configuration['extraTokenClaims'],
+    extraTokenClaims: (async (ctx: KoaContextWithOIDC, token: Parameters<typeof indicators.extraTokenClaims>[1]) => {
+      const exchanged = exchange?.claimsOf(token);
+      if (!exchanged) return indicators.extraTokenClaims(ctx, token);
+      // an exchanged client-credentials token: `accountId` holds the subject client's id
+      const subject =
+        exchanged.sub_kind === 'client'
+          ? { clientId: token.accountId ?? '', resourceServer: token.resourceServer ?? {} }
+          : token;
+      return { ...(await indicators.extraTokenClaims(ctx, subject)), ...exchanged };
+    }) as Configuration['extraTokenClaims'],
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
     findAccount: deps.findAccount,
+    loadExistingGrant: createLoadExistingGrant({ events: deps.events }),
     acrValues: [...ACR_VALUES],
     interactions: {
       policy: deps.interactionPolicy,
@@ -237,6 +260,12 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(issuer, configuration);
   provider.proxy = deps.trustProxy;
+  exchange = registerTokenExchange(provider, {
+    accessTokens: deps.accessTokens,
+    events: deps.events,
+    resourceFor: indicators.forExchange,
+  });
+  provider.use(exchange.refusals);
 
   // oidc-provider hashes a client's whole metadata on every lookup to find its cached Client
   // instance. The client service hands back the same frozen metadata object until the client

@@ -2,7 +2,9 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { OidcPayloadRepository } from '../services/ports/oidc-payloads.ts';
 import { redirectUriProblem } from '../services/redirect-uri-policy.ts';
 import { isHashedSecret } from '../services/secrets.ts';
+import { TOKEN_EXCHANGE_GRANT } from '../services/token-exchange.ts';
 import { INTROSPECTION_AUDIENCES } from './introspection-policy.ts';
+import { TOKEN_EXCHANGE } from './token-exchange.ts';
 
 /** The policy every initial access token from the admin API carries. */
 export const REGISTRATION_POLICY = 'idp-default';
@@ -30,11 +32,14 @@ export function registrationPolicy(ctx: KoaContextWithOIDC, metadata: Record<str
   if (grants.includes('client_credentials')) {
     throw new errors.InvalidClientMetadata('client_credentials clients are registered by an admin');
   }
+  if (grants.includes(TOKEN_EXCHANGE_GRANT)) {
+    throw new errors.InvalidClientMetadata('token exchange clients are registered by an admin');
+  }
   if (metadata.first_party !== undefined && metadata.first_party !== false) {
     throw new errors.InvalidClientMetadata('first_party is set by an admin');
   }
   // what a client may reach is an admin's decision: not through /reg
-  for (const field of ['allowedResources', 'roles'] as const) {
+  for (const field of ['allowedResources', 'roles', TOKEN_EXCHANGE] as const) {
     if (metadata[field] !== undefined) throw new errors.InvalidClientMetadata(`${field} is set by an admin`);
   }
   // an RFC 7592 update may repeat what an admin set, and drop it, but never widen it

@@ -1,7 +1,7 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer as OidcResourceServer } from 'oidc-provider';
 import type { CachedClient, ClientService } from '../services/clients.ts';
 import type { ResourceServer, ResourceService } from '../services/resources.ts';
-import type { Grants, RoleService } from '../services/roles.ts';
+import type { Grants, RoleService, Subject } from '../services/roles.ts';
 
 /** Access tokens for APIs are RFC 9068 JWTs signed with the current ES256 key. */
 const ACCESS_TOKEN_ALG = 'ES256';
@@ -92,6 +92,29 @@ export function createResourceIndicators(deps: {
       byGrants.set(grants, byResource);
       byResource.set(resource, result);
       return grantsSomeScope(ctx, result);
+    },
+
+    /**
+     * RFC 8693 token exchange: the API `indicator` as the exchanging client may receive it for
+     * `subject`: the scopes the client may ask for, of those only what the subject may have (a
+     * user's roles; a client's own `allowedResources` and roles).
+     */
+    async forExchange(indicator: string, clientId: string, subject: Subject): Promise<OidcResourceServer> {
+      const resource = await resources.resolve(indicator);
+      if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
+      const [cached, grants, subjectGrants, subjectClient] = await Promise.all([
+        clients.resolve(clientId),
+        roles.grants({ kind: 'client', id: clientId }),
+        roles.grants(subject),
+        subject.kind === 'client' ? clients.resolve(subject.id) : undefined,
+      ]);
+      const allowed = cached && clientScopes(cached, grants, indicator);
+      if (!allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
+      const subjectMay =
+        subject.kind === 'user'
+          ? subjectGrants.scopes.get(indicator)
+          : subjectClient && clientScopes(subjectClient, subjectGrants, indicator);
+      return info(resource, (scope) => allowed.has(scope) && subjectMay?.has(scope) === true);
     },
 
     /** A service asking for a token without `resource` gets one for its only API, if it has exactly one. */

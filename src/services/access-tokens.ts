@@ -1,6 +1,7 @@
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { Keystore } from './keys.ts';
 import type { Revocations } from './revocations.ts';
+import { subjectIsClient } from './token-exchange.ts';
 
 /** The claims of an RFC 9068 access token issued by this server. */
 export interface AccessTokenClaims extends JWTPayload {
@@ -11,6 +12,8 @@ export interface AccessTokenClaims extends JWTPayload {
   iat: number;
   scope?: string;
   cnf?: Record<string, string>;
+  /** RFC 8693 §4.1: who acted for `sub`, on a token from a token exchange */
+  act?: unknown;
 }
 
 export type VerifyResult =
@@ -131,5 +134,10 @@ async function stillStands(standing: TokenStanding, claims: AccessTokenClaims): 
   const createdAt = await standing.clientCreatedAt(claims.client_id);
   if (createdAt === undefined || claims.iat < Math.floor(createdAt / 1000) - CLOCK_SLACK_SECONDS) return false;
   if (claims.sub === claims.client_id) return true;
+  if (subjectIsClient(claims)) {
+    // an exchanged client-credentials token (RFC 8693): its subject client must stand as well
+    const subjectCreatedAt = await standing.clientCreatedAt(claims.sub);
+    return subjectCreatedAt !== undefined && claims.iat >= Math.floor(subjectCreatedAt / 1000) - CLOCK_SLACK_SECONDS;
+  }
   return standing.userTokenValid(claims.sub, claims.iat);
 }

@@ -59,6 +59,15 @@ export interface AdminDelegation {
    * only a caller holding `admin` lets a client read the admin API's tokens.
    */
   checkIntrospectionAudiences(caller: AdminPower, audiences: readonly string[]): Promise<void>;
+  /**
+   * `tokenExchange`: every API in `fromAudiences` exists (400 naming `tokenExchange.fromAudiences.<i>`);
+   * exchanging the admin API's tokens, and impersonation (tokens with no trace of the client that
+   * acted), need a caller holding `admin`.
+   */
+  checkTokenExchange(
+    caller: AdminPower,
+    settings: { fromAudiences: readonly string[]; impersonation?: boolean | undefined },
+  ): Promise<void>;
   /** a role's permissions: the same, with fields `permissions.<i>.resource` / `.scope` */
   checkPermissions(caller: AdminPower, permissions: readonly Permission[]): Promise<void>;
   /**
@@ -70,7 +79,11 @@ export interface AdminDelegation {
   /** a client may be changed, rotated or deleted by the caller: not built in, and holding no more than the caller */
   checkClientTarget(
     caller: AdminPower,
-    client: { id: string; allowedResources: Readonly<Record<string, readonly string[]>> },
+    client: {
+      id: string;
+      allowedResources: Readonly<Record<string, readonly string[]>>;
+      metadata?: Readonly<Record<string, unknown>>;
+    },
   ): Promise<void>;
   /** a user may be changed or deleted by the caller: their roles hold no more of the admin API than the caller */
   checkUserTarget(caller: AdminPower, userId: string): Promise<void>;
@@ -94,6 +107,17 @@ export function createAdminDelegation(deps: {
 }): AdminDelegation {
   const { adminAudience, resources, roles } = deps;
   const builtIn = new Set(deps.builtInClientIds);
+
+  /**
+   * A client allowed to impersonate users, or to exchange the admin API's tokens, holds what only
+   * `admin` may give (checkTokenExchange): only an `admin` caller may change it, or take its secret.
+   */
+  const adminOnlyExchange = (metadata: Readonly<Record<string, unknown>> | undefined): string[] => {
+    const settings = metadata?.tokenExchange as { fromAudiences?: unknown; impersonation?: unknown } | undefined;
+    if (typeof settings !== 'object' || settings === null) return [];
+    const audiences = Array.isArray(settings.fromAudiences) ? settings.fromAudiences : [];
+    return settings.impersonation === true || audiences.includes(adminAudience) ? ['admin'] : [];
+  };
 
   const adminScopesOfRoles = (list: readonly RoleRecord[]) =>
     list.flatMap((role) => role.permissions.filter((p) => p.resource === adminAudience).map((p) => p.scope));
@@ -149,6 +173,28 @@ export function createAdminDelegation(deps: {
       }
     },
 
+    async checkTokenExchange(caller, settings) {
+      const details: ErrorDetail[] = [];
+      for (const [i, identifier] of settings.fromAudiences.entries()) {
+        if (!(await resources.resolve(identifier))) {
+          details.push({ field: `tokenExchange.fromAudiences.${i}`, message: `no API with identifier ${identifier}` });
+        }
+      }
+      if (details.length > 0) throw new AppError('invalid_request', 400, 'unknown API', details);
+      if (covers(caller, 'admin')) return;
+      const i = settings.fromAudiences.indexOf(adminAudience);
+      if (i !== -1) {
+        throw refuse("exchanging the admin API's tokens needs a token that holds admin", [
+          { field: `tokenExchange.fromAudiences.${i}`, message: 'this token does not hold admin' },
+        ]);
+      }
+      if (settings.impersonation === true) {
+        throw refuse('allowing impersonation needs a token that holds admin', [
+          { field: 'tokenExchange.impersonation', message: 'this token does not hold admin' },
+        ]);
+      }
+    },
+
     async checkPermissions(caller, permissions) {
       const details: ErrorDetail[] = [];
       for (const [i, { resource, scope }] of permissions.entries()) {
@@ -191,7 +237,11 @@ export function createAdminDelegation(deps: {
         );
       }
       const fromRoles = adminScopesOfRoles(await roles.rolesOf({ kind: 'client', id: client.id }));
-      holdsAll(caller, [...(client.allowedResources[adminAudience] ?? []), ...fromRoles], 'this client');
+      holdsAll(
+        caller,
+        [...(client.allowedResources[adminAudience] ?? []), ...fromRoles, ...adminOnlyExchange(client.metadata)],
+        'this client',
+      );
     },
 
     async checkUserTarget(caller, userId) {

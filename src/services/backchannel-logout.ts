@@ -1,8 +1,8 @@
 import { importJWK, SignJWT } from 'jose';
-import type { Logger } from '../logger.ts';
+import { z } from 'zod';
 import type { ClientService } from './clients.ts';
 import type { Keystore } from './keys.ts';
-import type { BackchannelLogoutRepository } from './ports/backchannel-logouts.ts';
+import { type Outbox, PermanentFailure } from './outbox.ts';
 import type { OidcPayloadRepository } from './ports/oidc-payloads.ts';
 import type { BackchannelLogoutEvent, SecurityEventInput } from './security-events.ts';
 
@@ -12,16 +12,15 @@ const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-lo
 /** A logout token is valid this long: long enough for clock skew, short enough to be useless later. */
 const LOGOUT_TOKEN_TTL_SECONDS = 120;
 
-/**
- * When a delivery that was not answered with 200 or 204 is tried again, after the attempt
- * numbered by the index: the first retries within a minute (a client restarting), then
- * spaced out over about ten hours; after the last, the delivery is given up.
- */
-const RETRY_DELAYS_SECONDS = [5, 15, 60, 300, 900, 3600, 3 * 3600, 6 * 3600] as const;
+/** The outbox kind of a logout token delivery. */
+export const BACKCHANNEL_LOGOUT_KIND = 'backchannel_logout';
 
-/** How many due deliveries one run takes, and how long they are leased to it. */
-const CLAIM_BATCH = 20;
-const LEASE_MS = 60_000;
+/**
+ * Attempts before a delivery is given up: with the outbox's backoff (5 s doubling, up to 15
+ * minutes, jittered) the first retries come within a minute (a client restarting) and the last
+ * up to about an hour after the session ended.
+ */
+const MAX_ATTEMPTS = 12;
 
 /**
  * Posts a logout token to a client's `backchannel_logout_uri` (the outbound-fetch rules, a time
@@ -34,12 +33,6 @@ export interface BackchannelLogout {
   notify(clientId: string, subject: string, sid: string | undefined): Promise<void>;
   /** every session of the account is ending (admin, password reset, disabled): call before they are removed */
   sessionsEnding(accountId: string): Promise<void>;
-  /** delivers what is due; @returns how many were settled (delivered or given up) */
-  deliverDue(now?: Date): Promise<number>;
-  /** from the job timer: one run at a time, and one more right after when asked meanwhile */
-  kick(): void;
-  /** no more runs; resolves when the one under way has ended */
-  stop(): Promise<void>;
 }
 
 type Signable = { kid?: string; alg?: string; kty?: string } & JsonWebKey;
@@ -55,18 +48,25 @@ function keyFor(keystore: Keystore, alg: string): { jwk: Signable; alg: string }
   return { jwk, alg: wanted };
 }
 
+/** What an outbox row of this kind holds: who and which session; the token is signed at each attempt. */
+const Delivery = z.strictObject({
+  clientId: z.string().min(1),
+  subject: z.string().min(1),
+  sid: z.string().min(1).nullable(),
+});
+type Delivery = z.infer<typeof Delivery>;
+
 export function createBackchannelLogout(deps: {
   issuer: string;
-  repo: BackchannelLogoutRepository;
+  outbox: Pick<Outbox, 'register' | 'enqueue'>;
   /** where the sessions are, to find which clients an account's sessions reached */
   sessions: Pick<OidcPayloadRepository, 'sessionClientsOf'>;
   clients: Pick<ClientService, 'resolve'>;
   keystore: () => Keystore;
   post: LogoutTokenPoster;
   events: { record(event: SecurityEventInput): void };
-  log: Logger;
 }): BackchannelLogout {
-  const { issuer, repo, clients, post, events, log } = deps;
+  const { issuer, outbox, clients, post, events } = deps;
 
   /** the client's logout URI and signing algorithm, when it still wants to be told */
   const targetOf = async (clientId: string) => {
@@ -77,115 +77,73 @@ export function createBackchannelLogout(deps: {
     return { uri, alg: typeof alg === 'string' ? alg : 'RS256' };
   };
 
-  /** §2.4; the jti is the delivery's id, the same on every attempt, so a client can drop repeats */
-  const sign = async (clientId: string, subject: string, sid: string | null, jti: string, alg: string) => {
+  /** §2.4; the jti is the outbox row's id, the same on every attempt, so a client can drop repeats */
+  const sign = async (d: Delivery, jti: string, alg: string) => {
     const key = keyFor(deps.keystore(), alg);
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({
       events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
-      ...(sid ? { sid } : {}),
+      ...(d.sid ? { sid: d.sid } : {}),
     })
       .setProtectedHeader({ alg: key.alg, typ: 'logout+jwt', ...(key.jwk.kid ? { kid: key.jwk.kid } : {}) })
       .setIssuer(issuer)
-      .setSubject(subject)
-      .setAudience(clientId)
+      .setSubject(d.subject)
+      .setAudience(d.clientId)
       .setIssuedAt(now)
       .setExpirationTime(now + LOGOUT_TOKEN_TTL_SECONDS)
       .setJti(jti)
       .sign(await importJWK(key.jwk, key.alg));
   };
 
-  const record = (type: BackchannelLogoutEvent, outcome: 'success' | 'failure', d: Record<string, unknown>) =>
+  const record = (type: BackchannelLogoutEvent, d: Delivery, attempt: number, error?: string) =>
     events.record({
       type,
-      outcome,
-      subject: d.subject as string,
-      clientId: d.clientId as string,
-      details: { attempts: d.attempts, ...(d.error ? { error: d.error } : {}) },
+      outcome: error === undefined ? 'success' : 'failure',
+      subject: d.subject,
+      clientId: d.clientId,
+      details: { attempts: attempt, ...(error === undefined ? {} : { error }) },
     });
 
-  const deliverDue: BackchannelLogout['deliverDue'] = async (now = new Date()) => {
-    const due = await repo.claimDue(now, CLAIM_BATCH, LEASE_MS);
-    let settled = 0;
-    await Promise.all(
-      due.map(async (item) => {
-        const attempts = item.attempts + 1;
-        let error: string;
-        try {
-          const target = await targetOf(item.clientId);
-          // the client was deleted or no longer asks: nothing to tell
-          if (!target) {
-            await repo.delivered(item.id);
-            settled++;
-            return;
-          }
-          const token = await sign(item.clientId, item.subject, item.sid, item.id, target.alg);
-          const status = await post(target.uri, token);
-          // §2.8: 200 OK (or 204) is success; anything else is not
-          if (status === 200 || status === 204) {
-            await repo.delivered(item.id);
-            record('backchannel_logout.delivered', 'success', { ...item, attempts });
-            settled++;
-            return;
-          }
-          error = `answered ${status}`;
-        } catch (err) {
-          error = err instanceof Error ? `${err.name}: ${err.message}` : 'failed';
+  outbox.register(BACKCHANNEL_LOGOUT_KIND, {
+    async handle(payload, item) {
+      const parsed = Delivery.safeParse(payload);
+      if (!parsed.success) throw new PermanentFailure('not a back-channel logout delivery');
+      const d = parsed.data;
+      // the client was deleted or no longer asks: nothing to tell
+      const target = await targetOf(d.clientId);
+      if (!target) return;
+      let error: string;
+      try {
+        const status = await post(target.uri, await sign(d, item.id, target.alg));
+        // §2.8: 200 OK (or 204) is success; anything else is not
+        if (status === 200 || status === 204) {
+          record('backchannel_logout.delivered', d, item.attempt);
+          return;
         }
-        const delay = RETRY_DELAYS_SECONDS[attempts - 1];
-        log.warn({ clientId: item.clientId, attempts, error }, 'back-channel logout not delivered');
-        if (delay === undefined) {
-          await repo.failed(item.id, attempts, error);
-          record('backchannel_logout.failed', 'failure', { ...item, attempts, error });
-          settled++;
-        } else {
-          await repo.retryAt(item.id, attempts, new Date(Date.now() + delay * 1000), error);
-        }
-      }),
-    );
-    return settled;
-  };
+        error = `answered ${status}`;
+      } catch (err) {
+        error = err instanceof Error ? `${err.name}: ${err.message}` : 'failed';
+      }
+      if (item.attempt >= MAX_ATTEMPTS) record('backchannel_logout.failed', d, item.attempt, error);
+      throw new Error(error);
+    },
+    summary: (payload) => {
+      const parsed = Delivery.safeParse(payload);
+      return parsed.success ? parsed.data : {};
+    },
+  });
 
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-  const kick = () => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await deliverDue().catch((err: unknown) => log.warn({ err }, 'back-channel logout run failed'));
-      } while (again && !stopped);
-    })().finally(() => {
-      running = undefined;
-    });
-  };
+  const enqueue = (d: Delivery) => outbox.enqueue(BACKCHANNEL_LOGOUT_KIND, d, { maxAttempts: MAX_ATTEMPTS });
 
   return {
     async notify(clientId, subject, sid) {
       if (!(await targetOf(clientId))) return;
-      await repo.enqueue([{ clientId, subject, sid: sid ?? null }]);
-      kick();
+      await enqueue({ clientId, subject, sid: sid ?? null });
     },
     async sessionsEnding(accountId) {
-      const found = await deps.sessions.sessionClientsOf(accountId);
-      const wanted: { clientId: string; subject: string; sid: string | null }[] = [];
-      for (const { clientId, sid } of found) {
-        if (await targetOf(clientId)) wanted.push({ clientId, subject: accountId, sid });
+      for (const { clientId, sid } of await deps.sessions.sessionClientsOf(accountId)) {
+        if (await targetOf(clientId)) await enqueue({ clientId, subject: accountId, sid });
       }
-      if (wanted.length === 0) return;
-      await repo.enqueue(wanted);
-      kick();
-    },
-    deliverDue,
-    kick,
-    async stop() {
-      stopped = true;
-      await running;
     },
   };
 }

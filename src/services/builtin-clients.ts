@@ -2,9 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { ACCOUNT_CLIENT_ID } from './authentication-policy.ts';
 import type { ClientService } from './clients.ts';
 
+/** The admin console at /console signs its users in as this client. */
+export const CONSOLE_CLIENT_ID = 'idp-console';
+
 /** The ids of the built-in clients: they are configuration, not for the admin API to change. */
 export const builtInClientIds = (admin: { id: string } | undefined): string[] => [
   ACCOUNT_CLIENT_ID,
+  CONSOLE_CLIENT_ID,
   ...(admin ? [admin.id] : []),
 ];
 
@@ -20,6 +24,8 @@ export async function ensureBuiltInClients(
     admin: { id: string; secret: string } | undefined;
     adminAudience: string;
     adminScopes: readonly string[];
+    /** derived from SECRETS_KEY, so every instance redeems the console's codes */
+    consoleSecret: string;
   },
 ): Promise<void> {
   if (options.admin) {
@@ -47,6 +53,20 @@ export async function ensureBuiltInClients(
       scope: 'openid',
     },
     allowedResources: {},
+    firstParty: true,
+  });
+  // the console asks for every admin API scope; a user's token carries only those their roles grant
+  await clients.bootstrap(CONSOLE_CLIENT_ID, options.consoleSecret, {
+    metadata: {
+      client_name: 'Admin console',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [`${options.issuer}/console/callback`],
+      post_logout_redirect_uris: [`${options.issuer}/console/signed-out`],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid profile',
+    },
+    allowedResources: { [options.adminAudience]: [...options.adminScopes] },
     firstParty: true,
   });
 }

@@ -4,7 +4,7 @@ import { type BruteForceProtection, createBruteForceProtection } from './brute-f
 import type { Metrics } from './metrics.ts';
 import type { Gate, Limiter, RateLimitStore, Verdict } from './rate-limits.ts';
 import type { SecurityEventInput, SecurityEventService } from './security-events.ts';
-import { createSurgeDetector, type SurgeDetector } from './surge-detector.ts';
+import { createSurgeDetector, type SurgeDetector, surgeEvent } from './surge-detector.ts';
 
 export type LimitName = 'token' | 'introspection' | 'client_auth_failures' | 'signin_ip' | 'signin_account' | 'admin';
 
@@ -70,6 +70,8 @@ export function createProtection(deps: {
     thresholds: { failures: config.surge.failuresPerMinute, tokens: config.surge.tokensPerMinute },
     log: deps.log,
     metrics,
+    // a surge also goes to the event log (once a minute per key), where the console charts it
+    onSurge: (detected) => events.record(surgeEvent(detected)),
   });
   const tripped = new Map<string, number>();
   return {

@@ -31,6 +31,12 @@ export interface DerivedKeys {
   readonly totpEncryption: Buffer;
   /** HMAC-SHA256 key for recovery code hashes */
   readonly recoveryCodeHmac: KeyObject;
+  /** AES-256-GCM key of the admin console's session cookie (it holds an admin API access token) */
+  readonly consoleSession: Buffer;
+  /** the admin console client's secret: the same on every instance, so any of them redeems its codes */
+  readonly consoleClientSecret: string;
+  /** AES-256-GCM key for outbox payloads at rest (mails carry links with tokens) */
+  readonly outboxSeal: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -46,6 +52,9 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     eventDigest: derive(secretsKey, 'event-login-digest'),
     totpEncryption: derive(secretsKey, 'totp-secret-encryption'),
     recoveryCodeHmac: createSecretKey(derive(secretsKey, 'recovery-code')),
+    consoleSession: derive(secretsKey, 'console-session'),
+    consoleClientSecret: derive(secretsKey, 'console-client-secret').toString('base64url'),
+    outboxSeal: derive(secretsKey, 'outbox-seal'),
   });
 }
 

@@ -21,6 +21,8 @@ export type AdminChangeEvent =
   // an admin removed a user's authenticator app and recovery codes
   | 'mfa.reset'
   | 'key.rotated'
+  // an admin mailed a user a password reset link
+  | 'password.reset_requested'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
   | 'initial_access_token.created';
 
@@ -68,6 +70,10 @@ export interface SecurityEventService {
   /** the request being answered (under `durably`) waits for `work` too: it records an event once done */
   beforeAnswer(work: Promise<unknown>): void;
   list(filter: SecurityEventFilter): Promise<SecurityEventRecord[]>;
+  /** counts per time bucket, type and outcome (charts) */
+  histogram: SecurityEventRepository['histogram'];
+  /** detected surges with the limits and lockouts around them */
+  surges: SecurityEventRepository['surges'];
   /** writes everything queued and waits for the writes under way (tests, shutdown) */
   flush(): Promise<void>;
   /** removes events older than the retention */
@@ -101,6 +107,8 @@ export interface SecurityEventOptions {
 const HIGH_VOLUME_TYPES: ReadonlySet<string> = new Set([
   'token.issued',
   'token.refreshed',
+  'token.exchanged',
+  'token.exchange_refused',
   'ratelimit.tripped',
   'client.auth_failed',
 ]);
@@ -303,6 +311,8 @@ export function createSecurityEventService(options: SecurityEventOptions): Secur
       request.getStore()?.push(done);
     },
     list: (filter) => repo.list(filter),
+    histogram: (query) => repo.histogram(query),
+    surges: (query) => repo.surges(query),
     async flush() {
       await Promise.all(inserting);
       await drain(true);

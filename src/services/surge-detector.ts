@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
+import type { SecurityEventInput } from './security-events.ts';
 
 /** What is counted: failures (sign-in, client authentication) or token requests. */
 export type SurgeKind = 'failures' | 'tokens';
@@ -18,6 +19,17 @@ export interface SurgeOptions {
   metrics?: Metrics | undefined;
   /** keys tracked at most (oldest forgotten first), so an attacker rotating keys cannot grow memory */
   maxKeys?: number;
+  /** told of each surge reported (once a minute per key) */
+  onSurge?: ((surge: DetectedSurge) => void) | undefined;
+}
+
+/** A surge as reported: the key whose activity passed the threshold within a minute. */
+export interface DetectedSurge {
+  kind: SurgeKind;
+  dimension: SurgeDimension;
+  key: string;
+  perMinute: number;
+  threshold: number;
 }
 
 const BUCKET_MS = 10_000;
@@ -71,7 +83,33 @@ export function createSurgeDetector(options: SurgeOptions): SurgeDetector {
       options.metrics?.surges.inc({ kind, dimension });
       // the key is an address, a client id or a keyed digest of a sign-in name: no secret
       options.log.warn({ kind, dimension, key, perMinute: total, threshold }, `surge of ${kind} for one ${dimension}`);
+      options.onSurge?.({ kind, dimension, key, perMinute: total, threshold });
       return true;
+    },
+  };
+}
+
+/** What stands against a surge of each kind: the limits that apply to the key that surged. */
+const SURGE_ACTIONS: Record<SurgeKind, string> = {
+  failures: 'sign-in and client-authentication limits per address, account and client; lockout after repeated failures',
+  tokens: 'token endpoint limit per client',
+};
+
+/**
+ * The `surge.detected` event: the key that surged in the column for its dimension (an address,
+ * a client id, or the keyed digest of a sign-in name), the rate and threshold, and what applies.
+ */
+export function surgeEvent({ kind, dimension, key, perMinute, threshold }: DetectedSurge): SecurityEventInput {
+  return {
+    type: 'surge.detected',
+    outcome: 'failure',
+    ...(dimension === 'ip' ? { ip: key } : dimension === 'client' ? { clientId: key } : { subject: key }),
+    details: {
+      kind,
+      dimension,
+      per_minute: perMinute,
+      threshold,
+      action: SURGE_ACTIONS[kind],
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
+import { createConsoleRouter } from '../http/console/router.ts';
 import { createDevicePages } from '../http/device-pages.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
@@ -16,7 +17,9 @@ import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
 import { createPages } from '../http/pages.ts';
 import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
+import { createSelfServiceRouter } from '../http/self-service/router.ts';
 import type { Logger } from '../logger.ts';
+import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
@@ -48,7 +51,11 @@ export interface HttpWiringDeps {
 export async function createHttpSurface(deps: HttpWiringDeps) {
   const { config, issuer, log, secrets, services: s, holder } = deps;
   const provider = holder.current;
-  const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+  const pages = createPages({
+    viewsDir: VIEWS_DIR,
+    issuer,
+    selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
+  });
   const passkeyPages = createPasskeyPages(pages);
   // RFC 8628: the code entry, confirmation and success pages, and the limit on wrong codes
   const device = createDevicePages({ pages, guard: s.deviceGuard, events: s.events });
@@ -73,6 +80,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
+    passwordReset: s.passwordReset,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -93,6 +101,24 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     csrf,
     pages,
     passkeyPages,
+    emailVerification: s.emailVerification,
+  });
+  const selfService = createSelfServiceRouter({
+    passwordReset: s.passwordReset,
+    emailVerification: s.emailVerification,
+    csrf,
+    pages,
+  });
+  // the admin console acts through the admin API above, with the signed-in person's own token
+  const adminConsole = createConsoleRouter({
+    issuer,
+    adminAudience: s.adminAudience,
+    adminScopes: ADMIN_SCOPES,
+    sessionKey: secrets.consoleSession,
+    clientSecret: secrets.consoleClientSecret,
+    csrf,
+    adminRoutes: () => admin.stack.map((layer) => ({ path: String(layer.path), methods: layer.methods })),
+    log,
   });
   const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
@@ -124,6 +150,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     pages: [
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
+      { prefixes: ['/console'], router: adminConsole },
+      { prefixes: ['/password', '/signup', '/email'], router: selfService },
       { prefixes: ['/device'], router: device.router },
     ],
   });

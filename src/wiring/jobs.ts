@@ -6,8 +6,7 @@ import type { Repositories } from './repositories.ts';
 import type { Services } from './services.ts';
 
 const PURGE_BATCH = 1000;
-/** how often due back-channel logout deliveries are looked for */
-const BACKCHANNEL_INTERVAL_MS = 2000;
+const OUTBOX_KEEP_MS = 7 * 86_400_000;
 
 /** The background work of a running app: key reloads, and the purge of expired rows. */
 export function startJobs(deps: {
@@ -54,8 +53,15 @@ export function startJobs(deps: {
         batch = await repos.replayKeys.purgeExpired(new Date(), PURGE_BATCH);
         removed += batch;
       }
-      // back-channel logouts given up a week ago: the operator has seen them in the log and events
-      removed += await repos.backchannelLogouts.purgeFailed(new Date(Date.now() - 7 * 86_400_000), PURGE_BATCH);
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await repos.accountTokens.purgeExpired(new Date(), PURGE_BATCH);
+        removed += batch;
+      }
+      // sent and dead outbox rows are kept a week (their payload is emptied when done)
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await repos.outbox.purgeDone(new Date(Date.now() - OUTBOX_KEEP_MS), PURGE_BATCH);
+        removed += batch;
+      }
       const keysRemoved = await keys.deleteExpired();
       // security events past EVENT_RETENTION_DAYS
       await purgeEvents();
@@ -67,12 +73,7 @@ export function startJobs(deps: {
   const timer = setInterval(purge, config.purgeIntervalSeconds * 1000).unref();
   deps.lifetime.defer(() => clearInterval(timer));
 
-  // back-channel logouts due (new ones are also sent at once; this picks up retries and what
-  // another instance left when it stopped)
-  services.backchannel.kick();
-  const deliveries = setInterval(() => services.backchannel.kick(), BACKCHANNEL_INTERVAL_MS).unref();
-  deps.lifetime.defer(() => {
-    clearInterval(deliveries);
-    return services.backchannel.stop();
-  });
+  // the outbox (mail, back-channel logout tokens): polls, and runs at once when a row is added here or on another instance
+  services.outbox.start();
+  deps.lifetime.defer(() => services.outbox.stop());
 }

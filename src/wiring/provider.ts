@@ -113,6 +113,7 @@ export function createOidc(deps: OidcDeps) {
         resources: services.resources,
         roles: services.roles,
         accessTokens: services.accessTokens,
+        events: services.events,
         adapter,
         trustProxy: config.trustProxy,
         log,

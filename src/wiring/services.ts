@@ -29,6 +29,7 @@ import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
+import { createSelfService, openOutbox } from './self-service.ts';
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -95,16 +96,17 @@ export async function createServices(deps: ServiceDeps) {
     validate: deps.validateClient,
   });
   const roles = createRoleService({ repo: repos.roles, bus });
-  // logout tokens for the clients of ended sessions, queued in the database and retried (jobs.ts)
+  // the durable outbox (mail, logout tokens); its worker starts with the jobs
+  const outbox = await openOutbox({ config, log, db, repos });
+  // logout tokens for the clients of ended sessions, through the outbox with its retries
   const backchannel = createBackchannelLogout({
     issuer,
-    repo: repos.backchannelLogouts,
+    outbox,
     sessions: repos.payloads,
     clients,
     keystore: () => keystore.current,
     post: createLogoutTokenPoster(),
     events,
-    log,
   });
   // RFC 8628: wrong user codes per address and overall, and the polling interval
   const deviceGuard = createDeviceFlowGuard({ store, events });
@@ -171,6 +173,12 @@ export async function createServices(deps: ServiceDeps) {
     hasSecondFactor: async (id) =>
       (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
   });
+  // mail through the outbox, password reset, sign-up and email verification
+  const selfService = await createSelfService({
+    ...{ config, issuer, log, secrets, repos, lifetime, store, outbox, accounts, passwords, events },
+    bruteForce: protection.bruteForce,
+    productName: 'Identity',
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -208,6 +216,8 @@ export async function createServices(deps: ServiceDeps) {
     secondFactors,
     needsMfa,
     signin,
+    outbox,
+    ...selfService,
     backchannel,
     deviceGuard,
   };

@@ -251,6 +251,7 @@ describe('OpenAPI document: responses', () => {
     await api.call('GET', `/admin/users/${uid}`);
     await api.call('PATCH', `/admin/users/${uid}`, { body: { name: 'Ada Lovelace' } });
     await api.call('POST', `/admin/users/${uid}/unlock`);
+    assert.equal((await api.call('POST', `/admin/users/${uid}/password-reset`)).status, 202);
     await api.call('GET', `/admin/users/${uid}/passkeys`);
     await api.call('DELETE', `/admin/users/${uid}/mfa`);
     assert.equal((await api.call('DELETE', '/admin/users/does-not-exist/mfa')).status, 404);
@@ -261,6 +262,7 @@ describe('OpenAPI document: responses', () => {
     const events = await api.call('GET', '/admin/events?limit=1');
     assert.equal(typeof events.body.next, 'string');
     await api.call('GET', `/admin/events?limit=1&after=${events.body.next}`);
+    await api.call('GET', '/admin/events/activity?window=day');
     assert.equal((await api.call('GET', '/admin/events?since=yesterday')).status, 400);
     await api.call('GET', '/admin/keys');
     await api.call('POST', '/admin/keys/rotate');

@@ -122,6 +122,15 @@ describe('dynamic client registration (RFC 7591, RFC 7592)', () => {
         [{ redirect_uris: ['https://app.example/cb#x'] }, 'invalid_redirect_uri'],
         [{ redirect_uris: ['https://app.example/cb'], first_party: true }, 'invalid_client_metadata'],
         [{ grant_types: ['client_credentials'], redirect_uris: [] }, 'invalid_client_metadata'],
+        // token exchange is an admin's decision (RFC 8693): neither the grant nor its setting
+        [
+          { grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'], redirect_uris: [] },
+          'invalid_client_metadata',
+        ],
+        [
+          { redirect_uris: ['https://app.example/cb'], tokenExchange: { fromAudiences: ['https://a.example'] } },
+          'invalid_client_metadata',
+        ],
         [{ redirect_uris: ['https://app.example/cb'], response_types: ['token'] }, 'invalid_client_metadata'],
       ];
       for (const [body, error] of cases) {

@@ -53,6 +53,59 @@ export function createSecurityEventRepository(prisma: PrismaClient): SecurityEve
       return rows.map(toRecord);
     },
 
+    async histogram({ since, until, bucketSeconds, types }) {
+      // grouped in the database on the (type, occurred_at) index: a day of token traffic is
+      // millions of rows, the answer a few hundred
+      const rows = await prisma.$queryRawUnsafe<{ bucket: Date; type: string; outcome: string; count: number }[]>(
+        `SELECT to_timestamp(floor(extract(epoch FROM "occurred_at") / $3::int) * $3::int) AS "bucket",
+                "type", "outcome", count(*)::int AS "count"
+           FROM "security_events"
+          WHERE "type" = ANY($4::text[]) AND "occurred_at" >= $1::timestamptz AND "occurred_at" < $2::timestamptz
+          GROUP BY 1, 2, 3
+          ORDER BY 1, 2, 3`,
+        since.toISOString(),
+        until.toISOString(),
+        bucketSeconds,
+        [...types],
+      );
+      return rows.map((r) => ({
+        bucket: new Date(r.bucket),
+        type: r.type,
+        outcome: r.outcome,
+        count: Number(r.count),
+      }));
+    },
+
+    async surges({ since, until, limit, followMinutes }) {
+      const found = await prisma.securityEvent.findMany({
+        where: { type: 'surge.detected', occurredAt: { gte: since, lt: until } },
+        orderBy: [{ occurredAt: 'desc' }, { id: 'desc' }],
+        take: limit,
+      });
+      if (found.length === 0) return [];
+      // what the limits did about each surge: counted in the database, per surge
+      const counts = await prisma.$queryRawUnsafe<{ id: bigint; trips: number; lockouts: number }[]>(
+        `SELECT s."id",
+                count(e."id") FILTER (WHERE e."type" = 'ratelimit.tripped')::int AS "trips",
+                count(e."id") FILTER (WHERE e."type" = 'signin.locked')::int AS "lockouts"
+           FROM "security_events" s
+           LEFT JOIN "security_events" e
+             ON e."type" IN ('ratelimit.tripped', 'signin.locked')
+            AND e."occurred_at" >= s."occurred_at" - interval '1 minute'
+            AND e."occurred_at" < s."occurred_at" + make_interval(mins => $2::int)
+            AND (e."ip" = s."ip" OR e."client_id" = s."client_id" OR e."subject" = s."subject")
+          WHERE s."id" = ANY($1::bigint[])
+          GROUP BY s."id"`,
+        found.map((row) => row.id.toString()),
+        followMinutes,
+      );
+      const byId = new Map(counts.map((c) => [c.id.toString(), c]));
+      return found.map((row) => {
+        const c = byId.get(row.id.toString());
+        return { event: toRecord(row), rateLimitTrips: Number(c?.trips ?? 0), lockouts: Number(c?.lockouts ?? 0) };
+      });
+    },
+
     async purgeOlderThan(cutoff, batch) {
       const rows = await prisma.securityEvent.findMany({
         where: { occurredAt: { lt: cutoff } },

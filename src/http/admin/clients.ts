@@ -44,6 +44,7 @@ export function clientRoutes(
       }
       await delegation.checkAllowedResources(caller, allowedResources ?? {});
       await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
+      if (body.tokenExchange) await delegation.checkTokenExchange(caller, body.tokenExchange);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       const created = await clients.register(newClientOf(body));
       if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
@@ -97,6 +98,7 @@ export function clientRoutes(
       if (body.introspection_audiences !== undefined) {
         await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences);
       }
+      if (body.tokenExchange) await delegation.checkTokenExchange(caller, body.tokenExchange);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
       // written only if still the version checked above (412 otherwise), roles included
       const changed = await clients.update(params.id, clientChangesOf(body, current.metadata), {

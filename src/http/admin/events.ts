@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
+import { eventActivity } from '../../services/event-activity.ts';
 import type { SecurityEventRecord } from '../../services/ports/security-events.ts';
-import { EventView, pageOf } from '../../services/schemas/responses.ts';
+import { EventActivityView, EventView, pageOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
 import { requireScope } from '../middleware/admin-auth.ts';
 import { guard, guarded } from '../middleware/guard.ts';
@@ -80,8 +81,42 @@ const view = (e: SecurityEventRecord) => ({
   details: e.details,
 });
 
+const ActivityQuery = z.strictObject({ window: z.enum(['hour', 'day']).default('hour') });
+
 /** `GET /admin/events`: the security event log, newest first, with filters and a cursor. */
 export function eventRoutes(router: Router, events: SecurityEventService): void {
+  // before `/events`: counts per time bucket of the log's sign-ins, tokens, lockouts, limits and surges
+  router.get(
+    '/events/activity',
+    requireScope('events:read'),
+    responds('EventActivity', EventActivityView),
+    guard({ query: ActivityQuery }),
+    async (ctx) => {
+      const { query } = guarded(ctx, { query: ActivityQuery });
+      const activity = await eventActivity(events, query.window);
+      ctx.body = {
+        window: activity.window,
+        since: activity.since.toISOString(),
+        until: activity.until.toISOString(),
+        bucket_seconds: activity.bucketSeconds,
+        buckets: activity.buckets.map((b) => b.toISOString()),
+        series: activity.series,
+        surges: activity.surges.map((s) => ({
+          id: s.id,
+          time: s.time.toISOString(),
+          kind: s.kind,
+          dimension: s.dimension,
+          key: s.key,
+          per_minute: s.perMinute,
+          threshold: s.threshold,
+          action: s.action,
+          rate_limit_trips: s.rateLimitTrips,
+          lockouts: s.lockouts,
+        })),
+      };
+    },
+  );
+
   router.get(
     '/events',
     requireScope('events:read'),

@@ -19,6 +19,7 @@ const GRANT_TYPES = [
   'client_credentials',
   // RFC 8628: sign-in on another device, for CLIs and devices without a browser
   'urn:ietf:params:oauth:grant-type:device_code',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const;
 const AUTH_METHODS = [
   'client_secret_basic',
@@ -100,6 +101,21 @@ const clientFields = {
     .array(resourceIdentifier)
     .max(100)
     .refine((list) => new Set(list).size === list.length, 'must not list an audience twice'),
+  /**
+   * RFC 8693 token exchange (with the token-exchange grant in grant_types): the APIs whose access
+   * tokens this client may exchange, and whether the new tokens leave it out of `act`
+   */
+  tokenExchange: z.strictObject({
+    fromAudiences: z
+      .array(resourceIdentifier)
+      .max(100)
+      .refine((list) => new Set(list).size === list.length, 'must not list an audience twice')
+      .describe('the audiences (API identifiers) of the subject tokens this client may exchange'),
+    impersonation: z
+      .boolean()
+      .optional()
+      .describe('the new tokens carry no act for this client; only a token holding admin sets it'),
+  }),
 };
 
 type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };

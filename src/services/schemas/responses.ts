@@ -94,6 +94,41 @@ export const EventView = z.strictObject({
   details: z.record(z.string(), z.unknown()),
 });
 
+const counts = z.array(z.number().int()).describe('one count per bucket, oldest first');
+
+export const EventActivityView = z.strictObject({
+  window: z.enum(['hour', 'day']),
+  since: timestamp,
+  until: timestamp,
+  bucket_seconds: z.number().int(),
+  buckets: z.array(timestamp).describe('the start of each bucket, oldest first'),
+  series: z.strictObject({
+    signins_succeeded: counts,
+    signins_failed: counts,
+    tokens_issued: counts,
+    lockouts: counts,
+    rate_limit_trips: counts,
+    surges: counts,
+  }),
+  surges: z.array(
+    z.strictObject({
+      id: z.string(),
+      time: timestamp,
+      kind: z.string().describe('failures or tokens'),
+      dimension: z.string().describe('ip, client or account'),
+      key: z.string().nullable().describe('the address, client id or digest of the sign-in name that surged'),
+      per_minute: z.number().nullable(),
+      threshold: z.number().nullable(),
+      action: z.string().nullable().describe('the limits that apply to it'),
+      rate_limit_trips: z
+        .number()
+        .int()
+        .describe('rate limits tripped by the same key from a minute before to 10 minutes after'),
+      lockouts: z.number().int().describe('sign-in lockouts of the same key in that time'),
+    }),
+  ),
+});
+
 export const KeyView = z.strictObject({
   kid: z.string(),
   alg: z.string(),
@@ -110,4 +145,9 @@ export const InitialAccessTokenView = z.strictObject({
   initial_access_token: z.string().describe('shown this once: send it as a Bearer token to the registration endpoint'),
   expires_at: timestamp,
   uses: z.number().int(),
+});
+
+/** `POST /admin/users/{id}/password-reset`: the link is on its way (in the outbox) and works until `expires_at`. */
+export const PasswordResetSent = z.strictObject({
+  expires_at: timestamp.describe('when the mailed link stops working'),
 });

@@ -1,39 +1,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
-import { createLogger } from '../../../src/logger.ts';
-import { createBackchannelLogout } from '../../../src/services/backchannel-logout.ts';
+import { BACKCHANNEL_LOGOUT_KIND, createBackchannelLogout } from '../../../src/services/backchannel-logout.ts';
 import type { Keystore } from '../../../src/services/keys.ts';
-import type {
-  BackchannelLogoutRecord,
-  BackchannelLogoutRepository,
-} from '../../../src/services/ports/backchannel-logouts.ts';
+import { type OutboxHandler, PermanentFailure } from '../../../src/services/outbox.ts';
 import type { SecurityEventInput } from '../../../src/services/security-events.ts';
 
-/** The queue in memory, recording what the service settled. */
-function memoryQueue(rows: BackchannelLogoutRecord[]) {
-  const settled: { id: string; how: 'delivered' | 'retry' | 'failed'; attempts?: number; at?: Date }[] = [];
-  const repo: BackchannelLogoutRepository = {
-    enqueue: async () => {},
-    claimDue: async () => rows.splice(0),
-    delivered: async (id) => void settled.push({ id, how: 'delivered' }),
-    retryAt: async (id, attempts, at) => void settled.push({ id, how: 'retry', attempts, at }),
-    failed: async (id, attempts) => void settled.push({ id, how: 'failed', attempts }),
-    purgeFailed: async () => 0,
-  };
-  return { repo, settled };
-}
+const delivery = { clientId: 'rp', subject: 'user-1', sid: 'sid-1' };
 
-const row = (attempts: number, clientId = 'rp'): BackchannelLogoutRecord => ({
-  id: `delivery-${attempts}-${clientId}`,
-  clientId,
-  subject: 'user-1',
-  sid: 'sid-1',
-  attempts,
-  createdAt: new Date(),
-});
-
-describe('back-channel logout deliveries', () => {
+describe('back-channel logout through the outbox', () => {
   let keystore: Keystore;
   before(async () => {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -45,14 +20,29 @@ describe('back-channel logout deliveries', () => {
     };
   });
 
-  const build = (rows: BackchannelLogoutRecord[], answer: () => Promise<number>) => {
-    const queue = memoryQueue(rows);
+  /** the service over an outbox that keeps what was queued and the handler it was given */
+  const build = (answer: () => Promise<number>) => {
+    let handler: OutboxHandler | undefined;
+    const queued: { kind: string; payload: unknown; maxAttempts: number | undefined }[] = [];
     const events: SecurityEventInput[] = [];
     const posted: { uri: string; token: string }[] = [];
     const service = createBackchannelLogout({
       issuer: 'https://idp.example',
-      repo: queue.repo,
-      sessions: { sessionClientsOf: async () => [] },
+      outbox: {
+        register: (_kind, h) => {
+          handler = h;
+        },
+        enqueue: async (kind, payload, options) => {
+          queued.push({ kind, payload, maxAttempts: options?.maxAttempts });
+          return `row-${queued.length}`;
+        },
+      },
+      sessions: {
+        sessionClientsOf: async () => [
+          { clientId: 'rp', sid: 'sid-1' },
+          { clientId: 'plain', sid: 'sid-2' },
+        ],
+      },
       clients: {
         resolve: async (id: string) =>
           id === 'rp'
@@ -65,50 +55,49 @@ describe('back-channel logout deliveries', () => {
         return answer();
       },
       events: { record: (e) => void events.push(e) },
-      log: createLogger('silent'),
     });
-    return { service, settled: queue.settled, events, posted };
+    assert.ok(handler, 'a handler is registered');
+    return { service, handler, queued, events, posted };
   };
 
-  it('signs a logout token (§2.4) whose jti is the delivery id, and settles it on 200', async () => {
-    const { service, settled, posted, events } = build([row(0)], async () => 200);
-    assert.equal(await service.deliverDue(), 1);
-    assert.deepEqual(settled, [{ id: 'delivery-0-rp', how: 'delivered' }]);
-    const token = posted[0]?.token ?? '';
-    assert.deepEqual(decodeProtectedHeader(token), { alg: 'RS256', typ: 'logout+jwt', kid: 'rsa-1' });
-    const claims = decodeJwt(token);
-    assert.equal(claims.jti, 'delivery-0-rp');
-    assert.equal(claims.aud, 'rp');
-    assert.equal(claims.sid, 'sid-1');
-    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 120);
+  it('queues one delivery per session client that has a logout URI', async () => {
+    const { service, queued } = build(async () => 200);
+    await service.sessionsEnding('user-1');
+    await service.notify('plain', 'user-1', 'sid-3');
+    assert.deepEqual(queued, [{ kind: BACKCHANNEL_LOGOUT_KIND, payload: delivery, maxAttempts: 12 }]);
+  });
+
+  it('signs a logout token (§2.4) whose jti is the outbox row id, the same on every attempt', async () => {
+    const { handler, posted, events } = build(async () => 204);
+    await handler.handle(delivery, { id: 'row-7', attempt: 1 });
+    await handler.handle(delivery, { id: 'row-7', attempt: 2 });
+    const [first, second] = posted.map((p) => decodeJwt(p.token));
+    assert.deepEqual(decodeProtectedHeader(posted[0]?.token ?? ''), { alg: 'RS256', typ: 'logout+jwt', kid: 'rsa-1' });
+    assert.equal(first?.jti, 'row-7');
+    assert.equal(second?.jti, 'row-7');
+    assert.equal(first?.aud, 'rp');
+    assert.equal(first?.sub, 'user-1');
+    assert.equal(first?.sid, 'sid-1');
+    assert.equal((first?.exp ?? 0) - (first?.iat ?? 0), 120);
     assert.equal(events[0]?.type, 'backchannel_logout.delivered');
     assert.doesNotMatch(JSON.stringify(events), /eyJ/);
   });
 
-  it('retries a refused or unanswered delivery on the schedule, then gives up with an event', async () => {
-    const first = build([row(0)], async () => 503);
-    const start = Date.now();
-    await first.service.deliverDue();
-    const retry = first.settled[0];
-    assert.equal(retry?.how, 'retry');
-    assert.equal(retry?.attempts, 1);
-    const delay = (retry?.at?.getTime() ?? 0) - start;
-    assert.ok(delay >= 4900 && delay < 6000, `first retry after ~5 s, got ${delay} ms`);
-
-    const broken = build([row(3)], () => Promise.reject(new Error('connect ECONNREFUSED')));
-    await broken.service.deliverDue();
-    assert.equal(broken.settled[0]?.attempts, 4);
-
-    const last = build([row(8)], async () => 500);
-    assert.equal(await last.service.deliverDue(), 1);
-    assert.deepEqual(last.settled, [{ id: 'delivery-8-rp', how: 'failed', attempts: 9 }]);
-    assert.equal(last.events[0]?.type, 'backchannel_logout.failed');
+  it('a refusal or no answer throws (the outbox retries); the last attempt records the failure', async () => {
+    const refused = build(async () => 503);
+    await assert.rejects(refused.handler.handle(delivery, { id: 'r', attempt: 1 }), /answered 503/);
+    assert.equal(refused.events.length, 0);
+    const down = build(() => Promise.reject(new Error('connect ECONNREFUSED')));
+    await assert.rejects(down.handler.handle(delivery, { id: 'r', attempt: 12 }), /ECONNREFUSED/);
+    assert.equal(down.events[0]?.type, 'backchannel_logout.failed');
+    assert.equal(down.events[0]?.outcome, 'failure');
   });
 
-  it('drops a delivery whose client no longer has a logout URI, without a request', async () => {
-    const { service, settled, posted } = build([row(0, 'gone')], async () => 200);
-    await service.deliverDue();
+  it('a client that no longer has a logout URI gets nothing; a malformed row is dead at once', async () => {
+    const { handler, posted } = build(async () => 200);
+    await handler.handle({ ...delivery, clientId: 'plain' }, { id: 'r', attempt: 1 });
     assert.equal(posted.length, 0);
-    assert.equal(settled[0]?.how, 'delivered');
+    await assert.rejects(handler.handle({ clientId: 'rp' }, { id: 'r', attempt: 1 }), PermanentFailure);
+    assert.deepEqual(handler.summary(delivery), delivery);
   });
 });

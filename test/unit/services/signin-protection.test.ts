@@ -49,6 +49,8 @@ function recordingEvents(): SecurityEventService & { recorded: SecurityEventInpu
     durably: (fn) => fn(),
     beforeAnswer: () => {},
     list: async () => [],
+    histogram: async () => [],
+    surges: async () => [],
     flush: async () => {},
     purge: async () => 0,
     close: async () => {},

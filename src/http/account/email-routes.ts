@@ -1,0 +1,53 @@
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { EmailVerificationService } from '../../services/email-verification.ts';
+import { formOf } from '../middleware/csrf.ts';
+import { accountOf } from './session.ts';
+
+/** Notices after the email form (fixed words: nothing from the URL reaches the page). */
+export const EMAIL_NOTICES: Record<string, string> = {
+  'email-sent':
+    'We sent a link to the new address. Your address changes when you follow it; your current address was told.',
+  'email-password': 'Your current password is not right. Nothing was changed.',
+  'email-invalid': 'That is not an email address. Nothing was changed.',
+  'email-same': 'This is already your verified address.',
+  'email-limited': 'Too many changes asked for. Try again later.',
+  'email-unavailable': 'This server cannot send mail, so the address cannot be changed here.',
+};
+
+/**
+ * `POST /account/email` (inputs `email`, `current_password`): starts the verification of a new
+ * address. The address changes only when the mailed link is followed (src/http/self-service);
+ * the current address is told at once. Sending the current, unverified address again re-sends
+ * its verification link.
+ */
+export function accountEmailRoutes(
+  router: Router,
+  deps: { emailVerification: EmailVerificationService; signedIn: Middleware; form: Middleware },
+): void {
+  const { emailVerification } = deps;
+  router.post('/account/email', deps.signedIn, deps.form, async (ctx) => {
+    const back = (notice: string) => {
+      ctx.status = 303;
+      ctx.redirect(`/account?notice=${notice}`);
+    };
+    if (!emailVerification.available) return back('email-unavailable');
+    const fields = formOf(ctx);
+    const outcome = await emailVerification.requestChange(
+      accountOf(ctx).user.id,
+      (fields.email ?? '').slice(0, 320),
+      (fields.current_password ?? '').slice(0, 1024),
+      { ip: ctx.ip, userAgent: ctx.get('user-agent').slice(0, 256) || undefined },
+    );
+    if (outcome.kind === 'check_mail') return back('email-sent');
+    if (outcome.kind === 'limited') return back('email-limited');
+    const { problem } = outcome;
+    back(
+      problem.field === 'current_password'
+        ? 'email-password'
+        : problem.message.startsWith('This is already')
+          ? 'email-same'
+          : 'email-invalid',
+    );
+  });
+}
