@@ -9,6 +9,7 @@ import type { AdminBackend, Json, Noun } from './backend.ts';
 import { openDirect } from './direct.ts';
 import { CliError, usageError } from './errors.ts';
 import { bodyOf, filtersOf, type Parsed, parse } from './flags.ts';
+import { LOGIN_USAGE, runLogin } from './login.ts';
 import { COLUMNS, listing, record } from './output.ts';
 import { openRemote } from './remote.ts';
 
@@ -31,6 +32,7 @@ commands:
   client secrets add <id> --name NAME [--expires-at RFC3339]
                                    a new secret beside the others; printed this once
   client secrets remove <id> <secretId> --yes
+${LOGIN_USAGE}
 
 nouns, their fields (create, update) and list filters:
   client    --name NAME  --redirect-uri URI...  --post-logout-redirect-uri URI...  --grant-type G...
@@ -294,6 +296,13 @@ async function main(argv: string[]): Promise<void> {
   if (!command || command === 'help' || command === '--help' || command === '-h') return void out(USAGE);
   if (command === 'migrate') return runMigrate();
   if (command === 'keys') return runKeys(verb, args);
+  if (command === 'login') {
+    return runLogin(argv.slice(1), out, (line) => process.stderr.write(`${line}\n`)).catch((err: unknown) => {
+      // node:util's parseArgs refuses an unknown flag with a TypeError
+      if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw usageError((err as Error).message);
+      throw err;
+    });
+  }
   if (isNoun(command)) return runNoun(command, verb, args);
   throw usageError(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
 }

@@ -98,6 +98,8 @@ const EnvSchema = z.object({
   KEY_PUBLISH_AHEAD_SECONDS: integerEnv(0, 7 * 86_400, 600),
   /** rotate the signing keys when the active ones are this many days old; unset: only on demand */
   KEY_ROTATION_DAYS: optionalIntegerEnv(1, 3650),
+  /** RFC 8628: how long a device code and its user code stay valid */
+  DEVICE_CODE_TTL_SECONDS: integerEnv(60, 3600, 600),
   ...LimitsEnv,
   ...MailEnv,
   ...WebhookEnv,
@@ -136,6 +138,8 @@ export interface Config {
   readonly registrationEnabled: boolean;
   /** signing keys: published `publishAheadSeconds` before they sign; rotated every `rotationDays` when set */
   readonly keys: { readonly publishAheadSeconds: number; readonly rotationDays: number | undefined };
+  /** DEVICE_CODE_TTL_SECONDS: RFC 8628 device and user codes live this long */
+  readonly deviceCodeTtlSeconds: number;
   /** MFA_REQUIRED: a passkey for every sign-in */
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
@@ -225,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     purgeIntervalSeconds: e.PURGE_INTERVAL,
     registrationEnabled: e.REGISTRATION_ENABLED,
     keys: Object.freeze({ publishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS, rotationDays: e.KEY_ROTATION_DAYS }),
+    deviceCodeTtlSeconds: e.DEVICE_CODE_TTL_SECONDS,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
     mail: mailConfig(e),

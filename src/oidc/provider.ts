@@ -4,12 +4,14 @@ import type { AccessTokenService } from '../services/access-tokens.ts';
 import { ACR_VALUES } from '../services/authentication-policy.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { FederationService } from '../services/federation.ts';
+import type { DeviceFlowGuard } from '../services/device-flow.ts';
 import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
 import { generateClientSecret } from '../services/secrets.ts';
 import type { SecurityEventService } from '../services/security-events.ts';
 import type { createAdapterFactory } from './adapter.ts';
+import { enforceDevicePolling } from './device-flow.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
 import { createLoadExistingGrant } from './first-party-grant.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
@@ -42,6 +44,13 @@ export interface ProviderDeps {
   /** oidc-provider's prompts with our second-factor check (src/oidc/interaction-policy.ts) */
   interactionPolicy: NonNullable<NonNullable<Configuration['interactions']>['policy']>;
   registrationEnabled: boolean;
+  /** RFC 8628: how long device and user codes live; the limits on polling */
+  deviceFlow: { ttlSeconds: number; guard: DeviceFlowGuard };
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: takes over oidc-provider's immediate POST of a
+   * logout token (end_session) and hands it to a durable queue that signs and delivers it
+   */
+  backchannelLogout(client: { clientId: string }, accountId: string, sid: string): Promise<void>;
   findAccount: NonNullable<Configuration['findAccount']>;
   /** the pages oidc-provider renders itself: errors and the logout steps */
   pages: {
@@ -50,6 +59,12 @@ export interface ProviderDeps {
     postLogoutSuccessSource: NonNullable<
       NonNullable<Configuration['features']>['rpInitiatedLogout']
     >['postLogoutSuccessSource'];
+    /** the device flow's code entry, confirmation and success pages */
+    device: {
+      userCodeInputSource: unknown;
+      userCodeConfirmSource: unknown;
+      successSource: unknown;
+    };
   };
 }
 
@@ -171,6 +186,18 @@ export function createProvider(deps: ProviderDeps): Provider {
         postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
       userinfo: { enabled: true },
+      // RFC 8628: codes of 8 letters from a 20-letter alphabet without vowels, shown as XXXX-XXXX;
+      // entry is rate limited (src/services/device-flow.ts), polling too (./device-flow.ts)
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: deps.pages.device.userCodeInputSource,
+        userCodeConfirmSource: deps.pages.device.userCodeConfirmSource,
+        successSource: deps.pages.device.successSource,
+      },
+      // OpenID Connect Back-Channel Logout 1.0, delivered through a durable queue (see below)
+      backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       // RFC 7591/7592, off unless REGISTRATION_ENABLED: every registration needs an initial
       // access token from the admin API, and passes the same rules as an admin's (registration.ts)
@@ -198,6 +225,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? DEFAULT_TOKEN_TTL,
       AuthorizationCode: 60,
+      DeviceCode: deps.deviceFlow.ttlSeconds,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
       IdToken: DEFAULT_TOKEN_TTL,
       Interaction: 3600,
@@ -283,6 +311,16 @@ export function createProvider(deps: ProviderDeps): Provider {
   ClientStatics.needsSecret = (metadata) =>
     needsSecret(Object.fromEntries(Object.entries(metadata).filter(([, value]) => typeof value !== 'object')));
 
+  // end_session would POST the logout token itself, once, and wait for the answer: queue it
+  // instead, so it is retried until delivered and the sign-out does not wait on the client
+  const Clients = provider.Client as unknown as {
+    prototype: { backchannelLogout(this: { clientId: string }, sub: string, sid: string): Promise<void> };
+  };
+  Clients.prototype.backchannelLogout = function backchannelLogout(sub, sid) {
+    return deps.backchannelLogout(this, sub, sid);
+  };
+
+  enforceDevicePolling(provider, deps.deviceFlow.guard);
   provider.use(hideStoredSecrets);
   if (deps.mtls) provider.use(deps.mtls.discoveryAliases);
 

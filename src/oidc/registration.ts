@@ -49,9 +49,11 @@ export function registrationPolicy(ctx: KoaContextWithOIDC, metadata: Record<str
     throw new errors.InvalidClientMetadata(`${INTROSPECTION_AUDIENCES} is set by an admin`);
   }
   // no request from this server to where a self-registered client points (SSRF): keys by value
-  for (const field of ['jwks_uri', 'sector_identifier_uri', 'request_uris'] as const) {
+  for (const field of ['jwks_uri', 'sector_identifier_uri', 'request_uris', 'backchannel_logout_uri'] as const) {
     if (metadata[field] !== undefined) {
-      throw new errors.InvalidClientMetadata(`${field} is not accepted at registration; send jwks by value`);
+      throw new errors.InvalidClientMetadata(
+        `${field} is not accepted at registration; ${field === 'backchannel_logout_uri' ? 'an admin sets it' : 'send jwks by value'}`,
+      );
     }
   }
 }

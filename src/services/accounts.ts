@@ -210,6 +210,8 @@ export function createAccountService(deps: {
   /** where oidc-provider keeps sessions, grants and tokens (without it nothing is ended: unit tests) */
   payloads?: Pick<OidcPayloadRepository, 'destroyByAccount'>;
   events?: { record(event: SecurityEventInput): void };
+  /** tells the clients of the sessions about to end (back-channel logout); without it none are told */
+  backchannel?: { sessionsEnding(accountId: string): Promise<void> };
   /** tells every instance a user changed (the token standing below is cached); without it nothing is cached */
   bus?: CacheBus;
 }): AccountService {
@@ -227,6 +229,10 @@ export function createAccountService(deps: {
 
   /** Removes what oidc-provider keeps for the user's sessions; the caller has ended their access tokens. */
   const closeSessions = async (userId: string, reason: SessionEndReason, actor?: string, record = true) => {
+    // queued durably before the sessions (and their sids) are gone; a failure here must not keep them alive
+    await deps.backchannel
+      ?.sessionsEnding(userId)
+      .catch((err: unknown) => log.error({ err, userId }, 'back-channel logouts not queued'));
     const removed = (await deps.payloads?.destroyByAccount(userId)) ?? 0;
     log.info({ userId, reason, removed }, 'sessions ended');
     if (record)

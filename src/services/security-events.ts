@@ -41,6 +41,12 @@ export type SecondFactorEvent =
   | 'mfa.recovery_codes_generated'
   | 'mfa.recovery_code_used';
 
+/** RFC 8628 device sign-ins: a user code refused (wrong, expired or used), a device approved or denied. */
+export type DeviceFlowEvent = 'device.code_rejected' | 'device.approved' | 'device.denied';
+
+/** OpenID Connect Back-Channel Logout: a logout token delivered, or given up on after its retries. */
+export type BackchannelLogoutEvent = 'backchannel_logout.delivered' | 'backchannel_logout.failed';
+
 /** What a caller records; the time is taken now and `outcome` defaults to success. */
 export interface SecurityEventInput {
   type: string;

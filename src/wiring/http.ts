@@ -6,6 +6,7 @@ import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
 import { createConsoleRouter } from '../http/console/router.ts';
+import { createDevicePages } from '../http/device-pages.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
 import { createCsrf } from '../http/middleware/csrf.ts';
@@ -60,6 +61,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
   });
   const passkeyPages = createPasskeyPages(pages);
+  // RFC 8628: the code entry, confirmation and success pages, and the limit on wrong codes
+  const device = createDevicePages({ pages, guard: s.deviceGuard, events: s.events });
   const csrf = createCsrf(secrets.csrf);
   const admin = createAdminRouter({
     issuer,
@@ -161,7 +164,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       { prefixes: ['/account'], router: account },
       { prefixes: ['/console'], router: adminConsole },
       { prefixes: ['/password', '/signup', '/email'], router: selfService },
+      { prefixes: ['/device'], router: device.router },
     ],
   });
-  return { pages, install: http.install };
+  return { pages: { ...pages, device: device.sources }, install: http.install };
 }

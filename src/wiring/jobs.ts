@@ -129,7 +129,7 @@ export function startJobs(deps: {
   const timer = setInterval(purge, config.purgeIntervalSeconds * 1000).unref();
   deps.lifetime.defer(() => clearInterval(timer));
 
-  // the outbox (mail): polls, and runs at once when a row is added here or on another instance
+  // the outbox (mail, back-channel logout tokens): polls, and runs at once when a row is added here or on another instance
   services.outbox.start();
   deps.lifetime.defer(() => services.outbox.stop());
 }

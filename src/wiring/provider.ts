@@ -121,6 +121,8 @@ export function createOidc(deps: OidcDeps) {
         trustProxy: config.trustProxy,
         log,
         registrationEnabled: config.registrationEnabled,
+        deviceFlow: { ttlSeconds: config.deviceCodeTtlSeconds, guard: services.deviceGuard },
+        backchannelLogout: (client, accountId, sid) => services.backchannel.notify(client.clientId, accountId, sid),
         mtls,
         dpopNonceSecret: secrets.dpopNonce,
         findAccount: (_ctx, sub) => services.accounts.findAccount(sub),

@@ -7,7 +7,7 @@ import type { AccountService } from '../services/accounts.ts';
 import type { BruteForceProtection } from '../services/brute-force.ts';
 import { createEmailVerificationService } from '../services/email-verification.ts';
 import { createMailer } from '../services/mail.ts';
-import { createOutbox } from '../services/outbox.ts';
+import { createOutbox, type Outbox } from '../services/outbox.ts';
 import { createPasswordResetService } from '../services/password-reset.ts';
 import type { PasswordService } from '../services/passwords.ts';
 import type { RateLimitStore } from '../services/rate-limits.ts';
@@ -24,28 +24,14 @@ const OUTBOX_CHANNEL = 'idp_outbox';
 const HOUR = 3600;
 
 /**
- * The outbox and what sends through it: mail, password reset, sign-up and email verification.
- * The outbox worker is started by the jobs (jobs.ts), once everything is built.
+ * The durable outbox (docs/decisions/0013-mail-outbox.md): mail, back-channel logout tokens.
+ * Another instance's insert wakes this one's worker through LISTEN/NOTIFY. The worker is started
+ * by the jobs (jobs.ts), once everything is built.
  */
-export async function createSelfService(deps: {
-  config: Config;
-  issuer: string;
-  log: Logger;
-  db: Database;
-  secrets: DerivedKeys;
-  repos: Repositories;
-  lifetime: Lifetime;
-  store: RateLimitStore;
-  accounts: AccountService;
-  passwords: PasswordService;
-  bruteForce: BruteForceProtection;
-  events: SecurityEventService;
-  /** the product name in mails (the pages' default) */
-  productName: string;
-}) {
-  const { config, issuer, log, db, repos, store, events } = deps;
+export async function openOutbox(deps: { config: Config; log: Logger; db: Database; repos: Repositories }) {
+  const { config, log, db } = deps;
   const outbox = createOutbox({
-    repo: repos.outbox,
+    repo: deps.repos.outbox,
     log,
     notify: () => db.notify(OUTBOX_CHANNEL, ''),
     // quick retries in tests only (NODE_ENV=test), so a test of an SMTP outage takes seconds
@@ -56,6 +42,27 @@ export async function createSelfService(deps: {
     () => outbox.wake(),
     () => outbox.wake(),
   );
+  return outbox;
+}
+
+/** What sends mail through the outbox: password reset, sign-up and email verification. */
+export async function createSelfService(deps: {
+  config: Config;
+  issuer: string;
+  log: Logger;
+  secrets: DerivedKeys;
+  repos: Repositories;
+  lifetime: Lifetime;
+  store: RateLimitStore;
+  outbox: Outbox;
+  accounts: AccountService;
+  passwords: PasswordService;
+  bruteForce: BruteForceProtection;
+  events: SecurityEventService;
+  /** the product name in mails (the pages' default) */
+  productName: string;
+}) {
+  const { config, issuer, log, repos, store, events, outbox } = deps;
   const transport = createMailTransport(config, issuer, log);
   if (transport) deps.lifetime.defer(() => transport.close());
   const mailer = createMailer({
@@ -98,5 +105,5 @@ export async function createSelfService(deps: {
   if (config.mail.signupEnabled && !mailer.available) {
     log.warn('SIGNUP_ENABLED is set but there is no mail transport: sign-up stays off');
   }
-  return { outbox, mailer, passwordReset, emailVerification };
+  return { mailer, passwordReset, emailVerification };
 }

@@ -3,16 +3,19 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { fetchFederatedJwks } from '../oidc/federation-fetch.ts';
 import { DEFAULT_TOKEN_TTL } from '../oidc/provider.ts';
+import { createLogoutTokenPoster } from '../oidc/logout-token-post.ts';
 import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
+import { createBackchannelLogout } from '../services/backchannel-logout.ts';
 import { createCacheBus } from '../services/cache.ts';
 import { createClientSecretService, createSecretUse } from '../services/client-secrets.ts';
 import { createClientService } from '../services/clients.ts';
 import { createFederationService } from '../services/federation.ts';
 import { createFederationKeys } from '../services/federation-keys.ts';
+import { createDeviceFlowGuard } from '../services/device-flow.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
@@ -33,7 +36,7 @@ import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
-import { createSelfService } from './self-service.ts';
+import { createSelfService, openOutbox } from './self-service.ts';
 import { createWebhooks } from './webhooks.ts';
 
 /** Admin tokens are short-lived: five minutes. */
@@ -130,6 +133,20 @@ export async function createServices(deps: ServiceDeps) {
     }),
   });
   const roles = createRoleService({ repo: repos.roles, bus });
+  // the durable outbox (mail, logout tokens); its worker starts with the jobs
+  const outbox = await openOutbox({ config, log, db, repos });
+  // logout tokens for the clients of ended sessions, through the outbox with its retries
+  const backchannel = createBackchannelLogout({
+    issuer,
+    outbox,
+    sessions: repos.payloads,
+    clients,
+    keystore: () => keystore.current,
+    post: createLogoutTokenPoster(),
+    events,
+  });
+  // RFC 8628: wrong user codes per address and overall, and the polling interval
+  const deviceGuard = createDeviceFlowGuard({ store, events });
   // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
   const passwords = createPasswordService(
     config.env === 'test' ? { params: { memoryCost: 1024, timeCost: 1, parallelism: 1 } } : {},
@@ -141,6 +158,7 @@ export async function createServices(deps: ServiceDeps) {
     // a password change or a disabled account ends the sessions and tokens kept here
     payloads: repos.payloads,
     events,
+    backchannel,
     bus,
   });
   // introspection and the admin API ask whether a token's client and user still stand
@@ -203,7 +221,7 @@ export async function createServices(deps: ServiceDeps) {
   });
   // mail through the outbox, password reset, sign-up and email verification
   selfService = await createSelfService({
-    ...{ config, issuer, log, db, secrets, repos, lifetime, store, accounts, passwords, events },
+    ...{ config, issuer, log, secrets, repos, lifetime, store, outbox, accounts, passwords, events },
     bruteForce: protection.bruteForce,
     productName: 'Identity',
   });
@@ -218,7 +236,7 @@ export async function createServices(deps: ServiceDeps) {
     log,
   });
   // security events pushed to registered URLs, through the same outbox
-  const webhooks = createWebhooks({ config, repos, secrets, outbox: selfService.outbox, events });
+  const webhooks = createWebhooks({ config, repos, secrets, outbox, events });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -260,9 +278,12 @@ export async function createServices(deps: ServiceDeps) {
     needsMfa,
     signin,
     webhooks,
+    outbox,
     ...selfService,
     sessions,
     passwordChange,
+    backchannel,
+    deviceGuard,
   };
 }
 

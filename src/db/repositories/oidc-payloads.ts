@@ -105,6 +105,18 @@ export function createOidcPayloadRepository(prisma: PrismaClient, query: Query):
     async revokeByGrantId(grantId) {
       await prisma.oidcPayload.deleteMany({ where: { grantId } });
     },
+    async sessionClientsOf(accountId) {
+      // each live session's clients, with the session id each was given (`sid`)
+      return prisma.$queryRawUnsafe<{ clientId: string; sid: string | null }[]>(
+        `SELECT a."key" AS "clientId", a."value"->>'sid' AS "sid"
+         FROM "oidc_payloads" p,
+              jsonb_each(CASE WHEN jsonb_typeof(p."payload"->'authorizations') = 'object'
+                              THEN p."payload"->'authorizations' ELSE '{}'::jsonb END) a
+         WHERE p."model" = 'Session' AND p."payload"->>'accountId' = $1
+           AND (p."expires_at" IS NULL OR p."expires_at" > now())`,
+        accountId,
+      );
+    },
     async destroyByAccount(accountId) {
       // one statement: the grants' ids are read in it, so nothing issued meanwhile slips between.
       // Interactions too: one whose sign-in step is done carries the login in `result` (or its

@@ -17,6 +17,8 @@ export interface OidcPayloadRepository {
   takeUse(model: string, id: string): Promise<number | undefined>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
+  /** the clients of the account's live sessions, each with the `sid` it was given (back-channel logout) */
+  sessionClientsOf(accountId: string): Promise<{ clientId: string; sid: string | null }[]>;
   /**
    * Removes every row of one account: its sessions, grants, and whatever was issued under those
    * grants or names the account (codes, access and refresh tokens, pending sign-in steps, and

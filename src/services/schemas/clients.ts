@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClientChanges, ClientMetadata, NewClient as NewClientInput } from '../clients.ts';
-import { redirectUriProblem } from '../redirect-uri-policy.ts';
+import { backchannelLogoutUriProblem, redirectUriProblem } from '../redirect-uri-policy.ts';
 import { RoleNames, resourceIdentifier, scopeList } from './admin.ts';
 import { FederatedSubjects } from './federation.ts';
 
@@ -18,6 +18,8 @@ const GRANT_TYPES = [
   'authorization_code',
   'refresh_token',
   'client_credentials',
+  // RFC 8628: sign-in on another device, for CLIs and devices without a browser
+  'urn:ietf:params:oauth:grant-type:device_code',
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const;
 const AUTH_METHODS = [
@@ -40,7 +42,8 @@ const clientFields = {
   grant_types: z
     .array(z.enum(GRANT_TYPES, { error: `must be one of ${GRANT_TYPES.join(', ')} (no implicit or password grant)` }))
     .min(1)
-    .max(GRANT_TYPES.length),
+    .max(GRANT_TYPES.length)
+    .refine((list) => new Set(list).size === list.length, 'must not list a grant type twice'),
   response_types: z.array(z.enum(['code'], { error: 'must be code (no implicit flow)' })).max(1),
   token_endpoint_auth_method: z.enum(AUTH_METHODS),
   scope: z.string().max(2000),
@@ -70,6 +73,16 @@ const clientFields = {
   // FAPI 2.0 Security Profile for this client (src/oidc/fapi.ts)
   fapi_profile: z.enum(['off', '2.0']),
   id_token_signed_response_alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  // OpenID Connect Back-Channel Logout 1.0 §2.2: told when a session with this client ends
+  backchannel_logout_uri: z
+    .string()
+    .max(2048)
+    .superRefine((v, ctx) => {
+      const problem = backchannelLogoutUriProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  // §2.2: the logout token carries the session's `sid`
+  backchannel_logout_session_required: z.boolean(),
   client_uri: httpsUrl,
   logo_uri: httpsUrl,
   policy_uri: httpsUrl,
