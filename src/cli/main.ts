@@ -57,7 +57,8 @@ options:
 Without --url, commands work on the database named by the server's own variables (DATABASE_URL, DATA_DIR,
 SECRETS_KEY, ...), as the operator: the admin delegation rules do not apply, validation does. The embedded
 database belongs to one process: stop the server first, or use --url. Passwords are read from standard
-input, never from the command line. Exit codes: 2 bad input, 1 failure.`;
+input, never from the command line. An id that starts with - goes after --: client show -- -id.
+Exit codes: 2 bad input, 1 failure.`;
 
 const NOUNS: readonly string[] = ['client', 'resource', 'role', 'user'];
 const isNoun = (word: string | undefined): word is Noun => word !== undefined && NOUNS.includes(word);

@@ -101,6 +101,18 @@ const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 export const needsSecret = (metadata: ClientMetadata) =>
   SECRET_METHODS.has(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
 
+
+/**
+ * A generated client id: 128 random bits, base64url, never starting with `-` (a command line
+ * would read such an id as an option: `idp client show -x...`).
+ */
+export function newClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export function createClientService(deps: {
   repo: ClientRepository;
   secrets: Pick<ClientSecretRepository, 'listLive'>;
@@ -174,7 +186,7 @@ export function createClientService(deps: {
 
   return {
     async register(input) {
-      const id = input.client_id ?? randomBytes(16).toString('base64url');
+      const id = input.client_id ?? newClientId();
       await checked(id, input.metadata, input.firstParty);
       const secret = needsSecret(input.metadata) ? generateClientSecret() : undefined;
       const created = await unlessTaken(
