@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 COPY prisma ./prisma
 RUN --mount=type=cache,target=/root/.npm npm ci
 COPY src ./src
+# the token checker's sources: the server imports them (and the build strips them with its own)
+COPY packages/resource-server/src ./packages/resource-server/src
 COPY views ./views
 COPY scripts/build.mjs ./scripts/build.mjs
 RUN node --disable-warning=ExperimentalWarning scripts/build.mjs

@@ -24,7 +24,12 @@ async function* files(dir) {
 const started = performance.now();
 await rm(out, { recursive: true, force: true });
 let count = 0;
-for await (const file of files(join(root, 'src'))) {
+// the server's sources, and the token checker's, which the server imports from its package
+const sources = async function* () {
+  yield* files(join(root, 'src'));
+  yield* files(join(root, 'packages', 'resource-server', 'src'));
+};
+for await (const file of sources()) {
   const target = join(out, relative(root, file));
   await mkdir(dirname(target), { recursive: true });
   if (!file.endsWith('.ts') || file.endsWith('.d.ts')) {
