@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type BrandConfig, BrandEnv, brandConfig } from './brand.ts';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { integerEnv } from './numbers.ts';
 
@@ -92,6 +93,7 @@ const EnvSchema = z.object({
   /** RFC 7591/7592 dynamic client registration, with initial access tokens from the admin API */
   REGISTRATION_ENABLED: bool.default(false),
   ...LimitsEnv,
+  ...BrandEnv,
 });
 
 export interface Config {
@@ -128,6 +130,8 @@ export interface Config {
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
   readonly limits: LimitsConfig;
+  /** PRODUCT_NAME, BRAND_COLOR, BRAND_LOGO_FILE */
+  readonly brand: BrandConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -206,5 +210,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     registrationEnabled: e.REGISTRATION_ENABLED,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
+    brand: brandConfig(e, (line) => {
+      throw new ConfigError(line);
+    }),
   });
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
+import { brandAssets } from '../http/brand-assets.ts';
 import { createConsoleRouter } from '../http/console/router.ts';
 import { createHealthRouter } from '../http/health.ts';
 import { createInteractionRouter } from '../http/interaction/router.ts';
@@ -19,6 +20,7 @@ import { createHttp } from '../http/routes.ts';
 import type { Logger } from '../logger.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
+import { loadCatalogs } from '../services/catalog-files.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Lifetime } from './lifetime.ts';
@@ -49,7 +51,14 @@ export interface HttpWiringDeps {
 export async function createHttpSurface(deps: HttpWiringDeps) {
   const { config, issuer, log, secrets, services: s, holder } = deps;
   const provider = holder.current;
-  const pages = createPages({ viewsDir: VIEWS_DIR, issuer });
+  const brand = brandAssets(config.brand);
+  const pages = createPages({
+    viewsDir: VIEWS_DIR,
+    catalogs: loadCatalogs(`${VIEWS_DIR}/locales`),
+    siteName: config.brand.productName,
+    brand: brand.links,
+    issuer,
+  });
   const passkeyPages = createPasskeyPages(pages);
   const csrf = createCsrf(secrets.csrf);
   const admin = createAdminRouter({
@@ -104,7 +113,15 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     adminRoutes: () => admin.stack.map((layer) => ({ path: String(layer.path), methods: layer.methods })),
     log,
   });
-  const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
+  const signin = createInteractionRouter({
+    provider,
+    flow: s.signin,
+    pages,
+    passkeyPages,
+    csrf,
+    log,
+    accounts: s.accounts,
+  });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
   const http = createHttp({
     log,
@@ -120,14 +137,14 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
     staticRoot: `${VIEWS_DIR}/static`,
+    brandAssets: brand.middleware,
     health: createHealthRouter(() => deps.db.ping(), issuer),
     admin,
     errorPage: pages.appError,
     badInputPage: (ctx, detail) =>
       pages.error(ctx, {
         status: 400,
-        title: 'This request could not be read',
-        message: 'It contains characters that are not allowed. Go back and try again.',
+        text: 'error.bad_input',
         code: 'invalid_request',
         detail,
       }),
