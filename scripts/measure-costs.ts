@@ -72,7 +72,23 @@ async function startPostgres(): Promise<string> {
   // the settings of a default installation: fsync and full_page_writes on, as in production
   spawnDetached(
     join(PG_BIN, 'postgres'),
-    ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      // statements per operation, by statement (the extension only counts; it changes no plan)
+      '-c',
+      'shared_preload_libraries=pg_stat_statements',
+      '-c',
+      'pg_stat_statements.track=all',
+    ],
     true,
   );
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -125,6 +141,8 @@ interface DbCounters {
   xacts: number;
   walBytes: number;
   inserts: Record<string, number>;
+  /** calls per normalised statement text (pg_stat_statements), the product's database only */
+  statements: Record<string, number>;
 }
 
 async function dbCounters(serverUrl: string, dbName: string): Promise<DbCounters> {
@@ -144,14 +162,33 @@ async function dbCounters(serverUrl: string, dbName: string): Promise<DbCounters
       'SELECT relname, n_tup_ins AS n FROM pg_stat_user_tables',
     );
     await t.end();
+    const st = await c.query<{ query: string; calls: string }>(
+      `SELECT s.query, sum(s.calls) AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = $1 GROUP BY s.query`,
+      [dbName],
+    );
     return {
       xacts: Number(x.rows[0]?.x ?? 0),
       walBytes: Number(x.rows[0]?.wal ?? 0),
       inserts: Object.fromEntries(rows.rows.map((r) => [r.relname, Number(r.n)])),
+      statements: statementCalls(st.rows),
     };
   } finally {
     await c.end();
   }
+}
+
+/** Calls by statement, named by its start and its end (Prisma's SELECT lists are long; the WHERE tells them apart). */
+function statementCalls(rows: { query: string; calls: string }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rows) {
+    // the measuring's own queries
+    if (/pg_stat_user_tables|pg_stat_database|pg_stat_statements/.test(r.query)) continue;
+    const text = r.query.replace(/\s+/g, ' ').replaceAll('"public".', '');
+    const name = text.length <= 200 ? text : `${text.slice(0, 90)} … ${text.slice(-100)}`;
+    out[name] = (out[name] ?? 0) + Number(r.calls);
+  }
+  return out;
 }
 
 async function connections(serverUrl: string, dbName: string): Promise<number> {
@@ -201,6 +238,8 @@ interface Cost {
   redis: number;
   redisByCommand: Record<string, number>;
   inserts: Record<string, number>;
+  statements: number;
+  statementsByText: Record<string, number>;
   perSecond: number;
 }
 
@@ -221,6 +260,7 @@ async function main() {
   });
   const pid = target.child.pid;
   const dbName = await productDatabase(pgUrl);
+  await createStatementStats(pgUrl);
   const rssStart = rssMiB(pid);
   const { client, users } = await setUpSignin(target, SIGNINS * ROUNDS);
 
@@ -254,6 +294,7 @@ async function main() {
     const after = await dbCounters(pgUrl, dbName);
     const inserts = perOp(after.inserts, before.inserts, count);
     const redis = perOp(redisCommands(redisUrl), redisBefore, count);
+    const statements = perOp(after.statements, before.statements, count);
     return {
       cpuMs: (cpu * 1000) / count,
       // the measuring itself: one transaction per dbCounters on the product's database
@@ -262,6 +303,8 @@ async function main() {
       redis: sum(redis),
       redisByCommand: redis,
       inserts,
+      statements: sum(statements),
+      statementsByText: statements,
       perSecond: count / elapsed,
     };
   };
@@ -292,6 +335,8 @@ async function main() {
     walKiBPerOp: round2(median(costs.map((c) => c.walBytes)) / 1024),
     redisCommandsPerOp: round2(median(costs.map((c) => c.redis))),
     rowsInsertedPerOp: medianOfMaps(costs.map((c) => c.inserts)),
+    sqlStatementsPerOp: round2(median(costs.map((c) => c.statements))),
+    sqlStatementsByText: medianOfMaps(costs.map((c) => c.statementsByText)),
     redisCommandsByName: medianOfMaps(costs.map((c) => c.redisByCommand)),
     opsPerSecondMeasured: round2(median(costs.map((c) => c.perSecond))),
   });
@@ -315,6 +360,16 @@ async function main() {
       2,
     ),
   );
+}
+
+async function createStatementStats(serverUrl: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl });
+  await c.connect();
+  try {
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  } finally {
+    await c.end();
+  }
 }
 
 /** the database the bench created for the product (the only idp_bench_* one on this private server) */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type BrandConfig, BrandEnv, brandConfig } from './brand.ts';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
+import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv } from './numbers.ts';
 
 /** Thrown when the environment is invalid; its message is one line naming the variable. */
@@ -94,6 +95,7 @@ const EnvSchema = z.object({
   REGISTRATION_ENABLED: bool.default(false),
   ...LimitsEnv,
   ...BrandEnv,
+  ...MailEnv,
 });
 
 export interface Config {
@@ -132,6 +134,8 @@ export interface Config {
   readonly limits: LimitsConfig;
   /** PRODUCT_NAME, BRAND_COLOR, BRAND_LOGO_FILE */
   readonly brand: BrandConfig;
+  /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
+  readonly mail: MailConfig;
 }
 
 const isLocalHost = (hostname: string) =>
@@ -213,5 +217,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     brand: brandConfig(e, (line) => {
       throw new ConfigError(line);
     }),
+    mail: mailConfig(e),
   });
 }

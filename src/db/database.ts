@@ -17,6 +17,13 @@ export interface SqlSession {
 export interface Database {
   readonly kind: 'postgres' | 'embedded';
   readonly prisma: PrismaClient;
+  /**
+   * One parameterised statement on the pool, past Prisma: for the few statements every sign-in
+   * and code exchange runs many times, where Prisma's own work per query (its query compiler,
+   * result mapping) costs more CPU than the statement. Unnamed statements only, as a transaction
+   * pooler needs.
+   */
+  query: SqlSession['query'];
   /** runs `fn` on one dedicated connection (session-level advisory locks hold across it) */
   withSession<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
   /**
@@ -108,6 +115,8 @@ function openPostgres(databaseUrl: string, directUrl: string, log: Logger): Data
     kind: 'postgres',
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     prisma,
+    query: async <T extends Record<string, unknown>>(sql: string, params?: unknown[]) =>
+      (await pool.query<T>(sql, params)).rows,
     async withSession(fn) {
       // its own connection, outside the pool: a session advisory lock taken through a
       // transaction pooler would stay on whichever server connection ran it, never released
@@ -186,6 +195,7 @@ async function openEmbedded(dir: string, log: Logger): Promise<Database> {
   return {
     kind: 'embedded',
     prisma,
+    query: session.query,
     withSession: (fn) => fn(session),
     async listen(channel, onMessage) {
       bus.on(channel, onMessage);

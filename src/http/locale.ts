@@ -6,14 +6,12 @@ import {
   negotiateLocale,
   type Translate,
   translate,
+  translateHtml,
 } from '../services/locales.ts';
 
 /** The language picked with the switcher on our pages (`?lang=`), remembered by this browser. */
 export const LOCALE_COOKIE = 'idp_locale';
 const LOCALE_COOKIE_DAYS = 365;
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 
 /** Pages whose language can be switched by a link to themselves (only ids and fixed words in the URL). */
 const SWITCHABLE = /^\/interaction\/[A-Za-z0-9_-]{1,128}(?=\/|$)|^\/account(?:\/totp)?$/;
@@ -75,11 +73,7 @@ export function createLocales(catalogs: Catalogs) {
     const lang = localeOf(ctx);
     const catalog = catalogs.catalog(lang);
     const t: Translate = (key, vars) => translate(catalog, key, vars);
-    const rich = (key: string, vars: MessageVars) => {
-      const strong: Record<string, string> = {};
-      for (const [name, value] of Object.entries(vars)) strong[name] = `<strong>${escapeHtml(String(value))}</strong>`;
-      return translate({ [key]: escapeHtml(catalog[key] ?? key) }, key, strong);
-    };
+    const rich = (key: string, vars: MessageVars) => translateHtml(catalog, key, vars);
     const base = ctx.status < 400 ? SWITCHABLE.exec(ctx.path)?.[0] : undefined;
     const languages =
       base === undefined || catalogs.tags.length < 2

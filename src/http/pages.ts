@@ -106,6 +106,8 @@ export interface PagesOptions {
   homeUrl?: string;
   /** the issuer; the sign-in page tells people to check that the address bar shows its origin */
   issuer?: string;
+  /** which self-service links the sign-in page shows (they need mail) */
+  selfService?: { passwordReset: boolean; signup: boolean };
 }
 
 /** Only web links are shown: a client's metadata must not put `javascript:` into a page. */
@@ -195,6 +197,8 @@ export function createPages(options: PagesOptions): Pages {
           username: data.username,
           error: data.error,
           passkeys: data.passkeys ?? false,
+          passwordReset: options.selfService?.passwordReset ?? false,
+          signup: options.selfService?.signup ?? false,
         },
         [data.redirectUri],
         data.status ?? 200,

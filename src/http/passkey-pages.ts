@@ -16,6 +16,9 @@ export interface AccountPageData {
   csrf: string;
   displayName: string;
   username: string;
+  /** the email section (src/http/account/email-routes.ts) */
+  email: string | null;
+  emailVerified: boolean;
   passkeys: PasskeyView[];
   mfaRequired: boolean;
   /** the account has a passkey and this session has not proved one recently: changes need a step-up */

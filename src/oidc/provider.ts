@@ -10,6 +10,7 @@ import { generateClientSecret } from '../services/secrets.ts';
 import type { SecurityEventService } from '../services/security-events.ts';
 import type { createAdapterFactory } from './adapter.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
+import { createLoadExistingGrant } from './first-party-grant.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
 import type { Mtls } from './mtls.ts';
 import { outboundFetch } from './outbound-fetch.ts';
@@ -25,7 +26,8 @@ export interface ProviderDeps {
   resources: ResourceService;
   roles: RoleService;
   accessTokens: AccessTokenService;
-  /** token exchanges record their events themselves (token-exchange.ts) */
+  /** token exchanges record their events themselves (token-exchange.ts), and the consent a
+   * first-party client gets without asking is recorded (first-party-grant.ts) */
   events: Pick<SecurityEventService, 'record'>;
   adapter: ReturnType<typeof createAdapterFactory>;
   trustProxy: boolean;
@@ -219,6 +221,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
     findAccount: deps.findAccount,
+    loadExistingGrant: createLoadExistingGrant({ events: deps.events }),
     acrValues: [...ACR_VALUES],
     interactions: {
       policy: deps.interactionPolicy,

@@ -33,6 +33,20 @@ export function translate(catalog: Catalog, key: string, vars: MessageVars = {})
   });
 }
 
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+
+/**
+ * The message as HTML: the catalog text escaped, each placeholder's value escaped and in
+ * `<strong>` (those of `plain` escaped only). Safe to output unescaped (`<%~ %>`): neither the catalog nor a value adds markup.
+ */
+export function translateHtml(catalog: Catalog, key: string, vars: MessageVars = {}, plain: MessageVars = {}): string {
+  const strong: Record<string, string> = {};
+  for (const [name, value] of Object.entries(plain)) strong[name] = escapeHtml(String(value));
+  for (const [name, value] of Object.entries(vars)) strong[name] = `<strong>${escapeHtml(String(value))}</strong>`;
+  return translate({ [key]: escapeHtml(catalog[key] ?? key) }, key, strong);
+}
+
 const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 
 /** The placeholder names of a message, sorted (two translations of it must have the same). */

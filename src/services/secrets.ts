@@ -35,6 +35,8 @@ export interface DerivedKeys {
   readonly consoleSession: Buffer;
   /** the admin console client's secret: the same on every instance, so any of them redeems its codes */
   readonly consoleClientSecret: string;
+  /** AES-256-GCM key for outbox payloads at rest (mails carry links with tokens) */
+  readonly outboxSeal: Buffer;
 }
 
 const derive = (secret: string, info: string) =>
@@ -52,6 +54,7 @@ export function deriveKeys(secretsKey: string): DerivedKeys {
     recoveryCodeHmac: createSecretKey(derive(secretsKey, 'recovery-code')),
     consoleSession: derive(secretsKey, 'console-session'),
     consoleClientSecret: derive(secretsKey, 'console-client-secret').toString('base64url'),
+    outboxSeal: derive(secretsKey, 'outbox-seal'),
   });
 }
 

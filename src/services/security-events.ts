@@ -21,6 +21,8 @@ export type AdminChangeEvent =
   // an admin removed a user's authenticator app and recovery codes
   | 'mfa.reset'
   | 'key.rotated'
+  // an admin mailed a user a password reset link
+  | 'password.reset_requested'
   // an initial access token lets whoever holds it register a client (RFC 7591 §3)
   | 'initial_access_token.created';
 

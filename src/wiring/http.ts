@@ -17,10 +17,10 @@ import { rateLimitByAddress } from '../http/middleware/rate-limit.ts';
 import { createPages } from '../http/pages.ts';
 import { createPasskeyPages } from '../http/passkey-pages.ts';
 import { createHttp } from '../http/routes.ts';
+import { createSelfServiceRouter } from '../http/self-service/router.ts';
 import type { Logger } from '../logger.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { builtInClientIds } from '../services/builtin-clients.ts';
-import { loadCatalogs } from '../services/catalog-files.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Lifetime } from './lifetime.ts';
@@ -54,10 +54,11 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
   const brand = brandAssets(config.brand);
   const pages = createPages({
     viewsDir: VIEWS_DIR,
-    catalogs: loadCatalogs(`${VIEWS_DIR}/locales`),
+    catalogs: s.catalogs,
     siteName: config.brand.productName,
     brand: brand.links,
     issuer,
+    selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
   });
   const passkeyPages = createPasskeyPages(pages);
   const csrf = createCsrf(secrets.csrf);
@@ -81,6 +82,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
+    passwordReset: s.passwordReset,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -101,6 +103,13 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     csrf,
     pages,
     passkeyPages,
+    emailVerification: s.emailVerification,
+  });
+  const selfService = createSelfServiceRouter({
+    passwordReset: s.passwordReset,
+    emailVerification: s.emailVerification,
+    csrf,
+    pages,
   });
   // the admin console acts through the admin API above, with the signed-in person's own token
   const adminConsole = createConsoleRouter({
@@ -152,6 +161,7 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
       { prefixes: ['/interaction'], router: signin },
       { prefixes: ['/account'], router: account },
       { prefixes: ['/console'], router: adminConsole },
+      { prefixes: ['/password', '/signup', '/email'], router: selfService },
     ],
   });
   return { pages, install: http.install };

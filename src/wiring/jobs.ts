@@ -6,6 +6,7 @@ import type { Repositories } from './repositories.ts';
 import type { Services } from './services.ts';
 
 const PURGE_BATCH = 1000;
+const OUTBOX_KEEP_MS = 7 * 86_400_000;
 
 /** The background work of a running app: key reloads, and the purge of expired rows. */
 export function startJobs(deps: {
@@ -52,6 +53,15 @@ export function startJobs(deps: {
         batch = await repos.replayKeys.purgeExpired(new Date(), PURGE_BATCH);
         removed += batch;
       }
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await repos.accountTokens.purgeExpired(new Date(), PURGE_BATCH);
+        removed += batch;
+      }
+      // sent and dead outbox rows are kept a week (their payload is emptied when done)
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await repos.outbox.purgeDone(new Date(Date.now() - OUTBOX_KEEP_MS), PURGE_BATCH);
+        removed += batch;
+      }
       const keysRemoved = await keys.deleteExpired();
       // security events past EVENT_RETENTION_DAYS
       await purgeEvents();
@@ -62,4 +72,8 @@ export function startJobs(deps: {
   };
   const timer = setInterval(purge, config.purgeIntervalSeconds * 1000).unref();
   deps.lifetime.defer(() => clearInterval(timer));
+
+  // the outbox (mail): polls, and runs at once when a row is added here or on another instance
+  services.outbox.start();
+  deps.lifetime.defer(() => services.outbox.stop());
 }

@@ -1,6 +1,8 @@
 import type { Database } from '../db/database.ts';
+import { createAccountTokenRepository } from '../db/repositories/account-tokens.ts';
 import { createClientRepository } from '../db/repositories/clients.ts';
 import { createOidcPayloadRepository } from '../db/repositories/oidc-payloads.ts';
+import { createOutboxRepository } from '../db/repositories/outbox.ts';
 import { createPasskeyRepository } from '../db/repositories/passkeys.ts';
 import { createReplayKeyRepository } from '../db/repositories/replay-keys.ts';
 import { createResourceRepository } from '../db/repositories/resources.ts';
@@ -14,8 +16,10 @@ import { createUserRepository } from '../db/repositories/users.ts';
 export function createRepositories(db: Database) {
   const { prisma } = db;
   return {
+    accountTokens: createAccountTokenRepository(prisma),
+    outbox: createOutboxRepository(prisma),
     clients: createClientRepository(prisma),
-    payloads: createOidcPayloadRepository(prisma),
+    payloads: createOidcPayloadRepository(prisma, db.query),
     passkeys: createPasskeyRepository(prisma),
     replayKeys: createReplayKeyRepository(prisma),
     resources: createResourceRepository(prisma),
@@ -23,7 +27,7 @@ export function createRepositories(db: Database) {
     secondFactors: createSecondFactorRepository(prisma),
     events: createSecurityEventRepository(prisma),
     signingKeys: createSigningKeyRepository(prisma),
-    users: createUserRepository(prisma),
+    users: createUserRepository(prisma, db.query),
   };
 }
 

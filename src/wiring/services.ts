@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
@@ -7,6 +8,7 @@ import { createAccountService } from '../services/accounts.ts';
 import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
 import { createCacheBus } from '../services/cache.ts';
+import { loadCatalogs } from '../services/catalog-files.ts';
 import { createClientService } from '../services/clients.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
@@ -26,6 +28,7 @@ import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
 import type { Lifetime } from './lifetime.ts';
 import type { Repositories } from './repositories.ts';
+import { createSelfService } from './self-service.ts';
 
 /** Admin tokens are short-lived: five minutes. */
 const ADMIN_TOKEN_TTL = 300;
@@ -154,6 +157,15 @@ export async function createServices(deps: ServiceDeps) {
     hasSecondFactor: async (id) =>
       (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
   });
+  // the words of every page and mail, in each language of views/locales (checked here, at start)
+  const catalogs = loadCatalogs(fileURLToPath(new URL('../../views/locales', import.meta.url)));
+  // mail through the outbox, password reset, sign-up and email verification
+  const selfService = await createSelfService({
+    ...{ config, issuer, log, db, secrets, repos, lifetime, store, accounts, passwords, events },
+    bruteForce: protection.bruteForce,
+    productName: config.brand.productName,
+    catalogs,
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
@@ -191,6 +203,9 @@ export async function createServices(deps: ServiceDeps) {
     secondFactors,
     needsMfa,
     signin,
+    /** the message catalogs of views/locales, for the pages and the mails */
+    catalogs,
+    ...selfService,
   };
 }
 

@@ -35,12 +35,16 @@ async function run(ms: number): Promise<{ verifies: number; elapsedMs: number }>
 }
 
 if (warmupSeconds > 0) await run(warmupSeconds * 1e3);
+const cpuBefore = process.cpuUsage();
 const { verifies, elapsedMs } = await run(seconds * 1e3);
+const cpu = process.cpuUsage(cpuBefore);
 process.stdout.write(
   `${JSON.stringify({
     verifiesPerSecond: verifies / (elapsedMs / 1e3),
     verifies,
     elapsedMs,
+    // the process's CPU (the pool's threads included) per verification: what one sign-in's hash costs
+    cpuMsPerVerify: (cpu.user + cpu.system) / 1e3 / verifies,
     concurrency,
     threadPool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
     params: OWASP_ARGON2ID,

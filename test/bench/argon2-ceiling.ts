@@ -5,6 +5,8 @@ export interface Argon2Ceiling {
   readonly verifiesPerSecond: number;
   readonly verifies: number;
   readonly elapsedMs: number;
+  /** CPU per verification, the pool's threads included */
+  readonly cpuMsPerVerify: number;
   readonly concurrency: number;
   readonly threadPool: string;
   readonly params: { memoryCost: number; timeCost: number; parallelism: number };

@@ -69,12 +69,12 @@ export async function measureCosts(
   }
   try {
     await settle();
-    const before = pgUrl && target.database ? await pgCounters(pgUrl, target.database) : undefined;
+    const before = pgUrl && target.database ? await pgCounters(pgUrl, target.database.name) : undefined;
     commands = 0;
     roundTrips = 0;
     const run = await runLoad(agent, req, { concurrency: 8, count, marker: options.marker });
     await settle();
-    const after = pgUrl && target.database ? await pgCounters(pgUrl, target.database) : undefined;
+    const after = pgUrl && target.database ? await pgCounters(pgUrl, target.database.name) : undefined;
     const per = (n: number) => n / count;
     return {
       statements: before && after ? per(after.statements - before.statements) : undefined,

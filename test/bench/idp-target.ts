@@ -34,6 +34,8 @@ export interface IdpTarget extends Target {
   /** where we dial, e.g. http://127.0.0.1:port */
   readonly origin: string;
   readonly admin: { readonly id: string; readonly secret: string };
+  /** the PostgreSQL database it runs on ('pg' storage), for per-request counts */
+  readonly database?: { readonly name: string; readonly url: string };
 }
 
 /**
@@ -70,12 +72,12 @@ export async function startIdp(
       RATE_LIMIT_INTROSPECTION: '1000000',
       ...extraEnv,
     });
-    let database: string | undefined;
+    let database: { name: string; url: string } | undefined;
     if (storage === 'pg') {
       const db = await createDatabase();
+      database = db;
       cleanups.push(() => dropDatabase(db.name));
       env.DATABASE_URL = db.url;
-      database = db.name;
     } else {
       const dir = await mkdtemp(join(tmpdir(), 'idp-bench-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));

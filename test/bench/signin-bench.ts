@@ -7,8 +7,9 @@ import { type IdpTarget, startIdp } from './idp-target.ts';
 import { runLoad, tokenRequest } from './load.ts';
 import { machineBusyPercent, machineTicks } from './machine-cpu.ts';
 import type { BenchOptions } from './options.ts';
-import { percentile } from './report.ts';
+import { median, percentile } from './report.ts';
 import { REQUESTED_SCOPE } from './run-target.ts';
+import { measureSigninCosts, type SigninCosts } from './signin-costs.ts';
 import type { BenchUser, SigninClient } from './signin-flow.ts';
 import { runSignins } from './signin-load.ts';
 import { type SigninRound, type SigninSummary, summarizeSignin } from './signin-report.ts';
@@ -72,6 +73,7 @@ export async function benchSignin(
   await sleep(1_000);
   const idleRssBytes = residentBytes(target.child.pid);
   const rounds: SigninRound[] = [];
+  const argon2CpuMs: number[] = [];
   let ok = true;
   let verified = 'FAILED: no complete sign-in';
   for (let round = 1; round <= o.rounds; round++) {
@@ -81,6 +83,7 @@ export async function benchSignin(
       concurrency: o.argon2Concurrency,
       warmupSeconds: ARGON2_WARMUP_SECONDS,
     });
+    argon2CpuMs.push(ceiling.cpuMsPerVerify);
     const { result, sample } = await measureMixed(target, client, nextUser, options, round, ceiling.verifiesPerSecond);
     rounds.push(result);
     log(
@@ -113,7 +116,21 @@ export async function benchSignin(
     ok = false;
     log(`sign-in ID token verification ${verified}`);
   }
-  return { rounds, summary: summarizeSignin(rounds, idleRssBytes), verified, ok };
+  let costs: SigninCosts | undefined;
+  if (o.costFlows > 0) {
+    log(`counting what ${o.costFlows} sign-ins cost, alone`);
+    try {
+      costs = await measureSigninCosts(target, client, nextUser, {
+        flows: o.costFlows,
+        redisUrl: options.idpEnv.REDIS_URL,
+        argon2CpuMsPerVerify: argon2CpuMs.length > 0 ? median(argon2CpuMs) : undefined,
+      });
+    } catch (error) {
+      ok = false;
+      log(`sign-in costs FAILED: ${(error as Error).message}`);
+    }
+  }
+  return { rounds, summary: summarizeSignin(rounds, idleRssBytes, costs), verified, ok };
 }
 
 /** Warm-up, then the measured run: sign-ins and tokens at once, the server's RSS sampled throughout. */

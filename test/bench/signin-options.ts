@@ -3,7 +3,8 @@
  * BENCH_SIGNIN (1; 0 skips it), BENCH_SIGNIN_SECONDS (10), BENCH_SIGNIN_WARMUP_SECONDS (3),
  * BENCH_SIGNIN_ROUNDS (3), BENCH_SIGNIN_CONCURRENCY (12 flows in flight),
  * BENCH_SIGNIN_TOKEN_CONCURRENCY (8 client-credentials requests in flight meanwhile; 0: sign-ins
- * alone), BENCH_SIGNIN_USERS (64), BENCH_ARGON2_SECONDS (4), BENCH_ARGON2_CONCURRENCY (8).
+ * alone), BENCH_SIGNIN_USERS (64), BENCH_ARGON2_SECONDS (4), BENCH_ARGON2_CONCURRENCY (8),
+ * BENCH_SIGNIN_COST_FLOWS (40 flows counted alone after the rounds, for the cost per flow; 0 skips it).
  */
 export interface SigninOptions {
   readonly enabled: boolean;
@@ -15,6 +16,7 @@ export interface SigninOptions {
   readonly users: number;
   readonly argon2Seconds: number;
   readonly argon2Concurrency: number;
+  readonly costFlows: number;
 }
 
 function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -40,5 +42,6 @@ export function readSigninOptions(env: NodeJS.ProcessEnv = process.env): SigninO
     argon2Seconds: numberFrom(env, 'BENCH_ARGON2_SECONDS', 4, 1),
     // more than the pool's 4 threads, so a thread never waits for the event loop to hand it work
     argon2Concurrency: int('BENCH_ARGON2_CONCURRENCY', 8, 1),
+    costFlows: int('BENCH_SIGNIN_COST_FLOWS', 40, 0),
   };
 }

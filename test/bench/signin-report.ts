@@ -1,4 +1,5 @@
 import { median } from './report.ts';
+import type { SigninCosts } from './signin-costs.ts';
 
 /** One round of the sign-in section: the argon2 ceiling, then sign-ins and tokens at the same time. */
 export interface SigninRound {
@@ -42,6 +43,8 @@ export interface SigninSummary {
   readonly machineCpuPercent: number | undefined;
   readonly idleRssMiB: number | undefined;
   readonly peakRssMiB: number | undefined;
+  /** what one flow costs, counted alone after the rounds (signin-costs.ts) */
+  readonly costs: SigninCosts | undefined;
 }
 
 const defined = (values: readonly (number | undefined)[]) => values.filter((v) => v !== undefined);
@@ -51,7 +54,11 @@ const medianOrUndefined = (values: readonly (number | undefined)[]) => {
 };
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
 
-export function summarizeSignin(rounds: readonly SigninRound[], idleRssBytes: number | undefined): SigninSummary {
+export function summarizeSignin(
+  rounds: readonly SigninRound[],
+  idleRssBytes: number | undefined,
+  costs?: SigninCosts,
+): SigninSummary {
   const peaks = defined(rounds.map((r) => r.peakRssBytes));
   return {
     argon2PerSecond: median(rounds.map((r) => r.argon2PerSecond)),
@@ -68,6 +75,7 @@ export function summarizeSignin(rounds: readonly SigninRound[], idleRssBytes: nu
     machineCpuPercent: medianOrUndefined(rounds.map((r) => r.machineCpuPercent)),
     idleRssMiB: mib(idleRssBytes),
     peakRssMiB: mib(peaks.length > 0 ? Math.max(...peaks) : undefined),
+    costs,
   };
 }
 
@@ -126,5 +134,14 @@ export function formatSigninTable(rounds: readonly SigninRound[], summary: Signi
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  const table = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const c = summary.costs;
+  if (c) {
+    table.push(
+      `per flow, ${c.flows} flows alone: server CPU ${fixed(c.cpuMsPerFlow, 1)} ms (outside argon2 ${fixed(c.nonHashCpuMsPerFlow, 1)} ms), ` +
+        `${fixed(c.statementsPerFlow, 1)} SQL statements, ${fixed(c.transactionsPerFlow, 1)} transactions, ` +
+        `${fixed(c.walBytesPerFlow === undefined ? undefined : c.walBytesPerFlow / 1024, 1)} KiB WAL, ${fixed(c.redisCommandsPerFlow, 1)} Redis commands`,
+    );
+  }
+  return table.join('\n');
 }

@@ -19,7 +19,7 @@ export interface Target {
   readonly introspectedResource: string;
   readonly jwksUrl: string;
   /** the target's PostgreSQL database, when it has one (for its per-request costs) */
-  readonly database?: string;
+  readonly database?: { readonly name: string; readonly url: string };
   /** the Redis it shares counters in, when it has one */
   readonly redisUrl?: string;
   readonly clientId: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/index.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -37,6 +37,8 @@ export interface TestServerOptions {
   /** share a database with another server (it is then not dropped on close) */
   database?: TestDatabase;
   env?: Record<string, string>;
+  /** the app's logger (default: one at TEST_LOG_LEVEL, silent) */
+  logger?: Logger;
 }
 
 /** The whole app on port 0 against a fresh database (dropped on close unless shared). */
@@ -55,7 +57,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   let running: RunningServer;
   try {
-    running = await startServer(loadConfig(env), createLogger(env.LOG_LEVEL ?? 'silent'));
+    running = await startServer(loadConfig(env), options.logger ?? createLogger(env.LOG_LEVEL ?? 'silent'));
   } catch (err) {
     if (ownsDatabase) await database.drop();
     throw err;

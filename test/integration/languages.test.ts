@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CookieJar,
-  createUser,
   follow,
   type Interaction,
   postLogin,
   registerWebClient,
   startSignIn,
 } from '../helpers/form-signin.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { PageBrowser } from '../helpers/pages.ts';
+import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
+import { linkIn, startSmtp, type TestSmtp } from '../helpers/smtp.ts';
 
 const LOGO =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><script>alert(1)</script><rect width="8" height="8"/></svg>';
@@ -21,18 +22,35 @@ const langOf = (html: string) => /<html lang="([^"]+)">/.exec(html)?.[1];
 
 describe('languages and branding', () => {
   let server: TestServer;
+  let smtp: TestSmtp;
   let client: { clientId: string; redirectUri: string };
 
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idp-brand-'));
     writeFileSync(join(dir, 'logo.svg'), LOGO);
+    smtp = await startSmtp();
     server = await startTestServer({
-      env: { PRODUCT_NAME: 'Acme 登录', BRAND_COLOR: '#0A7D4F', BRAND_LOGO_FILE: join(dir, 'logo.svg') },
+      env: {
+        PRODUCT_NAME: 'Acme 登录',
+        BRAND_COLOR: '#0A7D4F',
+        BRAND_LOGO_FILE: join(dir, 'logo.svg'),
+        SMTP_URL: smtp.url,
+        SIGNUP_ENABLED: 'true',
+        MAIL_RATE_LIMIT_IP: '1000',
+      },
     });
     client = await registerWebClient(server);
-    await createUser(server, 'lin', 'correct horse battery staple');
+    const lin = await server.admin('POST', '/users', {
+      username: 'lin',
+      password: 'correct horse battery staple',
+      email: 'lin@example.test',
+    });
+    assert.equal(lin.status, 201);
   });
-  after(() => server?.close());
+  after(async () => {
+    await server?.close();
+    await smtp?.close();
+  });
 
   /** The sign-in page's HTML for an authorization request with these headers and parameters. */
   const signInPage = async (headers: Record<string, string>, extra: Record<string, string> = {}) => {
@@ -198,5 +216,90 @@ describe('languages and branding', () => {
     assert.match(html, /id="add-passkey"[^>]*>添加通行密钥</s);
     assert.match(html, /id="add-totp"[^>]*>设置身份验证器应用</);
     assert.match(html, /id="sign-out"[^>]*>退出登录</);
+  });
+
+  it('writes mails in the language the person last used, else in the language of the page asked from', async () => {
+    // lin signed in in Chinese above: a reset asked for from an English page still mails Chinese
+    const english = new PageBrowser(server.url);
+    await english.get('/password/forgot?lang=en');
+    const since = smtp.received.length;
+    assert.equal((await english.submit('/password/forgot', '/password/forgot', { username: 'lin' })).status, 200);
+    const mail = await smtp.waitFor('lin@example.test', /./, { since });
+    assert.equal(mail.subject, '重置您的 Acme 登录 密码');
+    assert.match(mail.text, /^lin，您好：/);
+    assert.match(mail.text, /请在 15 分钟内打开此链接/);
+    assert.match(mail.html, /<html lang="zh-CN">/);
+    assert.ok(linkIn(mail, `${server.issuer}/password/reset?token=`));
+
+    // someone who never used our pages gets the language of the page the request came from
+    const username = randomName('mei');
+    assert.equal(
+      (
+        await server.admin('POST', '/users', {
+          username,
+          password: 'x'.repeat(12) + 'Q1!',
+          email: `${username}@example.test`,
+        })
+      ).status,
+      201,
+    );
+    const chinese = new PageBrowser(server.url);
+    const form = await chinese.get('/password/forgot?lang=zh-CN');
+    assert.match(form.html, /<h1>忘记密码了？<\/h1>/);
+    const answer = await chinese.submit('/password/forgot', '/password/forgot', { username });
+    assert.match(answer.html, /请查收邮件/);
+    assert.match((await smtp.waitFor(`${username}@example.test`, /./, { since })).subject, /^重置您的/);
+    // and English for the same in English
+    const other = randomName('ann');
+    assert.equal(
+      (
+        await server.admin('POST', '/users', {
+          username: other,
+          password: 'x'.repeat(12) + 'Q1!',
+          email: `${other}@example.test`,
+        })
+      ).status,
+      201,
+    );
+    await english.submit('/password/forgot', '/password/forgot', { username: other });
+    const englishMail = await smtp.waitFor(`${other}@example.test`, /./, { since });
+    assert.equal(englishMail.subject, 'Reset your Acme 登录 password');
+    assert.match(englishMail.html, /<html lang="en">/);
+  });
+
+  it('signs people up in Chinese: the page, the refusal, the mail, and the language kept on the account', async () => {
+    const browser = new PageBrowser(server.url);
+    const page = await browser.get('/signup?lang=zh-CN');
+    assert.match(page.html, /<h1>创建账户<\/h1>/);
+    const username = randomName('zhang');
+    const email = `${username}@example.test`;
+    const short = await browser.submit('/signup', '/signup', { username, email, password: 'short' });
+    assert.equal(short.status, 400);
+    assert.match(short.html, /id="signup-error">密码：密码长度至少为 8 个字符。</);
+    const since = smtp.received.length;
+    const sent = await browser.submit('/signup', '/signup', {
+      username,
+      email,
+      password: 'correct horse battery staple',
+    });
+    assert.match(sent.html, new RegExp(`我们已向 ${email} 发送了一封邮件`));
+    const mail = await smtp.waitFor(email, /./, { since });
+    assert.equal(mail.subject, '确认您在 Acme 登录 的邮箱地址');
+    assert.match(mail.html, /<strong>|感谢您创建 Acme 登录 账户/);
+    const confirm = new PageBrowser(server.url);
+    const link = linkIn(mail, `${server.issuer}/email/verify?token=`).replace(server.issuer, server.url);
+    const opened = await confirm.get(`${link}&lang=zh-CN`);
+    assert.match(opened.html, /确认您的邮箱地址/);
+    const done = await confirm.post('/email/verify', {
+      csrf: opened.csrf ?? '',
+      token: new URL(link).searchParams.get('token') ?? '',
+    });
+    assert.match(done.html, /邮箱地址已确认/);
+    const users = await server.admin<{ data: { id: string; username: string }[] }>(
+      'GET',
+      `/users?username=${username}`,
+    );
+    const id = users.body.data.find((u) => u.username === username)?.id ?? '';
+    assert.equal((await server.running.app.services.accounts.get(id))?.locale, 'zh-CN');
   });
 });

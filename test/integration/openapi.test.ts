@@ -251,6 +251,7 @@ describe('OpenAPI document: responses', () => {
     await api.call('GET', `/admin/users/${uid}`);
     await api.call('PATCH', `/admin/users/${uid}`, { body: { name: 'Ada Lovelace' } });
     await api.call('POST', `/admin/users/${uid}/unlock`);
+    assert.equal((await api.call('POST', `/admin/users/${uid}/password-reset`)).status, 202);
     await api.call('GET', `/admin/users/${uid}/passkeys`);
     await api.call('DELETE', `/admin/users/${uid}/mfa`);
     assert.equal((await api.call('DELETE', '/admin/users/does-not-exist/mfa')).status, 404);

@@ -19,7 +19,7 @@ describe('passkeys: challenge rules and the admin API', () => {
 
   const store = (ttlSeconds?: number) =>
     createChallengeStore({
-      payloads: createOidcPayloadRepository(server.running.app.db.prisma),
+      payloads: createOidcPayloadRepository(server.running.app.db.prisma, server.running.app.db.query),
       ...(ttlSeconds ? { ttlSeconds } : {}),
     });
 

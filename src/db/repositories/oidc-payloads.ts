@@ -22,41 +22,45 @@ function normalize(row: Row | undefined): Row | null {
   return { payload, expiresAt: date(row.expiresAt), consumedAt: date(row.consumedAt) };
 }
 
-export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRepository {
+/** One statement on the database's pool, past Prisma (Database#query). */
+type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+export function createOidcPayloadRepository(prisma: PrismaClient, query: Query): OidcPayloadRepository {
   return {
-    // upsert and find run several times in every sign-in and code exchange: plain SQL, one
-    // statement each, instead of Prisma's query planning (its WASM compiler costs CPU per query)
+    // upsert, find, consume and destroy run several times in every sign-in and code exchange:
+    // plain SQL on the pool, one statement each, past Prisma (its query compiler and result
+    // mapping cost more CPU per call than PostgreSQL spends on these statements)
     async upsert(model, id, payload, expiresIn) {
-      await prisma.$executeRawUnsafe(
+      await query(
         `INSERT INTO "oidc_payloads" ("model", "id", "payload", "grant_id", "uid", "user_code", "expires_at")
          VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamptz)
          ON CONFLICT ("model", "id") DO UPDATE SET "payload" = EXCLUDED."payload", "grant_id" = EXCLUDED."grant_id",
            "uid" = EXCLUDED."uid", "user_code" = EXCLUDED."user_code", "expires_at" = EXCLUDED."expires_at"`,
-        model,
-        id,
-        JSON.stringify(payload),
-        typeof payload.grantId === 'string' ? payload.grantId : null,
-        typeof payload.uid === 'string' ? payload.uid : null,
-        typeof payload.userCode === 'string' ? payload.userCode : null,
-        expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+        [
+          model,
+          id,
+          JSON.stringify(payload),
+          typeof payload.grantId === 'string' ? payload.grantId : null,
+          typeof payload.uid === 'string' ? payload.uid : null,
+          typeof payload.userCode === 'string' ? payload.userCode : null,
+          expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+        ],
       );
     },
     async find(model, id) {
-      const rows = await prisma.$queryRawUnsafe<Row[]>(
+      const rows = await query<Row & Record<string, unknown>>(
         `SELECT "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"
          FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`,
-        model,
-        id,
+        [model, id],
       );
       return live(normalize(rows[0]));
     },
     async findBy(model, field, value) {
       const column = field === 'uid' ? '"uid"' : '"user_code"';
-      const rows = await prisma.$queryRawUnsafe<Row[]>(
+      const rows = await query<Row & Record<string, unknown>>(
         `SELECT "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"
          FROM "oidc_payloads" WHERE "model" = $1 AND ${column} = $2 LIMIT 1`,
-        model,
-        value,
+        [model, value],
       );
       return live(normalize(rows[0]));
     },
@@ -72,11 +76,7 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
       }));
     },
     async consume(model, id) {
-      await prisma.$executeRawUnsafe(
-        `UPDATE "oidc_payloads" SET "consumed_at" = now() WHERE "model" = $1 AND "id" = $2`,
-        model,
-        id,
-      );
+      await query(`UPDATE "oidc_payloads" SET "consumed_at" = now() WHERE "model" = $1 AND "id" = $2`, [model, id]);
     },
     async consumeOnce(model, id) {
       const now = new Date();
@@ -100,7 +100,7 @@ export function createOidcPayloadRepository(prisma: PrismaClient): OidcPayloadRe
       return rows[0] === undefined ? undefined : Number(rows[0].remaining);
     },
     async destroy(model, id) {
-      await prisma.$executeRawUnsafe(`DELETE FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`, model, id);
+      await query(`DELETE FROM "oidc_payloads" WHERE "model" = $1 AND "id" = $2`, [model, id]);
     },
     async revokeByGrantId(grantId) {
       await prisma.oidcPayload.deleteMany({ where: { grantId } });

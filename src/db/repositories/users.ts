@@ -7,20 +7,40 @@ const toRecord = (row: User): UserRecord => ({ ...row, status: row.status === 'd
 // the unique columns: the email, else the (normalized) username
 const UNIQUE = ['email', 'username'] as const;
 
-export function createUserRepository(prisma: PrismaClient): UserRepository {
+/** One statement on the database's pool, past Prisma (Database#query). */
+type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+/** `last_sign_in_at` -> `lastSignInAt`: the model's fields are its columns in camel case (prisma/schema.prisma). */
+const camel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** A `SELECT *` row as Prisma would give it: every column, so a column added later comes along. */
+function fromColumns(row: Record<string, unknown>): User {
+  const out: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(row)) out[camel(column)] = value;
+  return out as unknown as User;
+}
+
+export function createUserRepository(prisma: PrismaClient, query: Query): UserRepository {
   const one = (row: User | null) => (row === null ? undefined : toRecord(row));
+  // the lookups every sign-in makes (by name, then by id at the resume and at the code exchange):
+  // plain SQL, as Prisma's compiler and mapping cost more CPU than the indexed read itself
+  const first = async (sql: string, params: unknown[]) => {
+    const [row] = await query(sql, params);
+    return row === undefined ? undefined : toRecord(fromColumns(row));
+  };
 
   return {
-    findById: async (id) => one(await prisma.user.findUnique({ where: { id } })),
+    findById: (id) => first(`SELECT * FROM "users" WHERE "id" = $1`, [id]),
     findByUsername: async (usernameNormalized) => one(await prisma.user.findUnique({ where: { usernameNormalized } })),
     findByEmail: async (email) => one(await prisma.user.findUnique({ where: { email } })),
 
     async findByLogin(usernameNormalized, email) {
-      const rows = await prisma.user.findMany({
-        where: { OR: [{ usernameNormalized }, { email }] },
-        take: 2,
-      });
-      return one(rows.find((r) => r.usernameNormalized === usernameNormalized) ?? rows[0] ?? null);
+      // the username first: one person's email may be typed as another's username
+      return first(
+        `SELECT * FROM "users" WHERE "username_normalized" = $1 OR "email" = $2
+         ORDER BY ("username_normalized" = $1) DESC LIMIT 1`,
+        [usernameNormalized, email],
+      );
     },
 
     create: async (user) => toRecord(await unique(UNIQUE, () => prisma.user.create({ data: user }))),
@@ -61,8 +81,10 @@ export function createUserRepository(prisma: PrismaClient): UserRepository {
     },
 
     async recordSignIn(id, at = new Date()) {
-      // updateMany: a user deleted meanwhile is not an error here
-      await prisma.user.updateMany({ where: { id }, data: { lastSignInAt: at } });
+      // plain SQL, one statement on every sign-in: Prisma would also move @updatedAt, and with it the
+      // ETag an admin holds (a sign-in is no change to the account). A user deleted meanwhile
+      // matches no row, which is not an error here.
+      await query(`UPDATE "users" SET "last_sign_in_at" = $1::timestamptz WHERE "id" = $2`, [at.toISOString(), id]);
     },
 
     async endTokensBefore(id, at) {

@@ -3,11 +3,13 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountChange, AccountChangeService, AccountNotifier } from '../../services/account-changes.ts';
 import type { AccountService } from '../../services/accounts.ts';
+import type { EmailVerificationService } from '../../services/email-verification.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { SecondFactorService } from '../../services/second-factors.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
+import { accountEmailRoutes, EMAIL_NOTICES } from './email-routes.ts';
 import { accountPasskeyRoutes } from './passkey-routes.ts';
 import { accountOf, createAccountSession } from './session.ts';
 import { accountSecondFactorRoutes, SECOND_FACTOR_NOTICES } from './totp-routes.ts';
@@ -25,6 +27,7 @@ const NOTICES: Record<string, string> = {
   'not-found': 'account.notice.not_found',
   'bad-name': 'account.notice.bad_name',
   ...SECOND_FACTOR_NOTICES,
+  ...EMAIL_NOTICES,
 };
 
 export interface AccountRouterOptions {
@@ -40,6 +43,8 @@ export interface AccountRouterOptions {
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
+  /** the email section: a new address, verified by mail */
+  emailVerification: EmailVerificationService;
 }
 
 /** `/account`: the signed-in user's page, built on oidc-provider's session (./session.ts). */
@@ -92,6 +97,8 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
       csrf: csrf.token(csrfKey),
       displayName: user.name ?? user.username,
       username: user.username,
+      email: user.email,
+      emailVerified: user.emailVerified,
       passkeys: list.map((p) => ({
         id: p.id,
         name: p.name,
@@ -130,6 +137,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountPasskeyRoutes(router, { changes, csrf, session });
+  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form });
 
   /** A change to the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
   const mayChange = async (ctx: Context, change: AccountChange) => {

@@ -9,7 +9,7 @@ interface ResponseSchema {
   /** the name of the schema in `components.schemas` */
   name: string;
   schema: z.ZodType;
-  status: 200 | 201;
+  status: 200 | 201 | 202;
 }
 type Annotated = {
   guardSchemas?: GuardSchemas<z.ZodType, z.ZodType, z.ZodType>;
@@ -22,7 +22,7 @@ type JsonSchema = Record<string, unknown>;
  * Marks a route with the schema of the body it answers with, for the OpenAPI document (it
  * does nothing at request time). A route without one answers 204 with no body.
  */
-export function responds(name: string, schema: z.ZodType, status: 200 | 201 = 200): Middleware {
+export function responds(name: string, schema: z.ZodType, status: 200 | 201 | 202 = 200): Middleware {
   const mark: Middleware = (_ctx, next) => next();
   return Object.assign(mark, { responseSchema: { name, schema, status } satisfies ResponseSchema });
 }
@@ -93,7 +93,7 @@ export function buildOpenApi(router: Router, issuer: string, version: string): R
       const ok = response
         ? {
             [response.status]: {
-              description: response.status === 201 ? 'Created' : 'OK',
+              description: response.status === 201 ? 'Created' : response.status === 202 ? 'Accepted' : 'OK',
               content: { 'application/json': { schema: { $ref: `#/components/schemas/${response.name}` } } },
             },
           }

@@ -6,6 +6,7 @@ import type { AccountService } from '../../services/accounts.ts';
 import { createAdminDelegation } from '../../services/admin-delegation.ts';
 import type { ClientService } from '../../services/clients.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { PasswordResetService } from '../../services/password-reset.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
@@ -20,6 +21,7 @@ import { eventRoutes } from './events.ts';
 import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
 import { buildOpenApi, responds } from './openapi.ts';
 import { passkeyRoutes } from './passkeys.ts';
+import { passwordResetRoutes } from './password-reset.ts';
 import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
 import { NewInitialAccessToken } from './schemas.ts';
@@ -51,6 +53,8 @@ export interface AdminDeps {
   accounts: AccountService;
   passkeys: PasskeyService;
   roles: RoleService;
+  /** POST /admin/users/{id}/password-reset */
+  passwordReset: Pick<PasswordResetService, 'sendFor'>;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
   security: LockoutDeps & { events: SecurityEventService };
 }
@@ -101,6 +105,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   roleRoutes(router, deps.roles, delegation);
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);
+  passwordResetRoutes(router, deps.passwordReset, delegation);
   router.get('/keys', requireScope('keys:read'), responds('KeyList', listOf(KeyView)), async (ctx) => {
     ctx.body = {
       data: (await deps.keys.list()).map((k) => ({

@@ -7,7 +7,17 @@ import { requestLog } from './request-context.ts';
 export type ErrorPage = (ctx: Context, err: AppError) => void;
 
 /** First path segments whose requests come from browsers: an error there may be a page. */
-const PAGE_SEGMENTS = new Set(['interaction', 'account', 'auth', 'session', 'device', 'console']);
+const PAGE_SEGMENTS = new Set([
+  'interaction',
+  'account',
+  'auth',
+  'session',
+  'device',
+  'console',
+  'password',
+  'signup',
+  'email',
+]);
 
 /** A browser asking for a page (a page's scripts post JSON: they are answered in JSON, as the routes they call would). */
 function wantsPage(ctx: Context): boolean {

@@ -36,6 +36,7 @@ export interface NewUserRecord {
   passwordHash?: string | null;
   status?: UserStatus;
   tokensValidAfter?: Date | null;
+  locale?: string | null;
 }
 
 export type UserChanges = Partial<Omit<NewUserRecord, 'id'>>;

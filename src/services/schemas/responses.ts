@@ -146,3 +146,8 @@ export const InitialAccessTokenView = z.strictObject({
   expires_at: timestamp,
   uses: z.number().int(),
 });
+
+/** `POST /admin/users/{id}/password-reset`: the link is on its way (in the outbox) and works until `expires_at`. */
+export const PasswordResetSent = z.strictObject({
+  expires_at: timestamp.describe('when the mailed link stops working'),
+});

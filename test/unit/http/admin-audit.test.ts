@@ -35,6 +35,7 @@ describe('admin change event types', () => {
       'PATCH /admin/users/:id': 'user.updated',
       'DELETE /admin/users/:id': 'user.deleted',
       'POST /admin/users/:id/unlock': 'user.unlocked',
+      'POST /admin/users/:id/password-reset': 'password.reset_requested',
       'DELETE /admin/users/:id/passkeys/:passkeyId': 'passkey.removed',
       'DELETE /admin/users/:id/mfa': 'mfa.reset',
       'POST /admin/roles': 'role.created',

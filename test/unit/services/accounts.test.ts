@@ -36,7 +36,7 @@ describe('accounts (on a fresh database)', () => {
     database = await createTestDatabase();
     db = await openDatabase({ databaseUrl: database.env.DATABASE_URL, dataDir: database.env.DATA_DIR ?? '.data' }, log);
     await migrate(db, log);
-    users = createUserRepository(db.prisma);
+    users = createUserRepository(db.prisma, db.query);
     accounts = createAccountService({
       users,
       passwords: createPasswordService({ params: FAST, hasher: countingHasher }),

@@ -92,8 +92,13 @@ describe('message catalogs', () => {
 
   it('has a translation of every key the pages and the code use', () => {
     const used = new Set<string>();
-    for (const file of readdirSync(join(root, 'views')).filter((f) => f.endsWith('.eta'))) {
-      const text = readFileSync(join(root, 'views', file), 'utf8');
+    const templates = ['views', 'views/mail'].flatMap((dir) =>
+      readdirSync(join(root, dir))
+        .filter((f) => f.endsWith('.eta'))
+        .map((f) => join(dir, f)),
+    );
+    for (const file of templates) {
+      const text = readFileSync(join(root, file), 'utf8');
       for (const m of text.matchAll(/it\.(?:t|rich)\('([\w.]+[a-z])'/g)) used.add(m[1] ?? '');
       for (const m of text.matchAll(/it\.rich\('(step\.confirm\.lead_)' \+ how/g)) {
         for (const how of ['code', 'code_or_passkey', 'passkey']) {
@@ -103,7 +108,7 @@ describe('message catalogs', () => {
       }
     }
     // the keys handed to the pages from code: error texts (`.title` and `.message`), notices, labels
-    const sources = ['src/http', 'src/http/interaction', 'src/http/account', 'src/wiring'];
+    const sources = ['src/http', 'src/http/interaction', 'src/http/account', 'src/http/self-service', 'src/wiring'];
     for (const dir of sources) {
       for (const file of readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts'))) {
         const text = readFileSync(join(root, dir, file), 'utf8');
@@ -112,13 +117,28 @@ describe('message catalogs', () => {
           used.add(`${m[1]}.message`);
         }
         for (const m of text.matchAll(
-          /'((?:account|step|totp|login|scope|consent|common|error)\.[a-z_]+(?:\.[a-z_]+)*)'/g,
+          /'((?:account|step|totp|login|scope|consent|common|error|self|problem|signup|forgot|reset|verify|mail)\.[a-z_]+(?:\.[a-z_]+)*)'/g,
         )) {
-          if (!/^error\.[a-z_]+$/.test(m[1] ?? '') || (m[1] ?? '') in en) used.add(m[1] ?? '');
+          const key = m[1] ?? '';
+          // a page's text names an entry with a `.title` and a `.message`
+          const entry = `${key}.title` in en || /^error\.[a-z_]+$/.test(key);
+          for (const k of entry ? [`${key}.title`, `${key}.message`] : [key]) used.add(k);
         }
       }
     }
-    assert.ok(used.size > 100, `found ${used.size} keys`);
+    // every mail's subject (`mail.<template>.subject`, looked up by the mailer)
+    for (const file of templates.filter((f) => f.endsWith('.text.eta'))) {
+      used.add(`mail.${file.slice('views/mail/'.length, -'.text.eta'.length)}.subject`);
+    }
+    for (const code of ['invalid_username', 'username_taken', 'invalid_email', 'same_email', 'wrong_password']) {
+      used.add(`problem.${code}`);
+    }
+    for (const code of ['too_short', 'too_long', 'too_common', 'is_identifier']) used.add(`problem.password_${code}`);
+    for (const what of ['reset', 'signup']) {
+      used.add(`error.unavailable_${what}.title`);
+      used.add(`error.unavailable_${what}.message`);
+    }
+    assert.ok(used.size > 150, `found ${used.size} keys`);
     const missing = [...used].filter((key) => !(key in en));
     assert.deepEqual(missing, []);
   });
