@@ -64,7 +64,7 @@ export interface BrandConfig {
  * is `<svg>`), at most MAX_LOGO_BYTES.
  * @returns the logo, or the one-line reason it cannot be used
  */
-export function readLogo(file: string): BrandLogo | string {
+function readLogo(file: string): BrandLogo | string {
   const ext = extname(file).toLowerCase();
   if (ext !== '.svg' && ext !== '.png') return 'must be an .svg or .png file';
   let size: number;

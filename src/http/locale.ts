@@ -10,7 +10,7 @@ import {
 } from '../services/locales.ts';
 
 /** The language picked with the switcher on our pages (`?lang=`), remembered by this browser. */
-export const LOCALE_COOKIE = 'idp_locale';
+const LOCALE_COOKIE = 'idp_locale';
 const LOCALE_COOKIE_DAYS = 365;
 
 /** Pages whose language can be switched by a link to themselves (only ids and fixed words in the URL). */

@@ -138,7 +138,7 @@ export function parseAcceptLanguage(header: string | undefined): string[] {
 }
 
 /** OIDC Core §3.1.2.1 `ui_locales`: space-separated tags in order of preference. */
-export function parseUiLocales(value: unknown): string[] {
+function parseUiLocales(value: unknown): string[] {
   if (typeof value !== 'string') return [];
   return value
     .split(' ')

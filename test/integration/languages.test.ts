@@ -74,6 +74,15 @@ describe('languages and branding', () => {
     assert.match(html, /id="passkey-signin"/);
   });
 
+  it('advertises the languages in discovery', async () => {
+    const meta = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(meta.ui_locales_supported, ['en', 'zh-CN']);
+    assert.deepEqual(meta.claim_types_supported, ['normal']);
+  });
+
   it('takes the first ui_locales tag it has, and ui_locales before Accept-Language', async () => {
     assert.equal(langOf((await signInPage({ 'accept-language': 'en' }, { ui_locales: 'fr-CA zh' })).html), 'zh-CN');
     assert.equal(langOf((await signInPage({ 'accept-language': 'zh-CN' }, { ui_locales: 'en-GB' })).html), 'en');
