@@ -20,7 +20,17 @@ export interface App {
   readonly db: Database;
   readonly services: Pick<
     Services,
-    'clients' | 'resources' | 'keys' | 'accessTokens' | 'accounts' | 'roles' | 'events' | 'protection'
+    | 'clients'
+    | 'clientSecrets'
+    | 'federation'
+    | 'resources'
+    | 'keys'
+    | 'accessTokens'
+    | 'accounts'
+    | 'roles'
+    | 'events'
+    | 'protection'
+    | 'sessions'
   >;
   provider(): Provider;
   close(): Promise<void>;

@@ -35,6 +35,11 @@ export interface AdminBackend {
   delete(noun: Noun, id: string): Promise<void>;
   unlock(userId: string): Promise<void>;
   rotateSecret(clientId: string): Promise<Json>;
+  /** a client's secrets, metadata only (the admin API's `GET /admin/clients/{id}/secrets`) */
+  listSecrets(clientId: string): Promise<Page>;
+  /** a new secret beside the others; the response holds its value this once */
+  addSecret(clientId: string, body: Json): Promise<Json>;
+  removeSecret(clientId: string, secretId: string): Promise<void>;
   rotateKeys(): Promise<{ rotated: string[] }>;
   listKeys(): Promise<Page>;
   close(): Promise<void>;

@@ -6,9 +6,12 @@ import type { Logger } from '../logger.ts';
 import { RegisterInput, UpdateInput } from '../services/accounts.ts';
 import { CACHE_CHANNEL } from '../services/cache.ts';
 import type { ClientWithSecret } from '../services/clients.ts';
+import type { ClientSecretRecord } from '../services/ports/client-secrets.ts';
+import type { ClientRecord } from '../services/ports/clients.ts';
 import { NewResource, NewRole, ResourcePatch, RoleNames, RolePatch } from '../services/schemas/admin.ts';
 import { ClientPatch, clientChangesOf, NewClient, newClientOf } from '../services/schemas/clients.ts';
 import { zodDetails } from '../services/schemas/details.ts';
+import { NewClientSecret } from '../services/schemas/federation.ts';
 // the admin API's own representations, so --json prints the same in both modes
 import { clientView, resourceView, roleView, userView } from '../services/views.ts';
 import type { AdminBackend, Json, Noun } from './backend.ts';
@@ -35,11 +38,22 @@ const nonEmpty = (body: Json) => {
  */
 export async function openDirect(config: Config, issuer: string, log: Logger): Promise<AdminBackend> {
   const app = await createApp(config, issuer, log);
-  const { clients, resources, roles, accounts, keys, protection } = app.services;
+  const { clients, clientSecrets, federation, resources, roles, accounts, keys, protection } = app.services;
   const clientRoles = (id: string) => roles.namesOf({ kind: 'client', id });
   const userRoles = (id: string) => roles.namesOf({ kind: 'user', id });
-  const withSecret = async ({ client, secret }: ClientWithSecret) =>
-    clientView(client, await clientRoles(client.id), secret);
+  // as the admin API shows a client: with its federated subjects
+  const viewOf = async (client: ClientRecord, secret?: string) => ({
+    ...clientView(client, await clientRoles(client.id), secret),
+    federatedSubjects: await federation.subjectsOf(client.id),
+  });
+  const withSecret = ({ client, secret }: ClientWithSecret) => viewOf(client, secret);
+  const secretView = (s: ClientSecretRecord) => ({
+    id: s.id,
+    name: s.name,
+    createdAt: s.createdAt.toISOString(),
+    expiresAt: s.expiresAt?.toISOString() ?? null,
+    lastUsedAt: s.lastUsedAt?.toISOString() ?? null,
+  });
   const user = async (id: string) => {
     const found = await accounts.get(id);
     if (!found) throw new AppError('not_found', 404, 'user not found');
@@ -75,7 +89,7 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
         if (noun === 'client') {
           const page = await clients.list({ after, limit, namePrefix: filters.client_name });
           return {
-            data: await Promise.all(page.map(async (c) => clientView(c, await clientRoles(c.id)))),
+            data: await Promise.all(page.map((c) => viewOf(c))),
             next: next(page),
           };
         }
@@ -89,7 +103,7 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
 
     show: (noun, id) =>
       run(async (): Promise<Json> => {
-        if (noun === 'client') return clientView(await clients.get(id), await clientRoles(id));
+        if (noun === 'client') return viewOf(await clients.get(id));
         if (noun === 'resource') return resourceView(await resources.get(id));
         if (noun === 'role') return roleView(await roles.get(id));
         return userView(await user(id), await userRoles(id));
@@ -100,8 +114,11 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
         if (noun === 'client') {
           const input = checked(NewClient, body);
           if (input.roles) await roles.check(input.roles);
+          const subjects = input.federatedSubjects;
+          if (subjects) await federation.checkSubjects(input.client_id ?? '', subjects);
           const created = await clients.register(newClientOf(input));
           if (input.roles) await roles.assign({ kind: 'client', id: created.client.id }, input.roles);
+          if (subjects) await federation.bind(created.client.id, subjects);
           return withSecret(created);
         }
         if (noun === 'resource') return resourceView(await resources.create(checked(NewResource, body)));
@@ -119,10 +136,12 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
           const patch = checked(ClientPatch, body);
           const current = await clients.get(id);
           if (patch.roles) await roles.check(patch.roles);
+          if (patch.federatedSubjects) await federation.checkSubjects(id, patch.federatedSubjects);
           const changed = await clients.update(id, clientChangesOf(patch, current.metadata), {
             expected: current.updatedAt,
           });
           if (patch.roles) await roles.assign({ kind: 'client', id }, patch.roles);
+          if (patch.federatedSubjects) await federation.bind(id, patch.federatedSubjects);
           return withSecret(changed);
         }
         if (noun === 'resource') {
@@ -160,6 +179,17 @@ export async function openDirect(config: Config, issuer: string, log: Logger): P
       }),
 
     rotateSecret: (id) => run(async () => withSecret(await clients.rotateSecret(id))),
+
+    listSecrets: (id) => run(async () => ({ data: (await clientSecrets.list(id)).map(secretView) })),
+
+    addSecret: (id, body) =>
+      run(async () => {
+        const input = checked(NewClientSecret, body);
+        const { record, secret } = await clientSecrets.add(id, input);
+        return { ...secretView(record), secret };
+      }),
+
+    removeSecret: (id, secretId) => run(() => clientSecrets.remove(id, secretId)),
 
     rotateKeys: () =>
       run(async () => {

@@ -1,5 +1,6 @@
 // first: refuses a Node.js too old to run us, before anything native is loaded
 import '../node-version.ts';
+import { Readable } from 'node:stream';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate, readMigrations } from '../db/migrator.ts';
@@ -23,7 +24,11 @@ commands:
   <noun> delete <id> --yes
   user set-password <id> --password-stdin
   user unlock <id>                 lift a sign-in lockout
-  client rotate-secret <id>        prints the new secret this once
+  client rotate-secret <id>        one new secret replaces all the client's secrets; printed this once
+  client secrets list <id>         the client's secrets (never their values)
+  client secrets add <id> --name NAME [--expires-at RFC3339]
+                                   a new secret beside the others; printed this once
+  client secrets remove <id> <secretId> --yes
 
 nouns, their fields (create, update) and list filters:
   client    --name NAME  --redirect-uri URI...  --post-logout-redirect-uri URI...  --grant-type G...
@@ -62,14 +67,26 @@ async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
   return text.split(/\r?\n/)[0] ?? '';
 }
 
+/**
+ * Where the CLI reads its variables and standard input and writes its output: the process's own,
+ * or, for `runCli`, a caller's (the tests run commands in their own process, without a new Node
+ * for each).
+ */
+const io: {
+  env: Record<string, string | undefined>;
+  /** undefined: the process's own (not touched until a command reads it) */
+  stdin: NodeJS.ReadableStream | undefined;
+  write: (text: string) => void;
+} = { env: process.env, stdin: undefined, write: (text) => void process.stdout.write(text) };
+
 const out = (text: string): void => {
-  process.stdout.write(`${text}\n`);
+  io.write(`${text}\n`);
 };
 const printJson = (value: unknown) => out(JSON.stringify(value, null, 2));
 
 function loadServerConfig() {
   try {
-    return loadConfig();
+    return loadConfig(io.env);
   } catch (err) {
     if (err instanceof ConfigError) throw usageError(`configuration error: ${err.message}`);
     throw err;
@@ -78,7 +95,7 @@ function loadServerConfig() {
 
 /** The CLI's own variables (IDP_*): the server never reads them. */
 async function openBackend(values: Parsed['values']): Promise<AdminBackend> {
-  const env = process.env;
+  const env = io.env;
   const url = typeof values.url === 'string' ? values.url : env.IDP_URL;
   if (url) {
     if (!URL.canParse(url)) throw usageError(`--url: not a URL (${url})`);
@@ -180,7 +197,7 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
       const body = bodyOf(noun, values);
       if (values['password-stdin'] === true) {
         if (noun !== 'user' || verb !== 'create') throw usageError('--password-stdin: use user set-password');
-        body.password = await firstLine(process.stdin);
+        body.password = await firstLine(io.stdin ?? process.stdin);
       }
       return withBackend(values, async (b) =>
         show(id === undefined ? await b.create(noun, body) : await b.update(noun, id, body)),
@@ -201,7 +218,7 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
       if (values['password-stdin'] !== true) {
         throw usageError('set-password reads the password from standard input: add --password-stdin');
       }
-      const password = await firstLine(process.stdin);
+      const password = await firstLine(io.stdin ?? process.stdin);
       if (!password) throw usageError('no password on standard input');
       return withBackend(values, async (b) => {
         await b.update('user', id, { password });
@@ -216,6 +233,10 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
         json ? printJson({ id, unlocked: true }) : out(`unlocked user ${id}`);
       });
     }
+    case 'secrets': {
+      if (noun !== 'client') break;
+      return runSecrets(args);
+    }
     case 'rotate-secret': {
       if (noun !== 'client') break;
       const id = idOf(parsed, 'rotate-secret');
@@ -223,6 +244,39 @@ async function runNoun(noun: Noun, verb: string | undefined, args: string[]): Pr
     }
   }
   throw usageError(`unknown command: ${[noun, verb, ...args].join(' ')}\n\n${USAGE}`);
+}
+
+/** `client secrets list|add|remove`: several live secrets, for rotation without an outage. */
+async function runSecrets(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  const parsed = parse(rest, undefined, { name: { type: 'string' }, 'expires-at': { type: 'string' } });
+  const { values, positionals } = parsed;
+  const json = values.json === true;
+  const [clientId, secretId, ...extra] = positionals;
+  if (!clientId) throw usageError(`client secrets ${verb ?? ''} needs a client id`);
+  if (verb === 'list' && secretId === undefined) {
+    return withBackend(values, async (b) => {
+      const page = await b.listSecrets(clientId);
+      json ? printJson(page) : out(listing(COLUMNS.secrets, page));
+    });
+  }
+  if (verb === 'add' && secretId === undefined) {
+    const body: Json = {};
+    if (typeof values.name === 'string') body.name = values.name;
+    if (typeof values['expires-at'] === 'string') body.expiresAt = values['expires-at'];
+    return withBackend(values, async (b) => {
+      const added = await b.addSecret(clientId, body);
+      json ? printJson(added) : out(record(added));
+    });
+  }
+  if (verb === 'remove' && secretId !== undefined && extra.length === 0) {
+    if (values.yes !== true) throw usageError(`remove stops secret ${secretId} at once: add --yes`);
+    return withBackend(values, async (b) => {
+      await b.removeSecret(clientId, secretId);
+      json ? printJson({ removed: secretId }) : out(`removed secret ${secretId} of client ${clientId}`);
+    });
+  }
+  throw usageError(`unknown command: client secrets ${args.join(' ')}\n\n${USAGE}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -234,12 +288,42 @@ async function main(argv: string[]): Promise<void> {
   throw usageError(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof CliError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(err.exitCode);
+/** The exit code and message for an error (usage errors 2, failures 1). */
+function failure(err: unknown): { code: number; message: string } {
+  if (err instanceof CliError) return { code: err.exitCode, message: err.message };
+  return { code: 1, message: `error: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/**
+ * Runs one command with the given variables and standard input, as `npm run idp -- <argv>` would,
+ * and returns what it printed. One command at a time (the CLI's streams are module state).
+ */
+export async function runCli(
+  argv: string[],
+  options: { env: Record<string, string | undefined>; stdin?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const saved = { ...io };
+  let stdout = '';
+  io.env = options.env;
+  io.stdin = Readable.from([options.stdin ?? '']);
+  io.write = (text) => {
+    stdout += text;
+  };
+  try {
+    await main(argv);
+    return { code: 0, stdout, stderr: '' };
+  } catch (err) {
+    const { code, message } = failure(err);
+    return { code, stdout, stderr: `${message}\n` };
+  } finally {
+    Object.assign(io, saved);
   }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(1);
-});
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    const { code, message } = failure(err);
+    process.stderr.write(`${message}\n`);
+    process.exit(code);
+  });
+}

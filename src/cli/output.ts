@@ -14,6 +14,7 @@ export const COLUMNS = {
   role: ['id', 'name', 'description'],
   user: ['id', 'username', 'email', 'status', 'roles'],
   keys: ['kid', 'alg', 'current', 'created_at', 'expires_at'],
+  secrets: ['id', 'name', 'createdAt', 'expiresAt', 'lastUsedAt'],
 } as const;
 
 function table(columns: readonly string[], rows: Json[]): string {

@@ -103,6 +103,11 @@ export async function openRemote(options: RemoteOptions): Promise<AdminBackend> 
       await call('POST', `${item('user', id)}/unlock`);
     },
     rotateSecret: async (id) => asJson(await call('POST', `${item('client', id)}/secret`)),
+    listSecrets: async (id) => asJson(await call('GET', `${item('client', id)}/secrets`)) as unknown as Page,
+    addSecret: async (id, body) => asJson(await call('POST', `${item('client', id)}/secrets`, body)),
+    removeSecret: async (id, secretId) => {
+      await call('DELETE', `${item('client', id)}/secrets/${encodeURIComponent(secretId)}`);
+    },
     rotateKeys: async () => asJson(await call('POST', '/keys/rotate')) as { rotated: string[] },
     listKeys: async () => asJson(await call('GET', '/keys')) as unknown as Page,
     close: async () => {},

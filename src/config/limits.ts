@@ -37,6 +37,8 @@ export const LimitsEnv = {
   SURGE_FAILURES_PER_MINUTE: count(20),
   /** token requests per minute for one client or address that count as a surge */
   SURGE_TOKENS_PER_MINUTE: count(3000),
+  /** the least time between two early JWKS fetches of one federated issuer (a token naming an unknown key) */
+  FEDERATION_JWKS_COOLDOWN_SECONDS: integerEnv(0, 3600, 30),
   /** serve /metrics on this port instead of the main one */
   METRICS_PORT: optionalIntegerEnv(0, 65535),
   /** a bearer token /metrics requires; in production /metrics is on the main port only with one */
@@ -74,6 +76,7 @@ export interface LimitsConfig {
   readonly surge: { readonly failuresPerMinute: number; readonly tokensPerMinute: number };
   readonly metricsPort: number | undefined;
   readonly metricsToken: string | undefined;
+  readonly federationJwksCooldownSeconds: number;
 }
 
 export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
@@ -100,5 +103,6 @@ export function limitsConfig(e: LimitsEnvValues): LimitsConfig {
     }),
     metricsPort: e.METRICS_PORT,
     metricsToken: e.METRICS_TOKEN,
+    federationJwksCooldownSeconds: e.FEDERATION_JWKS_COOLDOWN_SECONDS,
   });
 }

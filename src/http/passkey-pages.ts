@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { SessionsSection } from './account/session-routes.ts';
 import type { Pages } from './pages.ts';
 
 /** The page script and the library it uses, both from our own origin (no third-party resources). */
@@ -12,7 +13,7 @@ export interface PasskeyView {
   synced: boolean;
 }
 
-export interface AccountPageData {
+export interface AccountPageData extends SessionsSection {
   csrf: string;
   displayName: string;
   username: string;

@@ -2,7 +2,9 @@ import Provider, { type Adapter, type AdapterPayload, errors } from 'oidc-provid
 import type { ClientService } from '../services/clients.ts';
 import type { OidcPayloadRepository } from '../services/ports/oidc-payloads.ts';
 import type { ReplayKeyRepository } from '../services/ports/replay-keys.ts';
+import type { SessionService } from '../services/sessions.ts';
 import type { InitialAccessTokenUses } from './registration.ts';
+import { trackSessions } from './session-tracking.ts';
 
 /**
  * oidc-provider's storage. Clients come from the clients table through the client service's
@@ -15,6 +17,8 @@ export function createAdapterFactory(deps: {
   clients: ClientService;
   initialAccessTokens: InitialAccessTokenUses;
   replay: ReplayKeyRepository;
+  /** the sessions people see on /account (session-tracking.ts) */
+  sessions: Pick<SessionService, 'seen'>;
 }) {
   const { payloads, clients, initialAccessTokens, replay } = deps;
 
@@ -108,6 +112,7 @@ export function createAdapterFactory(deps: {
 
   return function adapterFor(model: string): Adapter {
     if (model === 'ReplayDetection') return new ReplayDetectionAdapter();
+    if (model === 'Session') return trackSessions(new PayloadAdapter(model), deps.sessions);
     return model === 'Client' ? new ClientAdapter() : new PayloadAdapter(model);
   };
 }

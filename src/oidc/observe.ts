@@ -81,6 +81,8 @@ export function observeProvider(provider: Provider, protection: Protection, rout
       // a wrong secret sent in another client's name does not use up that client's allowance
       if (claimed !== undefined && limiter) await limiter.refund(claimed);
       const clientId = client?.clientId ?? claimed;
+      // why a federated assertion was refused (federated-client-auth.ts); never the assertion
+      const why = ctx.state.clientAuthFailure as Record<string, unknown> | undefined;
       await limits.client_auth_failures.hit(ctx.ip);
       surge.observe('failures', 'ip', ctx.ip);
       if (clientId) surge.observe('failures', 'client', clientId);
@@ -90,7 +92,7 @@ export function observeProvider(provider: Provider, protection: Protection, rout
         ...who,
         clientId,
         subject: clientId,
-        details: { endpoint: route },
+        details: { endpoint: route, ...why },
       });
       return;
     }

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { AccessTokenService } from '../services/access-tokens.ts';
 import { ACR_VALUES } from '../services/authentication-policy.ts';
 import type { ClientService } from '../services/clients.ts';
+import type { FederationService } from '../services/federation.ts';
 import type { Keystore } from '../services/keys.ts';
 import type { ResourceService } from '../services/resources.ts';
 import type { RoleService } from '../services/roles.ts';
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   keystore: Keystore;
   cookieKeys: readonly string[];
   clients: ClientService;
+  /** workload identity: proofs of a federated client authentication (federated-client-auth.ts) */
+  federation: Pick<FederationService, 'acceptsProof'>;
   resources: ResourceService;
   roles: RoleService;
   accessTokens: AccessTokenService;
@@ -260,10 +263,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     return instance;
   };
 
-  // Client secrets are stored only as a keyed hash: verify the presented secret against it.
+  // Client secrets are stored only as keyed hashes, several live at once: the presented secret
+  // is verified against them. A client that a federated assertion authenticated for this very
+  // request presents the proof made for it instead (federated-client-auth.ts).
   const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): unknown } };
-  ClientClass.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual) {
-    return clients.verifySecret(actual, this.clientSecret);
+  ClientClass.prototype.compareClientSecret = function compareClientSecret(this: { clientId?: string }, actual) {
+    if (deps.federation.acceptsProof(this.clientId, actual)) return true;
+    return clients.verifySecret(this.clientId, actual);
   };
 
   // At /reg, oidc-provider decides whether a client needs a secret before it checks the

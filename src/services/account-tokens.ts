@@ -20,6 +20,22 @@ export const newTokenValue = (): string => randomBytes(32).toString('base64url')
  */
 export const hashToken = (value: string): string => createHash('sha256').update(value, 'utf8').digest('base64url');
 
+/**
+ * What a user's link stands on: the password (its stored hash) and the address it was mailed to.
+ * A reset or address-change link records this when issued and works only while it still holds,
+ * so a password changed by any path (a reset, the admin API, the account page, the CLI) or a
+ * changed address ends every link issued before: an old mailbox, or whoever asked for a change
+ * with a password the owner has since replaced, keeps nothing. A digest, not the hash itself:
+ * the row holds no copy of the password hash. A rehash with new argon2 parameters at sign-in
+ * also ends the links (rare, and a new link is one request away).
+ */
+export function credentialStamp(user: { passwordHash: string | null; email: string | null }): string {
+  return createHash('sha256')
+    .update(`${user.passwordHash ?? ''}\0${user.email ?? ''}`, 'utf8')
+    .digest('base64url')
+    .slice(0, 22);
+}
+
 /** The token value a link or form carries, when it has the shape of one; anything else is no token. */
 export function parseToken(value: unknown): string | undefined {
   return typeof value === 'string' && TOKEN_PATTERN.test(value) ? value : undefined;

@@ -124,7 +124,20 @@ export interface AccountService {
    * password changes or the account is disabled, `remove` when it is deleted.
    * @returns how many stored sessions, grants and tokens were removed
    */
-  endSessions(userId: string, reason: SessionEndReason, actor?: string): Promise<number>;
+  endSessions(
+    userId: string,
+    reason: SessionEndReason,
+    actor?: string,
+    options?: {
+      /** false when the caller records the event itself (the admin API's audit) */
+      record?: boolean;
+    },
+  ): Promise<number>;
+  /**
+   * Ends the user's access tokens issued until now (their sessions stay): for a change that ends
+   * some sessions but keeps the one making it (the session service's `endOthers`).
+   */
+  endAccessTokens(userId: string): Promise<void>;
   /**
    * Whether an access token issued to this user at `issuedAt` (epoch seconds, its `iat`) still
    * stands: the user exists, is active, and no password change, disabling or ending of sessions
@@ -147,7 +160,14 @@ type UserStanding = { active: boolean; validAfterMs: number } | null;
  */
 export const tokenCutoff = (now = Date.now()): Date => new Date(Math.ceil(now / 1000) * 1000);
 
-export type SessionEndReason = 'password_changed' | 'disabled' | 'deleted' | 'admin';
+export type SessionEndReason =
+  | 'password_changed'
+  | 'disabled'
+  | 'deleted'
+  | 'admin'
+  // the person chose to sign out their sessions (/account)
+  | 'user'
+  | 'password_reset';
 
 const SCOPE_CLAIMS = {
   profile: (u: UserRecord) => ({
@@ -210,24 +230,29 @@ export function createAccountService(deps: {
   };
 
   /** Removes what oidc-provider keeps for the user's sessions; the caller has ended their access tokens. */
-  const closeSessions = async (userId: string, reason: SessionEndReason, actor?: string) => {
+  const closeSessions = async (userId: string, reason: SessionEndReason, actor?: string, record = true) => {
     const removed = (await deps.payloads?.destroyByAccount(userId)) ?? 0;
     log.info({ userId, reason, removed }, 'sessions ended');
-    deps.events?.record({
-      type: 'session.revoked',
-      subject: userId,
-      actor,
-      details: { reason, scope: 'all', removed },
-    });
+    if (record)
+      deps.events?.record({
+        type: 'session.revoked',
+        subject: userId,
+        actor,
+        details: { reason, scope: 'all', removed },
+      });
     return removed;
   };
 
-  const endSessions: AccountService['endSessions'] = async (userId, reason, actor) => {
+  const endAccessTokens: AccountService['endAccessTokens'] = async (userId) => {
     // RFC 7662 §2.2: the access tokens of those sessions are self-contained JWTs; introspection
     // and the admin API answer for them by this cut
     await users.endTokensBefore(userId, tokenCutoff());
     await changed(userId);
-    return closeSessions(userId, reason, actor);
+  };
+
+  const endSessions: AccountService['endSessions'] = async (userId, reason, actor, options) => {
+    await endAccessTokens(userId);
+    return closeSessions(userId, reason, actor, options?.record ?? true);
   };
 
   /** The hash of a password the policy accepts; a 400 naming `password` otherwise. */
@@ -381,6 +406,7 @@ export function createAccountService(deps: {
     },
 
     endSessions,
+    endAccessTokens,
 
     async idOfLogin(login) {
       return (await users.findByLogin(normalizeUsername(login), normalizeEmail(login)))?.id;

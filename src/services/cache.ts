@@ -138,7 +138,7 @@ export class TtlCache<V> {
 }
 
 /** `revoked_token`: an access token revoked; its key is `<exp> <jti>` (see revocations.ts) */
-export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user' | 'revoked_token';
+export type CacheTopic = 'client' | 'resource' | 'keys' | 'role' | 'user' | 'revoked_token' | 'federation';
 
 export interface CacheEvent {
   topic: CacheTopic;
@@ -156,7 +156,7 @@ export interface CacheBus {
 }
 
 export const CACHE_CHANNEL = 'idp_cache';
-const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user', 'revoked_token']);
+const TOPICS = new Set<string>(['client', 'resource', 'keys', 'role', 'user', 'revoked_token', 'federation']);
 
 export function createCacheBus(transport: {
   listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;

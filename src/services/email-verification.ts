@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
-import { type AccountTokens, TOKEN_TTL_SECONDS } from './account-tokens.ts';
+import { type AccountTokens, credentialStamp, TOKEN_TTL_SECONDS } from './account-tokens.ts';
 import { type AccountService, normalizeUsername, RegisterInput } from './accounts.ts';
 import type { Mailer } from './mail.ts';
 import type { RequestContext } from './password-reset.ts';
@@ -159,7 +159,13 @@ export function createEmailVerificationService(deps: {
       userAgent: ctx.userAgent,
       details: { by: 'self', verified: false },
     });
-    await mailVerification('email_verification', { userId: user.id, email, username, locale: ctx.locale });
+    await mailVerification('email_verification', {
+      userId: user.id,
+      email,
+      username,
+      data: { stamp: credentialStamp(user) },
+      locale: ctx.locale,
+    });
   };
 
   return {
@@ -248,11 +254,14 @@ export function createEmailVerificationService(deps: {
       // an address another account holds is not said here: the change fails when the link is followed
       // only the latest asked-for address can be confirmed
       await tokens.revokeAll(userId, 'email_verification');
+      // bound to the password and address of now: once the owner changes the password (having
+      // seen the notice below), a change asked for with the old one can no longer be confirmed
       await mailVerification('email_verification', {
         userId,
         email: newEmail,
         username: user.username,
         locale: user.locale,
+        data: { stamp: credentialStamp(user) },
       });
       if (user.email && user.email !== newEmail) {
         await mailer.send(
@@ -270,8 +279,11 @@ export function createEmailVerificationService(deps: {
       const signup = await tokens.peek('signup', token);
       if (signup?.email) return { kind: 'signup', email: signup.email };
       const change = await tokens.peek('email_verification', token);
-      if (change?.email && change.userId) return { kind: 'email_change', email: change.email };
-      return undefined;
+      if (!change?.email || !change.userId) return undefined;
+      const record = await users.findById(change.userId);
+      return record?.status === 'active' && change.data.stamp === credentialStamp(record)
+        ? { kind: 'email_change', email: change.email }
+        : undefined;
     },
 
     async confirm(token, ctx) {
@@ -303,8 +315,12 @@ export function createEmailVerificationService(deps: {
       }
       const change = await tokens.consume('email_verification', token);
       if (!change?.email || !change.userId) return { ok: false, reason: 'invalid_token' };
-      const user = await accounts.get(change.userId);
-      if (user?.status !== 'active') return { ok: false, reason: 'invalid_token' };
+      const record = await users.findById(change.userId);
+      if (record?.status !== 'active' || change.data.stamp !== credentialStamp(record)) {
+        return { ok: false, reason: 'invalid_token' };
+      }
+      const user = await accounts.get(record.id);
+      if (!user) return { ok: false, reason: 'invalid_token' };
       try {
         await accounts.update(user.id, { email: change.email, emailVerified: true });
       } catch (err) {

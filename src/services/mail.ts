@@ -30,7 +30,8 @@ export type MailTemplate =
   | 'password-changed'
   | 'verify-email'
   | 'email-change-notice'
-  | 'signup-exists';
+  | 'signup-exists'
+  | 'recovery-code-used';
 
 export interface Mailer {
   /** false in production without SMTP_URL: what needs mail is refused */

@@ -1,10 +1,12 @@
 import { AppError, invalidField, notFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { type AccountTokens, TOKEN_TTL_SECONDS } from './account-tokens.ts';
+import { type AccountTokens, credentialStamp, TOKEN_TTL_SECONDS } from './account-tokens.ts';
 import type { AccountService } from './accounts.ts';
 import type { BruteForceProtection } from './brute-force.ts';
 import type { Mailer } from './mail.ts';
 import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
+import type { AccountTokenRecord } from './ports/account-tokens.ts';
+import type { UserRepository } from './ports/users.ts';
 import type { Limiter } from './rate-limits.ts';
 import type { SecurityEventService } from './security-events.ts';
 
@@ -59,6 +61,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function createPasswordResetService(deps: {
   issuer: string;
   accounts: Pick<AccountService, 'idOfLogin' | 'get' | 'update'>;
+  /** the stored password hash and address a link was issued against (`credentialStamp`) */
+  users: Pick<UserRepository, 'findById'>;
   passwords: Pick<PasswordService, 'check'>;
   tokens: AccountTokens;
   mailer: Mailer;
@@ -74,7 +78,13 @@ export function createPasswordResetService(deps: {
   const forgotLink = `${issuer}/password/forgot`;
 
   const mailLink = async (user: { id: string; username: string; email: string; locale: string | null | undefined }) => {
-    const { value, expiresAt } = await tokens.issue('password_reset', { userId: user.id, email: user.email });
+    const record = await deps.users.findById(user.id);
+    if (!record) throw notFound('user');
+    const { value, expiresAt } = await tokens.issue('password_reset', {
+      userId: user.id,
+      email: user.email,
+      data: { stamp: credentialStamp(record) },
+    });
     await mailer.send(
       'password-reset',
       user.email,
@@ -86,6 +96,19 @@ export function createPasswordResetService(deps: {
       user.locale,
     );
     return expiresAt;
+  };
+
+  /**
+   * The active user a live link belongs to, while the password and the address it was mailed to
+   * are still the account's: a link sent to an address since replaced, or issued before the
+   * password changed by any path, opens nothing.
+   */
+  const holderOf = async (found: AccountTokenRecord | undefined) => {
+    if (!found?.userId) return undefined;
+    const record = await deps.users.findById(found.userId);
+    if (record?.status !== 'active' || record.email !== found.email) return undefined;
+    if (found.data.stamp !== credentialStamp(record)) return undefined;
+    return accounts.get(record.id);
   };
 
   /** The part that depends on the account; it never throws (the answer must not tell). */
@@ -141,21 +164,20 @@ export function createPasswordResetService(deps: {
     },
 
     async check(token) {
-      const found = await tokens.peek('password_reset', token);
-      const user = found?.userId ? await accounts.get(found.userId) : undefined;
-      return user?.status === 'active' ? { username: user.username } : undefined;
+      const user = await holderOf(await tokens.peek('password_reset', token));
+      return user ? { username: user.username } : undefined;
     },
 
     async complete(token, password, ctx) {
       const found = await tokens.peek('password_reset', token);
-      const user = found?.userId ? await accounts.get(found.userId) : undefined;
-      if (!found || !user || user.status !== 'active') return { ok: false, reason: 'invalid_token' };
+      const user = await holderOf(found);
+      if (!found || !user) return { ok: false, reason: 'invalid_token' };
       // the rules first: a refused password leaves the link usable for another try
       const policy = deps.passwords.check(password, { username: user.username, email: user.email });
       if (!policy.ok) return { ok: false, reason: 'weak_password', code: policy.code, message: policy.message };
       // single use, across instances: of two submissions one consumes the token
       if (!(await tokens.consume('password_reset', token))) return { ok: false, reason: 'invalid_token' };
-      // the link reached the mailbox: the address is the person's, if it is still the account's
+      // the link reached the mailbox, which is still the account's (holderOf): the address is the person's
       const verified = found.email !== null && found.email === user.email;
       // a new password ends every session, refresh and access token (AccountService.update)
       await accounts.update(user.id, { password, ...(verified ? { emailVerified: true } : {}) });

@@ -1,5 +1,6 @@
 import { createHmac, type KeyObject, randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.ts';
+import type { Mailer } from './mail.ts';
 import type { Metrics } from './metrics.ts';
 import type { SecondFactorRepository } from './ports/second-factors.ts';
 import type { RateLimitStore } from './rate-limits.ts';
@@ -71,14 +72,46 @@ export type CodeResult =
   | { ok: false; reason: 'invalid_code' }
   | { ok: false; reason: 'too_many_attempts'; retryAfter: number };
 
-/** Tells a person that a recovery code of theirs was used: the log today, a mail where the mail outbox is wired. */
+/** Tells a person that a recovery code of theirs was used. */
 export interface SecondFactorNotifier {
   recoveryCodeUsed(userId: string, remaining: number, at: Date): Promise<void>;
 }
 
-export const logNotifier = (log: Logger): SecondFactorNotifier => ({
+/**
+ * Mails the owner of a used recovery code (someone holding their password and a code is either
+ * them or someone they must hear about at once). Without a mail transport, or for an account
+ * with no address, the log says so instead; a mail that cannot be queued never fails the sign-in.
+ */
+export const mailNotifier = (deps: {
+  users: { get(id: string): Promise<{ username: string; email: string | null; locale: string | null } | undefined> };
+  /** the mailer, once built (it is built after this service) */
+  mailer: () => Mailer | undefined;
+  issuer: string;
+  log: Logger;
+}): SecondFactorNotifier => ({
   async recoveryCodeUsed(userId, remaining, at) {
-    log.info({ userId, remaining, at: at.toISOString() }, 'recovery code used; its owner is to be told');
+    try {
+      const mailer = deps.mailer();
+      const user = await deps.users.get(userId);
+      if (!mailer?.available || !user?.email) {
+        deps.log.info({ userId, remaining }, 'recovery code used; no mail to tell its owner');
+        return;
+      }
+      await mailer.send(
+        'recovery-code-used',
+        user.email,
+        {
+          username: user.username,
+          remaining,
+          at: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+          accountLink: new URL('/account', deps.issuer).href,
+          forgotLink: new URL('/password/forgot', deps.issuer).href,
+        },
+        user.locale,
+      );
+    } catch (err) {
+      deps.log.error({ err, userId }, 'recovery code notice not queued');
+    }
   },
 });
 

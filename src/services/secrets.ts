@@ -6,7 +6,6 @@ import {
   hkdfSync,
   type KeyObject,
   randomBytes,
-  timingSafeEqual,
 } from 'node:crypto';
 
 /**
@@ -96,10 +95,9 @@ export function hashClientSecret(secret: string, key: KeyObject): string {
   return HASH_PREFIX + createHmac('sha256', key).update(secret, 'utf8').digest('base64url');
 }
 
-export function verifyClientSecret(presented: unknown, stored: string | undefined, key: KeyObject): boolean {
-  if (typeof presented !== 'string' || presented.length === 0 || presented.length > 512) return false;
-  if (stored === undefined || !stored.startsWith(HASH_PREFIX)) return false;
-  const expected = Buffer.from(stored.slice(HASH_PREFIX.length), 'base64url');
-  const actual = createHmac('sha256', key).update(presented, 'utf8').digest();
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+/** The 32 bytes of a stored hash; undefined for anything that is not one. */
+export function secretHashBytes(stored: string): Buffer | undefined {
+  if (!stored.startsWith(HASH_PREFIX)) return undefined;
+  const bytes = Buffer.from(stored.slice(HASH_PREFIX.length), 'base64url');
+  return bytes.length === 32 ? bytes : undefined;
 }

@@ -16,10 +16,14 @@ import type {
 export type AdminChangeEvent =
   | `${'client' | 'resource' | 'user' | 'role'}.${'created' | 'updated' | 'deleted'}`
   | 'client.secret_rotated'
+  | 'client.secret_added'
+  | 'client.secret_removed'
+  | `federated_issuer.${'created' | 'updated' | 'deleted'}`
   | 'user.unlocked'
   | 'passkey.removed'
   // an admin removed a user's authenticator app and recovery codes
   | 'mfa.reset'
+  | 'session.revoked'
   | 'key.rotated'
   // an admin mailed a user a password reset link
   | 'password.reset_requested'

@@ -5,6 +5,7 @@ import { MFA_REASON, type MfaDecision } from './authentication-policy.ts';
 import type { Metrics } from './metrics.ts';
 import type { PasskeyResult, PasskeyService } from './passkeys.ts';
 import type { PendingSignIns } from './pending-signins.ts';
+import type { SecondFactorFacts } from './ports/second-factor-facts.ts';
 import type { SecondFactorService } from './second-factors.ts';
 import type { SecurityEventService } from './security-events.ts';
 import type { SigninProtection } from './signin-protection.ts';
@@ -76,6 +77,8 @@ export function createSigninFlow(deps: {
     'list' | 'authenticationOptions' | 'authenticate' | 'registrationOptions' | 'register'
   >;
   pending: PendingSignIns;
+  /** a user's passkey count and app, read in one statement (shared with the MFA decision's reads) */
+  factorFacts: (userId: string) => Promise<Pick<SecondFactorFacts, 'passkeys' | 'totp'>>;
   /** authenticator apps and recovery codes: the code of the second-factor step */
   secondFactors: Pick<SecondFactorService, 'hasTotp' | 'verify'>;
   needsMfa: MfaDecision;
@@ -88,8 +91,8 @@ export function createSigninFlow(deps: {
   const binding = (i: InteractionFacts) => `interaction:${i.uid}`;
   const mfaRequired = (i: InteractionFacts, userId: string) =>
     needsMfa({ clientId: i.clientId, clientRequiresMfa: i.clientRequiresMfa, params: i.params }, userId);
-  const countPasskeys = async (userId: string) => (await passkeys.list(userId)).length;
-  const hasTotp = (userId: string) => deps.secondFactors.hasTotp(userId);
+  const countPasskeys = async (userId: string) => (await deps.factorFacts(userId)).passkeys;
+  const hasTotp = async (userId: string) => (await deps.factorFacts(userId)).totp;
   const consentEvent = (i: InteractionFacts, v: Visitor, granted: boolean, details?: Record<string, unknown>) =>
     events.record({
       type: granted ? 'consent.granted' : 'consent.denied',

@@ -78,11 +78,14 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     replay: deps.replay,
     accessTokens: s.accessTokens,
     clients: s.clients,
+    clientSecrets: s.clientSecrets,
+    federation: s.federation,
     resources: s.resources,
     accounts: s.accounts,
     roles: s.roles,
     passkeys: s.passkeys,
     passwordReset: s.passwordReset,
+    sessions: s.sessions,
     keys: {
       list: () => s.keys.list(),
       async rotate() {
@@ -100,6 +103,8 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     changes: s.changes,
     secondFactors: s.secondFactors,
     notifier: s.notifier,
+    sessions: s.sessions,
+    passwordChange: s.passwordChange,
     csrf,
     pages,
     passkeyPages,

@@ -62,6 +62,10 @@ export function startJobs(deps: {
         batch = await repos.outbox.purgeDone(new Date(Date.now() - OUTBOX_KEEP_MS), PURGE_BATCH);
         removed += batch;
       }
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; ) {
+        batch = await services.sessions.purge(PURGE_BATCH);
+        removed += batch;
+      }
       const keysRemoved = await keys.deleteExpired();
       // security events past EVENT_RETENTION_DAYS
       await purgeEvents();

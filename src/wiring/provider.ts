@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { createAdapterFactory } from '../oidc/adapter.ts';
+import { federatedClientAuth } from '../oidc/federated-client-auth.ts';
 import { createInteractionPolicy } from '../oidc/interaction-policy.ts';
 import { jwtAccessTokenSupport } from '../oidc/jwt-access-tokens.ts';
 import { createMtls } from '../oidc/mtls.ts';
@@ -81,6 +82,7 @@ export function createOidc(deps: OidcDeps) {
     clients: services.clients,
     initialAccessTokens,
     replay: repos.replayKeys,
+    sessions: services.sessions,
   });
   const interactionPolicy = createInteractionPolicy(services.needsMfa);
   // RFC 8705: client certificates from our own TLS socket, or from the trusted proxy's header
@@ -110,6 +112,7 @@ export function createOidc(deps: OidcDeps) {
         keystore: services.keystore.current,
         cookieKeys: secrets.cookieKeys,
         clients: services.clients,
+        federation: services.federation,
         resources: services.resources,
         roles: services.roles,
         accessTokens: services.accessTokens,
@@ -138,6 +141,8 @@ export function createOidc(deps: OidcDeps) {
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
       // around it see the answer it gives, not the refusal it replaces
       built.use(jwtAccessTokenSupport(services.accessTokens));
+      // inside the limits and events: a refused assertion counts as a failed client authentication
+      built.use(federatedClientAuth(services.federation, built.pathFor('token')));
       return built;
     },
   };

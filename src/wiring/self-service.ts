@@ -78,6 +78,7 @@ export async function createSelfService(deps: {
   const passwordReset = createPasswordResetService({
     issuer,
     accounts: deps.accounts,
+    users: repos.users,
     passwords: deps.passwords,
     tokens,
     mailer,

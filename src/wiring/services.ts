@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { fetchFederatedJwks } from '../oidc/federation-fetch.ts';
 import { createAccessTokenService } from '../services/access-tokens.ts';
 import { createAccountChangeService, createAccountNotifier } from '../services/account-changes.ts';
 import { createAccountService } from '../services/accounts.ts';
@@ -9,10 +10,14 @@ import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
 import { createCacheBus } from '../services/cache.ts';
 import { loadCatalogs } from '../services/catalog-files.ts';
+import { createClientSecretService, createSecretUse } from '../services/client-secrets.ts';
 import { createClientService } from '../services/clients.ts';
+import { createFederationService } from '../services/federation.ts';
+import { createFederationKeys } from '../services/federation-keys.ts';
 import { createKeyService, type KeyService } from '../services/keys.ts';
 import { createMetrics, type RouteLabels } from '../services/metrics.ts';
 import { createPasskeyService } from '../services/passkeys.ts';
+import { createPasswordChange } from '../services/password-change.ts';
 import { createPasswordService } from '../services/passwords.ts';
 import { createPendingSignIns } from '../services/pending-signins.ts';
 import { createProtection } from '../services/protection.ts';
@@ -20,9 +25,10 @@ import { createRateLimitStore } from '../services/rate-limits.ts';
 import { createResourceService } from '../services/resources.ts';
 import { createRevocations } from '../services/revocations.ts';
 import { createRoleService } from '../services/roles.ts';
-import { createSecondFactorService, logNotifier } from '../services/second-factors.ts';
+import { createSecondFactorService, mailNotifier } from '../services/second-factors.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import { createSecurityEventService } from '../services/security-events.ts';
+import { createSessionService } from '../services/sessions.ts';
 import { createSigninFlow } from '../services/signin-flow.ts';
 import { createSigninProtection } from '../services/signin-protection.ts';
 import { createChallengeStore } from '../services/webauthn-challenges.ts';
@@ -87,12 +93,32 @@ export async function createServices(deps: ServiceDeps) {
     bus,
     builtIn: { identifier: adminAudience, scopes: ADMIN_SCOPES, accessTokenTtl: ADMIN_TOKEN_TTL, rolesClaim: false },
   });
+  // which secret authenticated, written in batches (lastUsedAt), and at close
+  const secretUse = createSecretUse({ repo: repos.clientSecrets, log });
+  lifetime.defer(() => secretUse.close());
   const clients = createClientService({
     repo: repos.clients,
+    secrets: repos.clientSecrets,
+    secretUse,
     bus,
     secretKey: secrets.clientSecretHmac,
     log,
     validate: deps.validateClient,
+  });
+  const clientSecrets = createClientSecretService({
+    repo: repos.clientSecrets,
+    clients,
+    bus,
+    secretKey: secrets.clientSecretHmac,
+  });
+  // workload identity: trusted external issuers, their keys, the subjects bound to clients
+  const federation = createFederationService({
+    repo: repos.federation,
+    bus,
+    keys: createFederationKeys({
+      fetchJwks: fetchFederatedJwks,
+      cooldownMs: config.limits.federationJwksCooldownSeconds * 1000,
+    }),
   });
   const roles = createRoleService({ repo: repos.roles, bus });
   // OWASP's argon2id parameters; cheap ones in tests only (NODE_ENV=test)
@@ -131,6 +157,7 @@ export async function createServices(deps: ServiceDeps) {
     metrics,
     notifier,
   });
+  let selfService: Awaited<ReturnType<typeof createSelfService>> | undefined;
   // authenticator apps (TOTP) and recovery codes; a used recovery code is announced through the notifier
   const secondFactors = createSecondFactorService({
     repo: repos.secondFactors,
@@ -140,7 +167,8 @@ export async function createServices(deps: ServiceDeps) {
     store,
     events,
     metrics,
-    notifier: logNotifier(log),
+    // the mailer is built below, with the outbox; a code used before that has nobody to tell yet
+    notifier: mailNotifier({ users: accounts, mailer: () => selfService?.mailer, issuer, log }),
   });
   // with a second factor, changing the ways to sign in needs a proof of one, not the password alone
   const changes = createAccountChangeService({
@@ -151,24 +179,42 @@ export async function createServices(deps: ServiceDeps) {
     metrics,
   });
   // an authenticator app, once confirmed, is asked for after every password
+  // the user's setting, passkey count and app in one statement, shared by the reads of one Promise.all
+  const factorFacts = repos.secondFactorFacts.of;
   const needsMfa = createMfaDecision({
     global: config.mfaRequired,
-    userRequires: async (id) => (await repos.passkeys.mfaRequired(id)) || (await secondFactors.hasTotp(id)),
-    hasSecondFactor: async (id) =>
-      (await repos.passkeys.listByUser(id)).length > 0 || (await secondFactors.hasTotp(id)),
+    userRequires: async (id) => {
+      const f = await factorFacts(id);
+      return f.mfaRequired || f.totp;
+    },
+    hasSecondFactor: async (id) => {
+      const f = await factorFacts(id);
+      return f.passkeys > 0 || f.totp;
+    },
   });
   // the words of every page and mail, in each language of views/locales (checked here, at start)
   const catalogs = loadCatalogs(fileURLToPath(new URL('../../views/locales', import.meta.url)));
   // mail through the outbox, password reset, sign-up and email verification
-  const selfService = await createSelfService({
+  selfService = await createSelfService({
     ...{ config, issuer, log, db, secrets, repos, lifetime, store, accounts, passwords, events },
     bruteForce: protection.bruteForce,
     productName: config.brand.productName,
     catalogs,
   });
+  // the sessions and applications people see and end on /account (and admins for them)
+  const sessions = createSessionService({ repo: repos.userSessions, accounts, clients, events, log });
+  const passwordChange = createPasswordChange({
+    users: repos.users,
+    passwords,
+    sessions,
+    limiter: protection.limits.signin_account,
+    events,
+    log,
+  });
   const signin = createSigninFlow({
     accounts,
     passkeys,
+    factorFacts,
     pending: createPendingSignIns({ payloads: repos.payloads }),
     secondFactors,
     needsMfa,
@@ -194,6 +240,8 @@ export async function createServices(deps: ServiceDeps) {
     protection,
     resources,
     clients,
+    clientSecrets,
+    federation,
     roles,
     accounts,
     accessTokens,
@@ -206,6 +254,8 @@ export async function createServices(deps: ServiceDeps) {
     /** the message catalogs of views/locales, for the pages and the mails */
     catalogs,
     ...selfService,
+    sessions,
+    passwordChange,
   };
 }
 

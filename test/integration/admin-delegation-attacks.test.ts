@@ -150,6 +150,22 @@ describe('admin delegation under attack', () => {
     assert.deepEqual(now.body.redirect_uris, ['https://app.example/cb']);
   });
 
+  test('a secret an admin adds to a self-registered client ends its registration access token, so a PUT cannot drop it', async () => {
+    const iat = await server.admin<{ initial_access_token: string }>('POST', '/initial-access-tokens', {});
+    const res = await fetch(`${server.url}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${iat.body.initial_access_token}` },
+      body: JSON.stringify({ client_name: 'self-made', redirect_uris: ['https://app.example/cb'] }),
+    });
+    const registered = (await res.json()) as Registered;
+    const added = await server.admin('POST', `/clients/${registered.client_id}/secrets`, { name: 'admin-made' });
+    assert.equal(added.status, 201);
+    const rat = { authorization: `Bearer ${registered.registration_access_token}` };
+    assert.equal((await fetch(registered.registration_client_uri, { headers: rat })).status, 401);
+    const secrets = await server.admin<{ data: { name: string }[] }>('GET', `/clients/${registered.client_id}/secrets`);
+    assert.deepEqual(secrets.body.data.map((x) => x.name).sort(), ['admin-made', 'initial']);
+  });
+
   test('regression: clients:write let a client introspect the admin API tokens, or an API that does not exist', async () => {
     const token = await as('clients:write');
     const admin = await server.admin('POST', '/clients', { introspection_audiences: [ADMIN] }, token);

@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { type CliRun, cliWith } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const SECRETS_KEY = 'cli-test-secrets-key-0123456789abcdef0123';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(env: Record<string, string>) {
-  return (args: string[], stdin = '') =>
-    new Promise<Run>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', ...args],
-        { env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'error', ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.stdin.end(stdin);
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
-}
+type Run = CliRun;
+const cli = cliWith;
 
 type Idp = ReturnType<typeof cli>;
 
@@ -198,6 +178,23 @@ describe('operator CLI: through a running server (--url)', () => {
   test('every verb through the admin API', async () => {
     const idp = cli(env());
     await everyVerb((args, stdin) => idp([...args, '--url', server.issuer], stdin));
+  });
+
+  // through the admin API only: each command in the direct mode boots the whole app
+  test('client secrets add, list and remove', async () => {
+    const run = cli(env());
+    const idp = (args: string[]) => run([...args, '--url', server.issuer]);
+    const created = await server.admin<{ client_id: string }>('POST', '/clients', { client_name: 'cli secrets' });
+    const id = created.body.client_id;
+    const added = json(await idp(['client', 'secrets', 'add', id, '--name', 'deploy 2', '--json']));
+    assert.match(added.secret, /^[\w-]{43}$/);
+    const listed = ok(await idp(['client', 'secrets', 'list', id])).stdout;
+    assert.match(listed, /^ID\s+NAME/);
+    assert.match(listed, /deploy 2/);
+    assert.ok(!listed.includes(added.secret), 'never a value in the listing');
+    const noYes = await idp(['client', 'secrets', 'remove', id, added.id]);
+    assert.equal(noYes.code, 2);
+    ok(await idp(['client', 'secrets', 'remove', id, added.id, '--yes']));
   });
 
   test('a wrong client secret: one line, exit 1, the secret never printed', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { readMigrations } from '../../src/db/migrator.ts';
+import { cliWith } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -15,28 +16,10 @@ describe('operator CLI (npm run idp)', () => {
   after(() => database?.drop());
 
   const idp = (args: string[], stdin?: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--experimental-strip-types',
-          '--disable-warning=ExperimentalWarning',
-          'src/cli/main.ts',
-          ...args,
-          ...(args[0] === 'migrate' ? [] : ['--json']),
-        ],
-        {
-          env: { ...process.env, ...database.env, SECRETS_KEY, NODE_ENV: 'test', PORT: '3000', LOG_LEVEL: 'error' },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.stdin.end(stdin ?? '');
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+    cliWith({ ...database.env, SECRETS_KEY, PORT: '3000' })(
+      [...args, ...(args[0] === 'migrate' ? [] : ['--json'])],
+      stdin ?? '',
+    );
 
   test('migrate, then every create command, then the server sees what the CLI made', async () => {
     const migrated = await idp(['migrate']);
@@ -125,14 +108,14 @@ describe('operator CLI (npm run idp)', () => {
   });
 });
 
-describe('npm run idp -- migrate', () => {
+describe('npm run idp -- migrate (a real process: the entry, its streams and exit codes)', () => {
   test('regression: migrate reports what it applied in this run, and what was applied before', async () => {
     const database = await createTestDatabase({ empty: true });
-    const run = () =>
+    const run = (command = 'migrate') =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(
           process.execPath,
-          ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', 'migrate'],
+          ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts', command],
           { env: { ...process.env, ...database.env, SECRETS_KEY, NODE_ENV: 'test', LOG_LEVEL: 'error' } },
         );
         let stdout = '';
@@ -149,6 +132,11 @@ describe('npm run idp -- migrate', () => {
       const second = await run();
       assert.equal(second.code, 0, second.stderr);
       assert.deepEqual(JSON.parse(second.stdout), { applied: [], alreadyApplied: migrations });
+      // a usage error: its message on standard error, exit code 2, nothing on standard output
+      const wrong = await run('frobnicate');
+      assert.equal(wrong.code, 2);
+      assert.match(wrong.stderr, /^unknown command: frobnicate/);
+      assert.equal(wrong.stdout, '');
     } finally {
       await database.drop();
     }

@@ -231,6 +231,32 @@ describe('OpenAPI document: responses', () => {
     await api.call('PATCH', `/admin/clients/${cid}`, { body: { client_name: 'Service 2' } });
     const rotated = await api.call('POST', `/admin/clients/${cid}/secret`);
     assert.equal(typeof rotated.body.client_secret, 'string');
+    // several secrets at once
+    const added = await api.call('POST', `/admin/clients/${cid}/secrets`, {
+      body: { name: 'second', expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+    });
+    assert.equal(added.status, 201);
+    assert.equal(typeof added.body.secret, 'string');
+    assert.ok(
+      !JSON.stringify((await api.call('GET', `/admin/clients/${cid}/secrets`)).body).includes(
+        String(added.body.secret),
+      ),
+    );
+    assert.equal((await api.call('DELETE', `/admin/clients/${cid}/secrets/${added.body.id}`)).status, 204);
+    // workload identity: an issuer, and a subject bound to the client
+    const issuer = `https://issuer-${suffix}.example`;
+    const federated = await api.call('POST', '/admin/federated-issuers', {
+      body: { issuer, jwksUri: `${issuer}/jwks`, audience: 'https://idp.example' },
+    });
+    assert.equal(federated.status, 201);
+    const iid = String(federated.body.id);
+    await api.call('GET', '/admin/federated-issuers');
+    await api.call('GET', `/admin/federated-issuers/${iid}`);
+    await api.call('PATCH', `/admin/federated-issuers/${iid}`, { body: { audience: 'https://idp2.example' } });
+    await api.call('PATCH', `/admin/clients/${cid}`, {
+      body: { federatedSubjects: [{ issuer, subject: 'repo:acme/shop:ref:refs/heads/main' }] },
+    });
+    assert.equal((await api.call('DELETE', `/admin/federated-issuers/${iid}`)).status, 204);
     // a token without the scope, and none at all
     const readOnly = await server.adminToken('clients:read');
     assert.equal((await api.call('POST', `/admin/clients/${cid}/secret`, { token: readOnly })).status, 403);
@@ -257,6 +283,10 @@ describe('OpenAPI document: responses', () => {
     assert.equal((await api.call('DELETE', '/admin/users/does-not-exist/mfa')).status, 404);
     // a passkey needs a browser to exist: its removal is checked on the error path
     assert.equal((await api.call('DELETE', `/admin/users/${uid}/passkeys/does-not-exist`)).status, 404);
+    // sessions: a bare list (the contract's shape); ending one needs a browser's (test/integration/sessions.test.ts)
+    await api.call('GET', `/admin/users/${uid}/sessions`);
+    assert.equal((await api.call('DELETE', `/admin/users/${uid}/sessions/does-not-exist`)).status, 404);
+    await api.call('DELETE', `/admin/users/${uid}/sessions`);
 
     // events (a cursor page), keys, registration tokens
     const events = await api.call('GET', '/admin/events?limit=1');
@@ -280,7 +310,10 @@ describe('OpenAPI document: responses', () => {
 
     const all = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m} ${path}`));
     const untried = all.filter(
-      (op) => !api.succeeded.has(op) && op !== 'delete /admin/users/{id}/passkeys/{passkeyId}',
+      (op) =>
+        !api.succeeded.has(op) &&
+        op !== 'delete /admin/users/{id}/passkeys/{passkeyId}' &&
+        op !== 'delete /admin/users/{id}/sessions/{sessionId}',
     );
     assert.deepEqual(untried, [], 'every operation answered with success once');
   });

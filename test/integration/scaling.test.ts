@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
@@ -227,6 +228,57 @@ describe('several instances on one PostgreSQL database', { skip: needsPostgres }
     );
     const bodyRun = await burst([a, b], bodyClient, 60, 6, true);
     assert.deepEqual(bodyRun, { issued: 30, refused: 30, other: [] });
+  });
+
+  test('a secret added or removed on one instance, and a federated issuer removed, count on the other within seconds', async () => {
+    const tokenAt = (server: TestServer, body: Record<string, string>, authorization?: string) =>
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(authorization ? { authorization } : {}),
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, ...body }),
+      }).then((r) => r.status);
+    const until = async (check: () => Promise<boolean>) => {
+      for (let i = 0; i < 50 && !(await check()); i++) await sleep(100);
+      assert.ok(await check(), 'not seen by the other instance within 5 seconds');
+    };
+    const service = await registerService(a, { [API]: ['scaling:read'] });
+    // b caches the client with its one secret
+    assert.equal(await tokenAt(b, {}, basic(service.client_id, service.client_secret)), 200);
+    const added = await a.admin<{ id: string; secret: string }>('POST', `/clients/${service.client_id}/secrets`, {
+      name: 'second',
+    });
+    await until(async () => (await tokenAt(b, {}, basic(service.client_id, added.body.secret))) === 200);
+    await a.admin('DELETE', `/clients/${service.client_id}/secrets/${added.body.id}`);
+    await until(async () => (await tokenAt(b, {}, basic(service.client_id, added.body.secret))) === 401);
+
+    // workload identity, keys by value: trusted on b until a removes the issuer
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1' };
+    const created = await a.admin<{ id: string }>('POST', '/federated-issuers', {
+      issuer: 'https://ci.scaling.test',
+      jwks: { keys: [jwk] },
+      audience: issuer,
+    });
+    assert.equal(created.status, 201);
+    await a.admin('PATCH', `/clients/${service.client_id}`, {
+      federatedSubjects: [{ issuer: 'https://ci.scaling.test', subject: 'repo:acme/shop:ref:refs/heads/main' }],
+    });
+    const assertion = await new SignJWT({ sub: 'repo:acme/shop:ref:refs/heads/main', aud: issuer })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://ci.scaling.test')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const federated = {
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    };
+    await until(async () => (await tokenAt(b, federated)) === 200);
+    await a.admin('DELETE', `/federated-issuers/${created.body.id}`);
+    await until(async () => (await tokenAt(b, federated)) === 401);
   });
 });
 

@@ -4,7 +4,6 @@ import { decodeJwt } from 'jose';
 import { base32Decode, hotp, totpStep } from '../../src/services/totp.ts';
 import {
   CookieJar,
-  createUser,
   follow,
   type Interaction,
   postLogin,
@@ -13,6 +12,7 @@ import {
   waitForEvents,
 } from '../helpers/form-signin.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
+import { startSmtp, type TestSmtp } from '../helpers/smtp.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -21,13 +21,18 @@ const codeAt = (secret: string, offset = 0) => hotp(base32Decode(secret), totpSt
 
 describe('second factors: authenticator app (TOTP) and recovery codes', () => {
   let server: TestServer;
+  let smtp: TestSmtp;
   let client: Awaited<ReturnType<typeof registerWebClient>>;
 
   before(async () => {
-    server = await startTestServer();
+    smtp = await startSmtp();
+    server = await startTestServer({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'idp@example.test' } });
     client = await registerWebClient(server, { first_party: true });
   });
-  after(() => server?.close());
+  after(async () => {
+    await server?.close();
+    await smtp?.close();
+  });
 
   /** A browser's session on /account after the password (the sign-in page, then the account page). */
   const accountSignIn = async (username: string) => {
@@ -66,7 +71,13 @@ describe('second factors: authenticator app (TOTP) and recovery codes', () => {
   /** A user with a confirmed authenticator app: its secret and recovery codes, and the enrolling session. */
   const enrolled = async () => {
     const username = randomName('totp');
-    const id = await createUser(server, username, PASSWORD);
+    const made = await server.admin<{ id: string }>('POST', '/users', {
+      username,
+      password: PASSWORD,
+      email: `${username}@example.test`,
+    });
+    assert.equal(made.status, 201);
+    const id = made.body.id;
     const session = await accountSignIn(username);
     assert.match(session.html, /id="add-totp"/);
     const start = await post(session.jar, '/account/totp', { csrf: session.csrf });
@@ -193,6 +204,10 @@ describe('second factors: authenticator app (TOTP) and recovery codes', () => {
     const [used] = await waitForEvents(server, { subject: who.id, type: 'mfa.recovery_code_used' });
     assert.equal((used as { details: { remaining: number } }).details.remaining, 9);
     assert.ok(!JSON.stringify(used).includes(first.slice(0, 5)));
+    // and its owner is told by mail, without the code
+    const mail = await smtp.waitFor(`${who.username}@example.test`, /recovery code/);
+    assert.match(mail.text, /9 unused codes remain/);
+    assert.ok(!mail.text.includes(first.slice(0, 5)) && !mail.html.includes(first.slice(0, 5)));
   });
 
   test('brute force: five wrong codes lock the code step for the account (429, Retry-After), an admin unlock lifts it', async () => {

@@ -1,14 +1,31 @@
+import { randomUUID } from 'node:crypto';
 import type { ClientRecord, ClientRepository } from '../../services/ports/clients.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
 import { nextVersion, unique } from './errors.ts';
 
 type Db = Pick<PrismaClient, '$executeRaw'>;
 
+const secretId = () => randomUUID().replaceAll('-', '');
+
+/**
+ * Makes `secretHash` the client's only secret (`null`: none): the others are removed, and a
+ * secret with this very hash (the same operator secret written again at start-up) is kept with
+ * its name, times and last use.
+ */
+const replaceSecrets = (db: Pick<PrismaClient, '$executeRaw'>, id: string, secretHash: string | null, name: string) =>
+  secretHash === null
+    ? [db.$executeRaw`DELETE FROM "client_secrets" WHERE "client_id" = ${id}`]
+    : [
+        db.$executeRaw`DELETE FROM "client_secrets" WHERE "client_id" = ${id} AND "secret_hash" <> ${secretHash}`,
+        db.$executeRaw`INSERT INTO "client_secrets" ("id", "client_id", "name", "secret_hash")
+          VALUES (${secretId()}, ${id}, ${name}, ${secretHash}) ON CONFLICT ("client_id", "secret_hash") DO NOTHING`,
+      ];
+
 /**
  * Ends the RFC 7592 registration access tokens of a client (oidc-provider keeps them among its
  * payloads, naming the client in `clientId`). `unlessClientExists`: only if the client is gone.
  */
-const endRegistration = (db: Db, id: string, unlessClientExists = false) =>
+export const endRegistration = (db: Db, id: string, unlessClientExists = false) =>
   unlessClientExists
     ? db.$executeRaw`DELETE FROM "oidc_payloads" WHERE "model" = 'RegistrationAccessToken'
         AND "payload"->>'clientId' = ${id} AND NOT EXISTS (SELECT 1 FROM "clients" WHERE "id" = ${id})`
@@ -47,7 +64,7 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
       });
       return rows.map(toRecord);
     },
-    async create(client) {
+    async create(client, options = {}) {
       // a token left over from an earlier client of this id must not manage the new one
       const [, created] = await unique(['id'], () =>
         prisma.$transaction([
@@ -59,6 +76,9 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
               allowedResources: client.allowedResources as Prisma.InputJsonObject,
             },
           }),
+          ...(client.secretHash === null
+            ? []
+            : replaceSecrets(prisma, client.id, client.secretHash, options.secretName ?? 'initial')),
         ]),
       );
       return toRecord(created);
@@ -76,6 +96,11 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
           },
         });
         if (rows[0] && options.endRegistration) await endRegistration(tx, id);
+        if (rows[0] && changes.secretHash !== undefined) {
+          for (const statement of replaceSecrets(tx, id, changes.secretHash, options.secretName ?? 'rotated')) {
+            await statement;
+          }
+        }
         return rows;
       });
       if (result[0]) return toRecord(result[0]);

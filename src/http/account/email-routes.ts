@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import type { AccountChange } from '../../services/account-changes.ts';
 import type { EmailVerificationService } from '../../services/email-verification.ts';
 import { formOf } from '../middleware/csrf.ts';
 import { accountOf } from './session.ts';
@@ -18,11 +19,18 @@ export const EMAIL_NOTICES: Record<string, string> = {
  * `POST /account/email` (inputs `email`, `current_password`): starts the verification of a new
  * address. The address changes only when the mailed link is followed (src/http/self-service);
  * the current address is told at once. Sending the current, unverified address again re-sends
- * its verification link.
+ * its verification link. An account with a second factor needs a fresh proof of it first, like
+ * any change to its ways to sign in.
  */
 export function accountEmailRoutes(
   router: Router,
-  deps: { emailVerification: EmailVerificationService; signedIn: Middleware; form: Middleware },
+  deps: {
+    emailVerification: EmailVerificationService;
+    signedIn: Middleware;
+    form: Middleware;
+    /** the step-up rule of the ways to sign in: redirects to the step-up notice when refused */
+    mayChange: (ctx: Context, change: AccountChange) => Promise<boolean>;
+  },
 ): void {
   const { emailVerification } = deps;
   router.post('/account/email', deps.signedIn, deps.form, async (ctx) => {
@@ -31,6 +39,8 @@ export function accountEmailRoutes(
       ctx.redirect(`/account?notice=${notice}`);
     };
     if (!emailVerification.available) return back('email-unavailable');
+    // the recovery address of an account with a second factor: a password alone is not enough
+    if (!(await deps.mayChange(ctx, 'change-email'))) return;
     const fields = formOf(ctx);
     const outcome = await emailVerification.requestChange(
       accountOf(ctx).user.id,

@@ -5,13 +5,17 @@ import type { AccountChange, AccountChangeService, AccountNotifier } from '../..
 import type { AccountService } from '../../services/accounts.ts';
 import type { EmailVerificationService } from '../../services/email-verification.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
+import type { PasswordChange } from '../../services/password-change.ts';
 import type { SecondFactorService } from '../../services/second-factors.ts';
+import type { SessionService } from '../../services/sessions.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import type { PasskeyPages } from '../passkey-pages.ts';
 import { accountEmailRoutes, EMAIL_NOTICES } from './email-routes.ts';
 import { accountPasskeyRoutes } from './passkey-routes.ts';
+import { accountPasswordRoutes, PASSWORD_NOTICES } from './password-routes.ts';
 import { accountOf, createAccountSession } from './session.ts';
+import { accountSessionRoutes, SESSION_NOTICES, sessionsSection } from './session-routes.ts';
 import { accountSecondFactorRoutes, SECOND_FACTOR_NOTICES } from './totp-routes.ts';
 
 /** Notices shown after a redirect back to /account (fixed words: nothing from the URL reaches the page). */
@@ -28,6 +32,8 @@ const NOTICES: Record<string, string> = {
   'bad-name': 'account.notice.bad_name',
   ...SECOND_FACTOR_NOTICES,
   ...EMAIL_NOTICES,
+  ...SESSION_NOTICES,
+  ...PASSWORD_NOTICES,
 };
 
 export interface AccountRouterOptions {
@@ -40,6 +46,10 @@ export interface AccountRouterOptions {
   /** authenticator apps and recovery codes (src/services/second-factors.ts) */
   secondFactors: SecondFactorService;
   notifier: Pick<AccountNotifier, 'recent'>;
+  /** sessions and connected applications (./session-routes.ts) */
+  sessions: SessionService;
+  /** the password change form (./password-routes.ts) */
+  passwordChange: PasswordChange;
   csrf: Csrf;
   pages: Pages;
   passkeyPages: PasskeyPages;
@@ -108,6 +118,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
       })),
       mfaRequired: list.length > 0 && (await passkeys.mfaRequired(user.id)),
       notice,
+      ...(await sessionsSection(ctx, options.sessions)),
     });
   });
 
@@ -137,7 +148,8 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountPasskeyRoutes(router, { changes, csrf, session });
-  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form });
+  accountSessionRoutes(router, { sessions: options.sessions, pages, signedIn, form });
+  accountPasswordRoutes(router, { passwordChange: options.passwordChange, changes, pages, signedIn, form });
 
   /** A change to the ways to sign in: refused (back to the page, which offers the step-up) without the proof. */
   const mayChange = async (ctx: Context, change: AccountChange) => {
@@ -170,6 +182,7 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   });
 
   accountSecondFactorRoutes(router, { changes, secondFactors, csrf, pages, signedIn, form, mayChange, back });
+  accountEmailRoutes(router, { emailVerification: options.emailVerification, signedIn, form, mayChange });
 
   return router;
 }

@@ -37,6 +37,7 @@ export function auditAdminChanges(events: SecurityEventService): Middleware {
         method: ctx.method,
         ...(typeof route === 'string' ? { route } : {}),
         ...(params?.passkeyId ? { authenticator_id: params.passkeyId } : {}),
+        ...(params?.secretId ? { secret_id: params.secretId } : {}),
         ...(failure ? { error: failure.code } : {}),
         ...(sent && typeof sent === 'object' && !Array.isArray(sent) ? { fields: Object.keys(sent).slice(0, 50) } : {}),
       },

@@ -1,7 +1,9 @@
 import type Router from '@koa/router';
-import { conflict } from '../../errors.ts';
+import { conflict, invalidField } from '../../errors.ts';
 import type { AdminDelegation } from '../../services/admin-delegation.ts';
-import type { ClientService, ClientWithSecret } from '../../services/clients.ts';
+import { type ClientMetadata, type ClientService, type ClientWithSecret, needsSecret } from '../../services/clients.ts';
+import type { FederationService } from '../../services/federation.ts';
+import type { ClientRecord } from '../../services/ports/clients.ts';
 import type { RoleService } from '../../services/roles.ts';
 import {
   ClientPatch,
@@ -25,10 +27,23 @@ export function clientRoutes(
   clients: ClientService,
   roles: RoleService,
   delegation: AdminDelegation,
+  federation: Pick<FederationService, 'subjectsOf' | 'checkSubjects' | 'bind'>,
 ): void {
   const rolesOf = (id: string) => roles.namesOf({ kind: 'client', id });
-  const withSecret = async ({ client, secret }: ClientWithSecret) =>
-    clientView(client, await rolesOf(client.id), secret);
+  const viewOf = async (client: ClientRecord, secret?: string) => ({
+    ...clientView(client, await rolesOf(client.id), secret),
+    federatedSubjects: await federation.subjectsOf(client.id),
+  });
+  const withSecret = ({ client, secret }: ClientWithSecret) => viewOf(client, secret);
+  // a federated assertion stands in for the client's secret (ADR 0017): a secret method only
+  const checkFederable = (metadata: ClientMetadata, subjects: readonly unknown[] | undefined) => {
+    if (subjects && subjects.length > 0 && !needsSecret(metadata)) {
+      throw invalidField(
+        'federatedSubjects',
+        'needs token_endpoint_auth_method client_secret_basic or client_secret_post',
+      );
+    }
+  };
 
   router.post(
     '/clients',
@@ -46,8 +61,13 @@ export function clientRoutes(
       await delegation.checkIntrospectionAudiences(caller, body.introspection_audiences ?? []);
       if (body.tokenExchange) await delegation.checkTokenExchange(caller, body.tokenExchange);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
-      const created = await clients.register(newClientOf(body));
+      const subjects = body.federatedSubjects;
+      const input = newClientOf(body);
+      checkFederable(input.metadata, subjects);
+      if (subjects) await federation.checkSubjects(input.client_id ?? '', subjects);
+      const created = await clients.register(input);
       if (body.roles) await roles.assign({ kind: 'client', id: created.client.id }, body.roles);
+      if (subjects) await federation.bind(created.client.id, subjects);
       ctx.status = 201;
       ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client.id)}`);
       ctx.set('Cache-Control', 'no-store');
@@ -64,7 +84,7 @@ export function clientRoutes(
       const { query } = guarded(ctx, { query: ClientQuery });
       const page = await clients.list({ after: query.after, limit: query.limit, namePrefix: query.client_name });
       ctx.body = {
-        data: await Promise.all(page.map(async (c) => clientView(c, await rolesOf(c.id)))),
+        data: await Promise.all(page.map((c) => viewOf(c))),
         next: page.length === query.limit ? page.at(-1)?.id : undefined,
       };
     },
@@ -77,8 +97,7 @@ export function clientRoutes(
     guard({ params: IdParams }),
     async (ctx) => {
       const { params } = guarded(ctx, { params: IdParams });
-      const client = await clients.get(params.id);
-      ctx.body = clientView(client, await rolesOf(client.id));
+      ctx.body = await viewOf(await clients.get(params.id));
     },
   );
 
@@ -100,11 +119,18 @@ export function clientRoutes(
       }
       if (body.tokenExchange) await delegation.checkTokenExchange(caller, body.tokenExchange);
       if (body.roles) await delegation.checkRoleAssignment(caller, body.roles);
+      const changes = clientChangesOf(body, current.metadata);
+      checkFederable(
+        changes.metadata ?? current.metadata,
+        body.federatedSubjects ?? (await federation.subjectsOf(params.id)),
+      );
+      if (body.federatedSubjects) await federation.checkSubjects(params.id, body.federatedSubjects);
       // written only if still the version checked above (412 otherwise), roles included
-      const changed = await clients.update(params.id, clientChangesOf(body, current.metadata), {
+      const changed = await clients.update(params.id, changes, {
         expected: current.updatedAt,
       });
       if (body.roles) await roles.assign({ kind: 'client', id: params.id }, body.roles);
+      if (body.federatedSubjects) await federation.bind(params.id, body.federatedSubjects);
       ctx.set('Cache-Control', 'no-store');
       ctx.body = await withSecret(changed);
     },

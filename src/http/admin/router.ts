@@ -4,20 +4,25 @@ import type { ReplayCache } from '../../resource-server/dpop.ts';
 import type { AccessTokenService } from '../../services/access-tokens.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import { createAdminDelegation } from '../../services/admin-delegation.ts';
+import type { ClientSecretService } from '../../services/client-secrets.ts';
 import type { ClientService } from '../../services/clients.ts';
+import type { FederationService } from '../../services/federation.ts';
 import type { PasskeyService } from '../../services/passkeys.ts';
 import type { PasswordResetService } from '../../services/password-reset.ts';
 import type { ResourceService } from '../../services/resources.ts';
 import type { RoleService } from '../../services/roles.ts';
 import { InitialAccessTokenView, KeysRotated, KeyView, listOf } from '../../services/schemas/responses.ts';
 import type { SecurityEventService } from '../../services/security-events.ts';
+import type { SessionService } from '../../services/sessions.ts';
 import { adminAuth, requireScope } from '../middleware/admin-auth.ts';
 import { etagHeader } from '../middleware/etag.ts';
 import { guard, guarded } from '../middleware/guard.ts';
 import { auditAdminChanges } from './audit.ts';
+import { clientSecretRoutes } from './client-secrets.ts';
 import { clientRoutes } from './clients.ts';
 import { renderApiReference } from './docs-page.ts';
 import { eventRoutes } from './events.ts';
+import { federatedIssuerRoutes } from './federated-issuers.ts';
 import { type LockoutDeps, lockoutRoutes } from './lockouts.ts';
 import { buildOpenApi, responds } from './openapi.ts';
 import { passkeyRoutes } from './passkeys.ts';
@@ -26,6 +31,7 @@ import { resourceRoutes } from './resources.ts';
 import { roleRoutes } from './roles.ts';
 import { NewInitialAccessToken } from './schemas.ts';
 import { secondFactorRoutes } from './second-factors.ts';
+import { sessionRoutes } from './sessions.ts';
 import { userRoutes } from './users.ts';
 
 export interface AdminDeps {
@@ -49,12 +55,18 @@ export interface AdminDeps {
   };
   accessTokens: AccessTokenService;
   clients: ClientService;
+  /** several live secrets per client */
+  clientSecrets: ClientSecretService;
+  /** workload identity: trusted issuers and the subjects bound to clients */
+  federation: FederationService;
   resources: ResourceService;
   accounts: AccountService;
   passkeys: PasskeyService;
   roles: RoleService;
   /** POST /admin/users/{id}/password-reset */
   passwordReset: Pick<PasswordResetService, 'sendFor'>;
+  /** users' browser sessions (GET/DELETE /admin/users/{id}/sessions) */
+  sessions: SessionService;
   /** the security event log (GET /admin/events, audit of changes) and sign-in lockouts (POST /admin/users/{id}/unlock) */
   security: LockoutDeps & { events: SecurityEventService };
 }
@@ -97,11 +109,14 @@ export function createAdminRouter(deps: AdminDeps): Router {
     resources: deps.resources,
     roles: deps.roles,
   });
-  clientRoutes(router, deps.clients, deps.roles, delegation);
+  clientRoutes(router, deps.clients, deps.roles, delegation, deps.federation);
+  clientSecretRoutes(router, deps.clients, deps.clientSecrets, delegation);
+  federatedIssuerRoutes(router, deps.federation);
   resourceRoutes(router, deps.resources);
   userRoutes(router, deps.accounts, deps.roles, delegation);
   passkeyRoutes(router, deps.passkeys, deps.accounts, delegation);
   secondFactorRoutes(router, deps.security.secondFactors, deps.accounts, delegation);
+  sessionRoutes(router, deps.sessions, deps.accounts, delegation);
   roleRoutes(router, deps.roles, delegation);
   eventRoutes(router, deps.security.events);
   lockoutRoutes(router, deps.security, delegation);

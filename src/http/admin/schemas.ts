@@ -33,3 +33,5 @@ export const ClientQuery = Cursor.extend({ client_name: z.string().min(1).max(20
 
 /** `identifier`: a prefix of the API's identifier. */
 export const ResourceQuery = Cursor.extend({ identifier: z.string().min(1).max(2048).optional() });
+
+export const IssuerQuery = Cursor;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ClientChanges, ClientMetadata, NewClient as NewClientInput } from '../clients.ts';
 import { redirectUriProblem } from '../redirect-uri-policy.ts';
 import { RoleNames, resourceIdentifier, scopeList } from './admin.ts';
+import { FederatedSubjects } from './federation.ts';
 
 /*
  * The admin API's client fields, in services so that the operator CLI validates a client
@@ -103,6 +104,8 @@ const clientFields = {
       .optional()
       .describe('the new tokens carry no act for this client; only a token holding admin sets it'),
   }),
+  /** workload identity: tokens of these (issuer, subject) pairs authenticate this client (ADR 0017) */
+  federatedSubjects: FederatedSubjects,
 };
 
 type ClientShape = { [K in keyof typeof clientFields]: z.ZodOptional<(typeof clientFields)[K]> };
@@ -146,7 +149,13 @@ export type ClientPatchBody = z.infer<typeof ClientPatch>;
 
 /** Splits the body into RFC 7591 metadata and our own fields. */
 function splitClientBody(body: ClientPatchBody) {
-  const { allowedResources, first_party, roles: _, ...metadata } = body as ClientPatchBody & { client_id?: string };
+  const {
+    allowedResources,
+    first_party,
+    roles: _,
+    federatedSubjects: __,
+    ...metadata
+  } = body as ClientPatchBody & { client_id?: string };
   delete (metadata as { client_id?: string }).client_id;
   return { metadata: metadata as ClientMetadata, allowedResources, firstParty: first_party };
 }

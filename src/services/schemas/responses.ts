@@ -151,3 +151,14 @@ export const InitialAccessTokenView = z.strictObject({
 export const PasswordResetSent = z.strictObject({
   expires_at: timestamp.describe('when the mailed link stops working'),
 });
+
+/** A user's browser session (GET /admin/users/{id}/sessions): never its cookie or tokens. */
+export const SessionView = z.strictObject({
+  id: z
+    .string()
+    .describe("the session's id (oidc-provider's session uid), for DELETE /admin/users/{id}/sessions/{sessionId}"),
+  createdAt: timestamp.describe('when the session signed in'),
+  lastSeenAt: timestamp.describe('when it was last used (written at most once a minute)'),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+});

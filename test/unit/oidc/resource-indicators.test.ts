@@ -54,7 +54,7 @@ interface Row {
  * through the real role service (its grants are the union of the subject's roles).
  */
 function indicatorsFor(row: Row) {
-  const client: CachedClient = { providerMetadata: {}, allowedResources: row.allowed ?? {}, createdAt: 0 };
+  const client: CachedClient = { providerMetadata: {}, allowedResources: row.allowed ?? {}, createdAt: 0, secrets: [] };
   const clients = { resolve: async (id: string) => (id === 'app' ? client : undefined) } as unknown as ClientService;
   const resources = {
     resolve: async (identifier: string) => RESOURCES.find((r) => r.identifier === identifier),

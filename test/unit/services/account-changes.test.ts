@@ -23,6 +23,19 @@ describe('who may change the ways to sign in (decideAccountChange)', () => {
     );
   });
 
+  test('a password change: free without a second factor, behind the step-up with one', () => {
+    const facts = { session: password, stepUpAt: undefined, now };
+    assert.deepEqual(decideAccountChange('change-password', { ...facts, secondFactors: 0 }), { allowed: true });
+    assert.deepEqual(decideAccountChange('change-password', { ...facts, secondFactors: 1 }), {
+      allowed: false,
+      reason: 'step_up_required',
+    });
+    assert.equal(
+      decideAccountChange('change-password', { ...facts, secondFactors: 1, stepUpAt: now - 60 }).allowed,
+      true,
+    );
+  });
+
   test('a passkey at sign-in or in a step-up, within the last minutes, allows every change', () => {
     for (const change of ['add-passkey', 'remove-passkey', 'rename-passkey', 'set-mfa'] as const) {
       assert.equal(

@@ -134,6 +134,14 @@ describe('message catalogs', () => {
       used.add(`problem.${code}`);
     }
     for (const code of ['too_short', 'too_long', 'too_common', 'is_identifier']) used.add(`problem.password_${code}`);
+    for (const code of ['too_short', 'too_long', 'too_common', 'is_identifier', 'unchanged']) {
+      used.add(`error.password.password_${code}.title`);
+      used.add(`error.password.password_${code}.message`);
+    }
+    for (const what of ['session', 'application']) {
+      used.add(`error.no_${what}.title`);
+      used.add(`error.no_${what}.message`);
+    }
     for (const what of ['reset', 'signup']) {
       used.add(`error.unavailable_${what}.title`);
       used.add(`error.unavailable_${what}.message`);

@@ -38,6 +38,7 @@ const config = (l: Limits): LimitsConfig => ({
   surge: { failuresPerMinute: 0, tokensPerMinute: 0 },
   metricsPort: undefined,
   metricsToken: undefined,
+  federationJwksCooldownSeconds: 30,
 });
 
 /** The event log as the protection sees it: what was recorded, in order. */
