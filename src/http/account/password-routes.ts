@@ -31,12 +31,21 @@ export function accountPasswordRoutes(
     const { user, session } = accountOf(ctx);
     const fields = formOf(ctx);
     /** `text`: the catalog entry of the page (views/locales `<text>.title` / `.message`) */
-    const refuse = (status: number, text: string, code: string, vars?: Record<string, number>) =>
-      pages.error(ctx, { status, text, vars, code, backUrl: '/account', backLabel: 'common.back_to_account' });
+    // `field`: the input at fault, named (untranslated, like a form's field names) under the message
+    const refuse = (status: number, text: string, code: string, field?: string, vars?: Record<string, number>) =>
+      pages.error(ctx, {
+        status,
+        text,
+        vars,
+        code,
+        detail: field,
+        backUrl: '/account',
+        backLabel: 'common.back_to_account',
+      });
     const current = fields.current_password ?? '';
     const next = fields.password ?? '';
-    if (current === '') return refuse(400, 'error.password.current_missing', 'invalid_request');
-    if (next === '') return refuse(400, 'error.password.new_missing', 'invalid_request');
+    if (current === '') return refuse(400, 'error.password.current_missing', 'invalid_request', 'current_password');
+    if (next === '') return refuse(400, 'error.password.new_missing', 'invalid_request', 'password');
 
     const decision = await changes.authorize('change-password', user.id, session);
     if (!decision.allowed) {
@@ -58,9 +67,9 @@ export function accountPasswordRoutes(
     }
     switch (result.reason) {
       case 'wrong_password':
-        return refuse(400, 'error.password.wrong_current', 'invalid_request');
+        return refuse(400, 'error.password.wrong_current', 'invalid_request', 'current_password');
       case 'weak_password':
-        return refuse(400, `error.password.${result.code}`, 'invalid_request', {
+        return refuse(400, `error.password.${result.code}`, 'invalid_request', 'password', {
           min: PASSWORD_MIN_LENGTH,
           max: PASSWORD_MAX_LENGTH,
         });
