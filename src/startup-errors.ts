@@ -1,6 +1,7 @@
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Config } from './config/index.ts';
 import { DataDirInUseError } from './db/database.ts';
+import { CatalogError } from './services/catalog-files.ts';
 
 type StartupConfig = Pick<Config, 'host' | 'port' | 'databaseUrl' | 'databaseDirectUrl' | 'dataDir' | 'tls'>;
 
@@ -88,7 +89,7 @@ const FS_DENIED = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'ENOSPC', 'EEX
  * Never holds the password of DATABASE_URL: only host, port, user and database name are named.
  */
 export function explainStartupError(err: unknown, config: StartupConfig): string | undefined {
-  if (err instanceof DataDirInUseError) return err.message;
+  if (err instanceof DataDirInUseError || err instanceof CatalogError) return err.message;
   const errors = [...chain(err)];
   for (const e of errors) {
     const code = typeof e.code === 'string' ? e.code : undefined;

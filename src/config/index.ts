@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type BrandConfig, BrandEnv, brandConfig } from './brand.ts';
 import { type LimitsConfig, LimitsEnv, limitsConfig } from './limits.ts';
 import { type MailConfig, MailEnv, mailConfig } from './mail.ts';
 import { integerEnv, optionalIntegerEnv } from './numbers.ts';
@@ -101,6 +102,7 @@ const EnvSchema = z.object({
   /** RFC 8628: how long a device code and its user code stay valid */
   DEVICE_CODE_TTL_SECONDS: integerEnv(60, 3600, 600),
   ...LimitsEnv,
+  ...BrandEnv,
   ...MailEnv,
   ...WebhookEnv,
   ...TelemetryEnv,
@@ -144,6 +146,8 @@ export interface Config {
   readonly mfaRequired: boolean;
   /** rate limits, lockout, event retention, surge detection, metrics port */
   readonly limits: LimitsConfig;
+  /** PRODUCT_NAME, BRAND_COLOR, BRAND_LOGO_FILE */
+  readonly brand: BrandConfig;
   /** SMTP_URL, MAIL_FROM, SIGNUP_*, MAIL_RATE_LIMIT_* */
   readonly mail: MailConfig;
   readonly webhooks: WebhookConfig;
@@ -232,6 +236,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deviceCodeTtlSeconds: e.DEVICE_CODE_TTL_SECONDS,
     mfaRequired: e.MFA_REQUIRED,
     limits: limitsConfig(e),
+    brand: brandConfig(e, (line) => {
+      throw new ConfigError(line);
+    }),
     mail: mailConfig(e),
     webhooks: webhookConfig(e),
     telemetry: telemetryConfig(e),

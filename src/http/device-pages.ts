@@ -25,21 +25,21 @@ const xsrfOf = (ctx: KoaContextWithOIDC): string => {
 
 const errorName = (err: unknown) => (err instanceof Error ? err.name : undefined);
 
-/** What the page says after a refused code; never whether a code exists for someone else. */
+/** The catalog key of what the page says after a refused code; never whether a code exists for someone else. */
 function messageFor(err: unknown): string | undefined {
   switch (errorName(err)) {
     case undefined:
       return undefined;
     case 'NoCodeError':
-      return 'Enter the code your device shows.';
+      return 'device.error.no_code';
     case 'NotFoundError':
     case 'ExpiredError':
     case 'AlreadyUsedError':
-      return 'That code is not valid. Check the code on your device and try again; codes expire after a few minutes.';
+      return 'device.error.invalid';
     case 'AbortedError':
-      return 'The sign-in was cancelled. Your device was not signed in.';
+      return 'device.error.aborted';
     default:
-      return 'The code could not be checked. Please try again.';
+      return 'device.error.unchecked';
   }
 }
 
@@ -115,11 +115,11 @@ export function createDevicePages(deps: {
     ctx.set('Retry-After', String(Math.max(1, verdict.retryAfter)));
     pages.error(ctx, {
       status: 429,
-      title: 'Too many attempts',
-      message: `Too many codes were entered that were not valid. Wait ${Math.max(1, Math.ceil(verdict.retryAfter / 60))} minutes and try again.`,
+      text: 'device.too_many',
+      vars: { minutes: Math.max(1, Math.ceil(verdict.retryAfter / 60)) },
       code: 'too_many_requests',
       backUrl: '/device',
-      backLabel: 'Enter a code',
+      backLabel: 'device.enter_a_code',
     });
   });
   return { sources, router };

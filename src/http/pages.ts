@@ -3,7 +3,10 @@ import type { Context } from 'koa';
 import type { ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
 import type { AppError } from '../errors.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../services/availability.ts';
+import type { Catalogs, MessageVars } from '../services/locales.ts';
+import type { BrandLinks } from './brand-assets.ts';
 import { describePermissions, type Permission } from './interaction/scopes.ts';
+import { createLocales } from './locale.ts';
 import { ensureSecurityHeaders, restrictFormAction } from './middleware/security-headers.ts';
 
 export interface LoginPageData {
@@ -45,18 +48,23 @@ export interface LogoutPageData {
 export interface LoggedOutPageData {
   clientName?: string | undefined;
   backUrl?: string | undefined;
-  backLabel?: string | undefined;
 }
 
 export interface ErrorPageData {
   status?: number | undefined;
-  title: string;
-  message: string;
+  /**
+   * The catalog entry of the page's words: `<text>.title` is the heading, `<text>.message` the
+   * explanation (views/locales/*.json).
+   */
+  text: string;
+  /** placeholders of the message */
+  vars?: MessageVars | undefined;
   /** a stable error code shown small, for support */
   code?: string | undefined;
-  /** a technical detail for the application's developer (4xx only, never internals) */
+  /** a technical detail for the application's developer (4xx only, never internals), not translated */
   detail?: string | undefined;
   backUrl?: string | undefined;
+  /** catalog key of the way back's label */
   backLabel?: string | undefined;
 }
 
@@ -82,12 +90,18 @@ export interface Pages {
     formTargets?: readonly (string | undefined)[],
     status?: number,
   ): void;
+  /** the language this request's pages are shown in (./locale.ts) */
+  localeOf(ctx: Context): string;
 }
 
 export interface PagesOptions {
   viewsDir: string;
-  /** the product name in titles and the header */
+  /** the message catalogs of views/locales */
+  catalogs: Catalogs;
+  /** the product name in titles, the header and mails (PRODUCT_NAME) */
   siteName?: string;
+  /** BRAND_COLOR and BRAND_LOGO_FILE, served by ./brand-assets.ts */
+  brand?: BrandLinks | undefined;
   /** where "a way back" leads when nothing better is known */
   homeUrl?: string;
   /** the issuer; the sign-in page tells people to check that the address bar shows its origin */
@@ -103,44 +117,22 @@ const webUrl = (value: unknown): string | undefined => {
   return url && (url.protocol === 'https:' || url.protocol === 'http:') ? url.href : undefined;
 };
 
-/** Words for oidc-provider's error codes; the description it sends along is shown only where it is for people. */
-const ERROR_TEXT: Record<string, { title: string; message: string }> = {
-  invalid_redirect_uri: {
-    title: 'This sign-in link is not valid',
-    message:
-      'The application sent you here with a return address it has not registered, so we stopped to keep your account safe. Go back to the application and try again, or tell its owner.',
-  },
-  invalid_client: {
-    title: 'Unknown application',
-    message: 'The application that sent you here is not registered with this server.',
-  },
-  invalid_request: {
-    title: 'Something is wrong with this request',
-    message: 'The application sent an incomplete or invalid sign-in request.',
-  },
-  access_denied: { title: 'Access denied', message: 'The request was denied.' },
-  login_required: { title: 'Sign-in required', message: 'You need to sign in to continue.' },
-  session_not_found: {
-    title: 'This sign-in page has expired',
-    message: 'Sign-in pages are valid for a short time only. Go back to the application and start again.',
-  },
-};
-
-const UNAVAILABLE = {
-  title: 'Temporarily unavailable',
-  message: 'The server cannot complete this step at the moment. Please try again in a minute.',
-};
-
-const GENERIC_ERROR = {
-  title: 'Something went wrong',
-  message: 'The server could not complete your request. Please try again in a moment.',
-};
+/** oidc-provider's error codes that have their own words (`error.oidc.<code>.title` / `.message`). */
+const OIDC_ERRORS = new Set([
+  'invalid_redirect_uri',
+  'invalid_client',
+  'invalid_request',
+  'access_denied',
+  'login_required',
+  'session_not_found',
+]);
 
 export function createPages(options: PagesOptions): Pages {
   const siteName = options.siteName ?? 'Identity';
   const homeUrl = options.homeUrl ?? '/account';
   const issuerOrigin = options.issuer === undefined ? undefined : new URL(options.issuer).origin;
   const eta = new Eta({ views: options.viewsDir, autoEscape: true, cache: true, defaultExtension: '.eta' });
+  const locales = createLocales(options.catalogs);
 
   const render = (
     ctx: Context,
@@ -156,11 +148,23 @@ export function createPages(options: PagesOptions): Pages {
     );
     // pages hold CSRF tokens and personal details: never from a cache
     ctx.set('cache-control', 'no-store');
+    // the language follows the request's headers and cookie
+    ctx.vary('Accept-Language');
     ctx.type = 'html';
-    if (status !== undefined) ctx.status = status;
+    // before the locale data: a page that is an error offers no language switch
+    ctx.status = status ?? 200;
     // (Koa 3's ctx.origin is the Origin request header, not ours)
     const origin = issuerOrigin ?? `${ctx.protocol}://${ctx.host}`;
-    ctx.body = eta.render(template, { ...data, nonce, siteName, origin });
+    const locale = locales.pageData(ctx);
+    ctx.set('content-language', locale.lang);
+    ctx.body = eta.render(template, {
+      ...data,
+      ...locale,
+      nonce,
+      siteName,
+      brand: options.brand ?? {},
+      origin,
+    });
   };
 
   const error: Pages['error'] = (ctx, data) =>
@@ -168,12 +172,12 @@ export function createPages(options: PagesOptions): Pages {
       ctx,
       'error',
       {
-        title: data.title,
-        message: data.message,
+        text: data.text,
+        vars: data.vars ?? {},
         code: data.code,
         detail: data.detail,
         backUrl: data.backUrl ?? homeUrl,
-        backLabel: data.backLabel ?? 'Go to your account',
+        backLabel: data.backLabel ?? 'common.go_to_account',
       },
       [],
       data.status ?? 400,
@@ -181,6 +185,7 @@ export function createPages(options: PagesOptions): Pages {
 
   return {
     render,
+    localeOf: locales.localeOf,
     login: (ctx, data) =>
       render(
         ctx,
@@ -202,9 +207,9 @@ export function createPages(options: PagesOptions): Pages {
     consent(ctx, data) {
       const permissions: Permission[] = describePermissions(data.scopes, data.resourceScopes, data.resourceNames);
       const links = [
-        { href: webUrl(data.links?.policyUri), label: 'privacy policy' },
-        { href: webUrl(data.links?.tosUri), label: 'terms of service' },
-        { href: webUrl(data.links?.clientUri), label: 'website' },
+        { href: webUrl(data.links?.policyUri), label: 'consent.link.policy' },
+        { href: webUrl(data.links?.tosUri), label: 'consent.link.tos' },
+        { href: webUrl(data.links?.clientUri), label: 'consent.link.website' },
       ].filter((l) => l.href !== undefined);
       render(
         ctx,
@@ -226,17 +231,7 @@ export function createPages(options: PagesOptions): Pages {
       render(ctx, 'logout', { form: data.form, clientName: data.clientName }, [data.postLogoutRedirectUri], 200),
 
     loggedOut: (ctx, data) =>
-      render(
-        ctx,
-        'logged-out',
-        {
-          clientName: data.clientName,
-          backUrl: webUrl(data.backUrl),
-          backLabel: data.backLabel ?? (data.clientName ? `Return to ${data.clientName}` : 'Continue'),
-        },
-        [],
-        200,
-      ),
+      render(ctx, 'logged-out', { clientName: data.clientName, backUrl: webUrl(data.backUrl) }, [], 200),
 
     error,
 
@@ -254,31 +249,30 @@ export function createPages(options: PagesOptions): Pages {
 
     postLogoutSuccessSource(ctx) {
       const client = ctx.oidc.client;
-      const clientName = client?.clientName ?? client?.clientId;
       render(
         ctx,
         'logged-out',
-        {
-          clientName,
-          backUrl: webUrl(client?.clientUri),
-          backLabel: clientName ? `Return to ${clientName}` : 'Continue',
-        },
+        { clientName: client?.clientName ?? client?.clientId, backUrl: webUrl(client?.clientUri) },
         [],
         200,
       );
     },
 
     appError(ctx, err) {
-      const text =
-        err.status === 503
-          ? UNAVAILABLE
-          : err.status >= 500
-            ? GENERIC_ERROR
-            : (ERROR_TEXT[err.code] ?? { title: 'This request could not be completed', message: err.message });
+      const known = err.status < 500 && OIDC_ERRORS.has(err.code);
       error(ctx, {
         status: err.status,
-        ...text,
+        text:
+          err.status === 503
+            ? 'error.unavailable'
+            : err.status >= 500
+              ? 'error.generic'
+              : known
+                ? `error.oidc.${err.code}`
+                : 'error.request',
         code: err.status >= 500 && err.status !== 503 ? 'server_error' : err.code,
+        // the service's own (English) words stay as a detail; 5xx never shows them
+        detail: err.status < 500 && !known ? err.message : undefined,
       });
     },
 
@@ -287,14 +281,13 @@ export function createPages(options: PagesOptions): Pages {
       // 503 and when to retry (RFC 9110 §15.6.4), not "something went wrong"
       if (isDatabaseUnavailable(err)) {
         ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-        return error(ctx, { status: 503, ...UNAVAILABLE, code: 'temporarily_unavailable' });
+        return error(ctx, { status: 503, text: 'error.unavailable', code: 'temporarily_unavailable' });
       }
       const status = ctx.status >= 400 ? ctx.status : 400;
-      const text = (status >= 500 ? undefined : ERROR_TEXT[out.error]) ?? GENERIC_ERROR;
+      const known = status < 500 && OIDC_ERRORS.has(out.error);
       error(ctx, {
         status,
-        title: text.title,
-        message: text.message,
+        text: known ? `error.oidc.${out.error}` : 'error.generic',
         code: status >= 500 ? 'server_error' : out.error,
         // oidc-provider's descriptions of a client's mistakes help its developer; a 5xx's never leaves the server
         detail: status < 500 ? out.error_description : undefined,

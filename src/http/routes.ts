@@ -25,6 +25,8 @@ export interface HttpDeps {
   /** the admin API's limit per address; runs inside its error handler */
   adminRateLimit: Middleware;
   staticRoot: string;
+  /** the brand's stylesheet and logo under /static (./brand-assets.ts) */
+  brandAssets: Middleware;
   health: Router;
   admin: Router;
   /** the pages: interaction, passkey and account routers */
@@ -58,7 +60,7 @@ export function createHttp(deps: HttpDeps) {
   // One dispatcher instead of a guard per router: a request for a path none of them serves
   // (the token endpoint above all) passes through with one lookup of its first segment.
   const bySegment = new Map<string, Middleware>([
-    ['static', sequence([vendorScripts(), serveStatic({ root: deps.staticRoot })])],
+    ['static', sequence([vendorScripts(), deps.brandAssets, serveStatic({ root: deps.staticRoot })])],
     // `/` (the empty first segment): where to go from here
     ['', health],
     ['healthz', health],

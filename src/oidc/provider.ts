@@ -52,6 +52,8 @@ export interface ProviderDeps {
    */
   backchannelLogout(client: { clientId: string }, accountId: string, sid: string): Promise<void>;
   findAccount: NonNullable<Configuration['findAccount']>;
+  /** the languages of the pages (views/locales), advertised as `ui_locales_supported` */
+  uiLocales: readonly string[];
   /** the pages oidc-provider renders itself: errors and the logout steps */
   pages: {
     renderError: NonNullable<Configuration['renderError']>;
@@ -150,6 +152,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     // the redirect_uri parameter is always required: no guessing, even with one registered
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: ['openid', 'offline_access', 'profile', 'email'],
+    // OIDC Discovery §3: the languages `ui_locales` can pick for our pages
+    discovery: { ui_locales_supported: [...deps.uiLocales] },
     claims: {
       // acr and amr (RFC 8176) in every ID token, not only when the claims parameter asks for them
       openid: ['sub', 'acr', 'amr'],

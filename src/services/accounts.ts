@@ -54,6 +54,8 @@ export interface PublicUser {
   createdAt: Date;
   updatedAt: Date;
   lastSignInAt: Date | null;
+  /** the language the user last used the pages in, for mails; null: never seen */
+  locale: string | null;
 }
 
 const toPublicUser = ({
@@ -143,6 +145,8 @@ export interface AccountService {
    * live token costs no database round trip.
    */
   tokenStillValid(userId: string, issuedAt: number): Promise<boolean>;
+  /** Remembers the language `userId` uses the pages in (a catalog tag), for the mails they get. */
+  rememberLocale(userId: string, locale: string): Promise<void>;
 }
 
 /** What a user's access tokens depend on; null for a user that does not exist. */
@@ -412,6 +416,10 @@ export function createAccountService(deps: {
 
     async idOfLogin(login) {
       return (await users.findByLogin(normalizeUsername(login), normalizeEmail(login)))?.id;
+    },
+
+    async rememberLocale(userId, locale) {
+      await users.setLocale(userId, locale);
     },
 
     async tokenStillValid(userId, issuedAt) {

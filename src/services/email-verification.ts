@@ -5,7 +5,7 @@ import { type AccountTokens, credentialStamp, TOKEN_TTL_SECONDS } from './accoun
 import { type AccountService, normalizeUsername, RegisterInput } from './accounts.ts';
 import type { Mailer } from './mail.ts';
 import type { RequestContext } from './password-reset.ts';
-import type { PasswordService } from './passwords.ts';
+import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
 import { UniqueViolation } from './ports/errors.ts';
 import type { UserRepository } from './ports/users.ts';
 import type { Limiter } from './rate-limits.ts';
@@ -13,8 +13,18 @@ import type { SecurityEventService } from './security-events.ts';
 
 export interface FieldProblem {
   field: 'username' | 'email' | 'password' | 'current_password';
+  /** what is wrong, stable (the pages show their own words for it) */
+  code: FieldProblemCode;
   message: string;
 }
+
+export type FieldProblemCode =
+  | 'invalid_username'
+  | 'username_taken'
+  | 'invalid_email'
+  | 'same_email'
+  | 'wrong_password'
+  | PasswordPolicyCode;
 
 export type SignupOutcome =
   /** the one answer for a new address and a taken one: "check your mail" */
@@ -89,16 +99,27 @@ export function createEmailVerificationService(deps: {
 
   const mailVerification = async (
     purpose: 'signup' | 'email_verification',
-    fields: { userId: string | null; email: string; username: string; data?: Record<string, unknown> },
+    fields: {
+      userId: string | null;
+      email: string;
+      username: string;
+      data?: Record<string, unknown>;
+      locale: string | null | undefined;
+    },
   ) => {
     const { value } = await tokens.issue(purpose, { userId: fields.userId, email: fields.email, data: fields.data });
-    await mailer.send('verify-email', fields.email, {
-      username: fields.username,
-      email: fields.email,
-      signup: purpose === 'signup',
-      hours,
-      link: `${issuer}/email/verify?token=${value}`,
-    });
+    await mailer.send(
+      'verify-email',
+      fields.email,
+      {
+        username: fields.username,
+        email: fields.email,
+        signup: purpose === 'signup',
+        hours,
+        link: `${issuer}/email/verify?token=${value}`,
+      },
+      fields.locale,
+    );
   };
 
   const signupWork = async (username: string, email: string, password: string, ctx: RequestContext) => {
@@ -106,12 +127,18 @@ export function createEmailVerificationService(deps: {
     // one argon2id hash either way: the time does not tell a taken address from a new one
     const passwordHash = await passwords.hash(password);
     if (existing) {
-      await mailer.send('signup-exists', email, { forgotLink });
+      await mailer.send('signup-exists', email, { forgotLink }, existing.locale ?? ctx.locale);
       log.info({ userId: existing.id }, 'sign-up with an address in use: its owner was told');
       return;
     }
     if (deps.signup.requireVerification) {
-      await mailVerification('signup', { userId: null, email, username, data: { username, passwordHash } });
+      await mailVerification('signup', {
+        userId: null,
+        email,
+        username,
+        data: { username, passwordHash, ...(ctx.locale ? { locale: ctx.locale } : {}) },
+        locale: ctx.locale,
+      });
       return;
     }
     const user = await users.create({
@@ -122,6 +149,7 @@ export function createEmailVerificationService(deps: {
       emailVerified: false,
       passwordHash,
       status: 'active',
+      locale: ctx.locale ?? null,
     });
     events.record({
       type: 'user.created',
@@ -136,6 +164,7 @@ export function createEmailVerificationService(deps: {
       email,
       username,
       data: { stamp: credentialStamp(user) },
+      locale: ctx.locale,
     });
   };
 
@@ -147,15 +176,22 @@ export function createEmailVerificationService(deps: {
       const started = performance.now();
       const name = SignupFields.safeParse({ username: input.username });
       if (!name.success) {
-        return { kind: 'invalid', problem: { field: 'username', message: name.error.issues[0]?.message ?? 'invalid' } };
+        return {
+          kind: 'invalid',
+          problem: { field: 'username', code: 'invalid_username', message: name.error.issues[0]?.message ?? 'invalid' },
+        };
       }
       const address = Email.safeParse(input.email.trim());
       if (!address.success)
-        return { kind: 'invalid', problem: { field: 'email', message: 'must be an email address' } };
+        return {
+          kind: 'invalid',
+          problem: { field: 'email', code: 'invalid_email', message: 'must be an email address' },
+        };
       const username = name.data.username;
       const email = normalizeEmail(address.data);
       const policy = passwords.check(input.password, { username, email });
-      if (!policy.ok) return { kind: 'invalid', problem: { field: 'password', message: policy.message } };
+      if (!policy.ok)
+        return { kind: 'invalid', problem: { field: 'password', code: policy.code, message: policy.message } };
       const over = await limited([
         [limits.perIp, `signup:${ctx.ip ?? 'unknown'}`],
         [limits.perAddress, `signup:${email}`],
@@ -163,13 +199,19 @@ export function createEmailVerificationService(deps: {
       if (over) return over;
       // a taken username cannot be hidden from a sign-up form; a taken address can, and is
       if (await users.findByUsername(normalizeUsername(username))) {
-        return { kind: 'invalid', problem: { field: 'username', message: 'This username is already taken.' } };
+        return {
+          kind: 'invalid',
+          problem: { field: 'username', code: 'username_taken', message: 'This username is already taken.' },
+        };
       }
       try {
         await signupWork(username, email, input.password, ctx);
       } catch (err) {
         if (err instanceof UniqueViolation && err.field === 'username') {
-          return { kind: 'invalid', problem: { field: 'username', message: 'This username is already taken.' } };
+          return {
+            kind: 'invalid',
+            problem: { field: 'username', code: 'username_taken', message: 'This username is already taken.' },
+          };
         }
         // the address taken meanwhile: the same answer as for a taken one
         if (!(err instanceof UniqueViolation)) throw err;
@@ -182,22 +224,32 @@ export function createEmailVerificationService(deps: {
     async requestChange(userId, email, currentPassword) {
       const user = await users.findById(userId);
       if (user?.status !== 'active')
-        return { kind: 'invalid', problem: { field: 'email', message: 'unknown account' } };
+        return { kind: 'invalid', problem: { field: 'email', code: 'invalid_email', message: 'unknown account' } };
       const over = await limited([[limits.perAddress, `email-change:${userId}`]]);
       if (over) return over;
       const check = await passwords.verify(user.passwordHash, currentPassword);
       if (!check.ok) {
         return {
           kind: 'invalid',
-          problem: { field: 'current_password', message: 'Your current password is not right.' },
+          problem: {
+            field: 'current_password',
+            code: 'wrong_password',
+            message: 'Your current password is not right.',
+          },
         };
       }
       const address = Email.safeParse(email.trim());
       if (!address.success)
-        return { kind: 'invalid', problem: { field: 'email', message: 'must be an email address' } };
+        return {
+          kind: 'invalid',
+          problem: { field: 'email', code: 'invalid_email', message: 'must be an email address' },
+        };
       const newEmail = normalizeEmail(address.data);
       if (newEmail === user.email && user.emailVerified) {
-        return { kind: 'invalid', problem: { field: 'email', message: 'This is already your verified address.' } };
+        return {
+          kind: 'invalid',
+          problem: { field: 'email', code: 'same_email', message: 'This is already your verified address.' },
+        };
       }
       // an address another account holds is not said here: the change fails when the link is followed
       // only the latest asked-for address can be confirmed
@@ -208,10 +260,16 @@ export function createEmailVerificationService(deps: {
         userId,
         email: newEmail,
         username: user.username,
+        locale: user.locale,
         data: { stamp: credentialStamp(user) },
       });
       if (user.email && user.email !== newEmail) {
-        await mailer.send('email-change-notice', user.email, { username: user.username, newEmail, forgotLink });
+        await mailer.send(
+          'email-change-notice',
+          user.email,
+          { username: user.username, newEmail, forgotLink },
+          user.locale,
+        );
       }
       log.info({ userId }, 'email verification mailed');
       return { kind: 'check_mail' };
@@ -242,6 +300,7 @@ export function createEmailVerificationService(deps: {
             emailVerified: true,
             passwordHash,
             status: 'active',
+            locale: typeof signup.data.locale === 'string' ? signup.data.locale : null,
           });
           const who = { subject: user.id, actor: user.id, ip: ctx.ip, userAgent: ctx.userAgent };
           events.record({ type: 'user.created', ...who, details: { by: 'self', verified: true } });

@@ -1,5 +1,6 @@
 import { Eta } from 'eta';
 import type { Logger } from '../logger.ts';
+import { type Catalogs, matchTag, translate, translateHtml } from './locales.ts';
 import type { Outbox } from './outbox.ts';
 import { seal, unseal } from './secrets.ts';
 
@@ -32,23 +33,20 @@ export type MailTemplate =
   | 'signup-exists'
   | 'recovery-code-used';
 
-const SUBJECTS: Record<MailTemplate, (product: string) => string> = {
-  'password-reset': (p) => `Reset your ${p} password`,
-  'password-changed': (p) => `Your ${p} password was changed`,
-  'verify-email': (p) => `Confirm your email address for ${p}`,
-  'email-change-notice': (p) => `A change of your ${p} email address was requested`,
-  'signup-exists': (p) => `Someone tried to create a ${p} account with your address`,
-  'recovery-code-used': (p) => `A recovery code of your ${p} account was used`,
-};
-
 export interface Mailer {
   /** false in production without SMTP_URL: what needs mail is refused */
   readonly available: boolean;
   /**
-   * Renders the mail and puts it in the outbox (durable from here); the outbox worker sends it.
+   * Renders the mail in `locale` (the recipient's language, a catalog tag; English when unknown)
+   * and puts it in the outbox (durable from here); the outbox worker sends it.
    * @returns the outbox row id
    */
-  send(template: MailTemplate, to: string, vars: Record<string, unknown>): Promise<string>;
+  send(
+    template: MailTemplate,
+    to: string,
+    vars: Record<string, unknown>,
+    locale?: string | null | undefined,
+  ): Promise<string>;
 }
 
 const OUTBOX_KIND = 'mail';
@@ -74,6 +72,8 @@ export function createMailer(deps: {
   issuer: string;
   productName: string;
   viewsDir: string;
+  /** the message catalogs of views/locales: subjects and texts (`mail.<template>.*`) */
+  catalogs: Catalogs;
   sealKey: Buffer;
   log: Logger;
 }): Mailer {
@@ -99,12 +99,19 @@ export function createMailer(deps: {
 
   return {
     available: transport !== undefined,
-    async send(template, to, vars) {
+    async send(template, to, vars, locale) {
       if (!transport) throw new Error('no mail transport');
-      const data = { ...vars, productName, issuer };
+      const lang = (locale && matchTag(locale, deps.catalogs.tags)) || deps.catalogs.tags[0] || 'en';
+      const catalog = deps.catalogs.catalog(lang);
+      const t = (key: string, more: Record<string, string | number> = {}) =>
+        translate(catalog, key, { productName, issuer, ...more });
+      // HTML mails: the values of placeholders stand out in <strong>, everything escaped
+      const rich = (key: string, more: Record<string, string | number> = {}) =>
+        translateHtml(catalog, key, more, { productName, issuer });
+      const data = { ...vars, productName, issuer, lang, t, rich };
       const message: MailMessage = {
         to,
-        subject: SUBJECTS[template](productName),
+        subject: t(`mail.${template}.subject`),
         text: text.render(`mail/${template}.text.eta`, data),
         html: html.render(`mail/${template}.html.eta`, data),
       };

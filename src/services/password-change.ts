@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { PasswordService } from './passwords.ts';
+import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
 import type { UserRepository } from './ports/users.ts';
 import type { Limiter } from './rate-limits.ts';
 import type { SecurityEventInput } from './security-events.ts';
@@ -9,7 +9,7 @@ export type PasswordChangeResult =
   | { ok: true; sessionsEnded: number }
   | { ok: false; reason: 'wrong_password' | 'too_many_attempts'; retryAfter?: number }
   /** the new password breaks the policy (or repeats the current one): `message` says how */
-  | { ok: false; reason: 'weak_password'; message: string }
+  | { ok: false; reason: 'weak_password'; code: PasswordPolicyCode | 'password_unchanged'; message: string }
   | { ok: false; reason: 'not_found' };
 
 /** A person changes their own password from a session of theirs (/account). */
@@ -54,9 +54,14 @@ export function createPasswordChange(deps: {
         return { ok: false, reason: 'wrong_password' };
       }
       const policy = passwords.check(input.next, { username: user.username, email: user.email });
-      if (!policy.ok) return { ok: false, reason: 'weak_password', message: policy.message };
+      if (!policy.ok) return { ok: false, reason: 'weak_password', code: policy.code, message: policy.message };
       if (input.next === input.current) {
-        return { ok: false, reason: 'weak_password', message: 'The new password must differ from the current one.' };
+        return {
+          ok: false,
+          reason: 'weak_password',
+          code: 'password_unchanged',
+          message: 'The new password must differ from the current one.',
+        };
       }
       const updated = await users.update(userId, { passwordHash: await passwords.hash(input.next) });
       if (updated === undefined || updated === 'stale') return { ok: false, reason: 'not_found' };

@@ -4,7 +4,7 @@ import { type AccountTokens, credentialStamp, TOKEN_TTL_SECONDS } from './accoun
 import type { AccountService } from './accounts.ts';
 import type { BruteForceProtection } from './brute-force.ts';
 import type { Mailer } from './mail.ts';
-import type { PasswordService } from './passwords.ts';
+import type { PasswordPolicyCode, PasswordService } from './passwords.ts';
 import type { AccountTokenRecord } from './ports/account-tokens.ts';
 import type { UserRepository } from './ports/users.ts';
 import type { Limiter } from './rate-limits.ts';
@@ -14,6 +14,8 @@ import type { SecurityEventService } from './security-events.ts';
 export interface RequestContext {
   ip?: string | undefined;
   userAgent?: string | undefined;
+  /** the language of the page the request came from: mails to someone we know nothing of yet are in it */
+  locale?: string | undefined;
 }
 
 export type ResetRequestOutcome =
@@ -25,7 +27,7 @@ export type ResetRequestOutcome =
 export type ResetOutcome =
   | { ok: true }
   | { ok: false; reason: 'invalid_token' }
-  | { ok: false; reason: 'weak_password'; message: string };
+  | { ok: false; reason: 'weak_password'; code: PasswordPolicyCode; message: string };
 
 export interface PasswordResetService {
   /** false without a mail transport: the pages say so and the sign-in page does not link here */
@@ -75,7 +77,7 @@ export function createPasswordResetService(deps: {
   const floorMs = deps.answerFloorMs ?? 400;
   const forgotLink = `${issuer}/password/forgot`;
 
-  const mailLink = async (user: { id: string; username: string; email: string }) => {
+  const mailLink = async (user: { id: string; username: string; email: string; locale: string | null | undefined }) => {
     const record = await deps.users.findById(user.id);
     if (!record) throw notFound('user');
     const { value, expiresAt } = await tokens.issue('password_reset', {
@@ -83,11 +85,16 @@ export function createPasswordResetService(deps: {
       email: user.email,
       data: { stamp: credentialStamp(record) },
     });
-    await mailer.send('password-reset', user.email, {
-      username: user.username,
-      link: `${issuer}/password/reset?token=${value}`,
-      minutes: TOKEN_TTL_SECONDS.password_reset / 60,
-    });
+    await mailer.send(
+      'password-reset',
+      user.email,
+      {
+        username: user.username,
+        link: `${issuer}/password/reset?token=${value}`,
+        minutes: TOKEN_TTL_SECONDS.password_reset / 60,
+      },
+      user.locale,
+    );
     return expiresAt;
   };
 
@@ -118,7 +125,8 @@ export function createPasswordResetService(deps: {
         log.info({ userId: user.id }, 'password reset refused silently: over the limit for this account');
         return;
       }
-      await mailLink({ id: user.id, username: user.username, email: user.email });
+      // the account's own language; the page's when it never used ours
+      await mailLink({ id: user.id, username: user.username, email: user.email, locale: user.locale ?? ctx.locale });
       events.record({
         type: 'password.reset_requested',
         subject: user.id,
@@ -166,7 +174,7 @@ export function createPasswordResetService(deps: {
       if (!found || !user) return { ok: false, reason: 'invalid_token' };
       // the rules first: a refused password leaves the link usable for another try
       const policy = deps.passwords.check(password, { username: user.username, email: user.email });
-      if (!policy.ok) return { ok: false, reason: 'weak_password', message: policy.message };
+      if (!policy.ok) return { ok: false, reason: 'weak_password', code: policy.code, message: policy.message };
       // single use, across instances: of two submissions one consumes the token
       if (!(await tokens.consume('password_reset', token))) return { ok: false, reason: 'invalid_token' };
       // the link reached the mailbox, which is still the account's (holderOf): the address is the person's
@@ -186,11 +194,16 @@ export function createPasswordResetService(deps: {
       });
       if (user.email) {
         await mailer
-          .send('password-changed', user.email, {
-            username: user.username,
-            at: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-            forgotLink,
-          })
+          .send(
+            'password-changed',
+            user.email,
+            {
+              username: user.username,
+              at: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+              forgotLink,
+            },
+            user.locale,
+          )
           .catch((err: unknown) => log.error({ err, userId: user.id }, 'password change notice not queued'));
       }
       return { ok: true };
@@ -204,7 +217,9 @@ export function createPasswordResetService(deps: {
       if (!user) throw notFound('user');
       if (!user.email) throw invalidField('email', 'email: the user has no email address to send a reset link to');
       if (user.status !== 'active') throw invalidField('status', 'status: the user is disabled');
-      return { expiresAt: await mailLink({ id: user.id, username: user.username, email: user.email }) };
+      return {
+        expiresAt: await mailLink({ id: user.id, username: user.username, email: user.email, locale: user.locale }),
+      };
     },
   };
 }

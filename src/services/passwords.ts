@@ -56,8 +56,8 @@ export const argon2Hasher: Hasher = {
   },
 };
 
-const PASSWORD_MIN_LENGTH = 8;
-const PASSWORD_MAX_LENGTH = 1024;
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 1024;
 
 /** Why a password was refused; stable, so callers can `switch` on it. */
 export type PasswordPolicyCode =

@@ -83,7 +83,7 @@ export interface SecondFactorNotifier {
  * with no address, the log says so instead; a mail that cannot be queued never fails the sign-in.
  */
 export const mailNotifier = (deps: {
-  users: { get(id: string): Promise<{ username: string; email: string | null } | undefined> };
+  users: { get(id: string): Promise<{ username: string; email: string | null; locale: string | null } | undefined> };
   /** the mailer, once built (it is built after this service) */
   mailer: () => Mailer | undefined;
   issuer: string;
@@ -97,13 +97,18 @@ export const mailNotifier = (deps: {
         deps.log.info({ userId, remaining }, 'recovery code used; no mail to tell its owner');
         return;
       }
-      await mailer.send('recovery-code-used', user.email, {
-        username: user.username,
-        remaining,
-        at: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-        accountLink: new URL('/account', deps.issuer).href,
-        forgotLink: new URL('/password/forgot', deps.issuer).href,
-      });
+      await mailer.send(
+        'recovery-code-used',
+        user.email,
+        {
+          username: user.username,
+          remaining,
+          at: `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+          accountLink: new URL('/account', deps.issuer).href,
+          forgotLink: new URL('/password/forgot', deps.issuer).href,
+        },
+        user.locale,
+      );
     } catch (err) {
       deps.log.error({ err, userId }, 'recovery code notice not queued');
     }

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import { createAccountRouter } from '../http/account/router.ts';
 import { createAdminRouter } from '../http/admin/router.ts';
+import { brandAssets } from '../http/brand-assets.ts';
 import { createConsoleRouter } from '../http/console/router.ts';
 import { createDevicePages } from '../http/device-pages.ts';
 import { createHealthRouter } from '../http/health.ts';
@@ -55,8 +56,12 @@ export interface HttpWiringDeps {
 export async function createHttpSurface(deps: HttpWiringDeps) {
   const { config, issuer, log, secrets, services: s, holder } = deps;
   const provider = holder.current;
+  const brand = brandAssets(config.brand);
   const pages = createPages({
     viewsDir: VIEWS_DIR,
+    catalogs: s.catalogs,
+    siteName: config.brand.productName,
+    brand: brand.links,
     issuer,
     selfService: { passwordReset: s.passwordReset.available, signup: s.emailVerification.signupEnabled },
   });
@@ -130,7 +135,15 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     adminRoutes: () => admin.stack.map((layer) => ({ path: String(layer.path), methods: layer.methods })),
     log,
   });
-  const signin = createInteractionRouter({ provider, flow: s.signin, pages, passkeyPages, csrf, log });
+  const signin = createInteractionRouter({
+    provider,
+    flow: s.signin,
+    pages,
+    passkeyPages,
+    csrf,
+    log,
+    accounts: s.accounts,
+  });
   const adminLimit = rateLimitByAddress(s.protection, 'admin');
   const http = createHttp({
     log,
@@ -148,14 +161,14 @@ export async function createHttpSurface(deps: HttpWiringDeps) {
     adminRateLimit: (ctx, next) =>
       ctx.path === '/admin' || ctx.path.startsWith('/admin/') ? adminLimit(ctx, next) : next(),
     staticRoot: `${VIEWS_DIR}/static`,
+    brandAssets: brand.middleware,
     health: createHealthRouter(() => deps.db.ping(), issuer),
     admin,
     errorPage: pages.appError,
     badInputPage: (ctx, detail) =>
       pages.error(ctx, {
         status: 400,
-        title: 'This request could not be read',
-        message: 'It contains characters that are not allowed. Go back and try again.',
+        text: 'error.bad_input',
         code: 'invalid_request',
         detail,
       }),

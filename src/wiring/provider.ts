@@ -127,6 +127,7 @@ export function createOidc(deps: OidcDeps) {
         dpopNonceSecret: secrets.dpopNonce,
         findAccount: (_ctx, sub) => services.accounts.findAccount(sub),
         interactionPolicy,
+        uiLocales: services.catalogs.tags,
         pages,
       });
       // TRUST_PROXY: that many proxies in front of us, each appending the address it saw to

@@ -6,6 +6,7 @@ import { createAccountTokens } from '../services/account-tokens.ts';
 import type { AccountService } from '../services/accounts.ts';
 import type { BruteForceProtection } from '../services/brute-force.ts';
 import { createEmailVerificationService } from '../services/email-verification.ts';
+import type { Catalogs } from '../services/locales.ts';
 import { createMailer } from '../services/mail.ts';
 import { createOutbox, type Outbox } from '../services/outbox.ts';
 import { createPasswordResetService } from '../services/password-reset.ts';
@@ -61,6 +62,8 @@ export async function createSelfService(deps: {
   events: SecurityEventService;
   /** the product name in mails (the pages' default) */
   productName: string;
+  /** the message catalogs the pages use too: mails are written in the recipient's language */
+  catalogs: Catalogs;
 }) {
   const { config, issuer, log, repos, store, events, outbox } = deps;
   const transport = createMailTransport(config, issuer, log);
@@ -71,6 +74,7 @@ export async function createSelfService(deps: {
     issuer,
     productName: deps.productName,
     viewsDir: VIEWS_DIR,
+    catalogs: deps.catalogs,
     sealKey: deps.secrets.outboxSeal,
     log,
   });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
@@ -11,6 +12,7 @@ import { ADMIN_SCOPES } from '../services/admin-delegation.ts';
 import { createMfaDecision } from '../services/authentication-policy.ts';
 import { createBackchannelLogout } from '../services/backchannel-logout.ts';
 import { createCacheBus } from '../services/cache.ts';
+import { loadCatalogs } from '../services/catalog-files.ts';
 import { createClientSecretService, createSecretUse } from '../services/client-secrets.ts';
 import { createClientService } from '../services/clients.ts';
 import { createFederationService } from '../services/federation.ts';
@@ -219,11 +221,14 @@ export async function createServices(deps: ServiceDeps) {
       return f.passkeys > 0 || f.totp;
     },
   });
+  // the words of every page and mail, in each language of views/locales (checked here, at start)
+  const catalogs = loadCatalogs(fileURLToPath(new URL('../../views/locales', import.meta.url)));
   // mail through the outbox, password reset, sign-up and email verification
   selfService = await createSelfService({
     ...{ config, issuer, log, secrets, repos, lifetime, store, outbox, accounts, passwords, events },
     bruteForce: protection.bruteForce,
-    productName: 'Identity',
+    productName: config.brand.productName,
+    catalogs,
   });
   // the sessions and applications people see and end on /account (and admins for them)
   const sessions = createSessionService({ repo: repos.userSessions, accounts, clients, events, log });
@@ -279,6 +284,8 @@ export async function createServices(deps: ServiceDeps) {
     signin,
     webhooks,
     outbox,
+    /** the message catalogs of views/locales, for the pages and the mails */
+    catalogs,
     ...selfService,
     sessions,
     passwordChange,

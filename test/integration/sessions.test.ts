@@ -255,10 +255,11 @@ describe('sessions people see and end, connected applications, password change',
 
     const wrong = await change({ current_password: 'not it', password: NEW_PASSWORD });
     assert.equal(wrong.status, 400);
-    assert.match(wrong.html, /current_password/);
+    assert.match(wrong.html, /Details: current_password</);
     const weak = await change({ current_password: PASSWORD, password: 'short' });
     assert.equal(weak.status, 400);
-    assert.match(weak.html, /password:/);
+    assert.match(weak.html, /at least 8 characters/);
+    assert.match(weak.html, /Details: password</);
     assert.equal((await change({ current_password: PASSWORD, password: PASSWORD })).status, 400, 'not the same again');
     assert.equal((await change({ password: NEW_PASSWORD })).status, 400);
     assert.equal(await refreshes(b), true, 'nothing ended by refused changes');

@@ -93,5 +93,11 @@ export function createUserRepository(prisma: PrismaClient, query: Query): UserRe
         SET "tokens_valid_after" = GREATEST(COALESCE("tokens_valid_after", ${at}::timestamptz), ${at}::timestamptz)
         WHERE "id" = ${id}`;
     },
+
+    async setLocale(id, locale) {
+      // raw, as above; and only when it differs, so the usual visit writes nothing
+      await prisma.$executeRaw`UPDATE "users" SET "locale" = ${locale}
+        WHERE "id" = ${id} AND "locale" IS DISTINCT FROM ${locale}`;
+    },
   };
 }

@@ -7,13 +7,12 @@ import { accountOf } from './session.ts';
 
 /** Notices after the email form (fixed words: nothing from the URL reaches the page). */
 export const EMAIL_NOTICES: Record<string, string> = {
-  'email-sent':
-    'We sent a link to the new address. Your address changes when you follow it; your current address was told.',
-  'email-password': 'Your current password is not right. Nothing was changed.',
-  'email-invalid': 'That is not an email address. Nothing was changed.',
-  'email-same': 'This is already your verified address.',
-  'email-limited': 'Too many changes asked for. Try again later.',
-  'email-unavailable': 'This server cannot send mail, so the address cannot be changed here.',
+  'email-sent': 'account.notice.email_sent',
+  'email-password': 'account.notice.email_password',
+  'email-invalid': 'account.notice.email_invalid',
+  'email-same': 'account.notice.email_same',
+  'email-limited': 'account.notice.email_limited',
+  'email-unavailable': 'account.notice.email_unavailable',
 };
 
 /**
@@ -55,7 +54,7 @@ export function accountEmailRoutes(
     back(
       problem.field === 'current_password'
         ? 'email-password'
-        : problem.message.startsWith('This is already')
+        : problem.code === 'same_email'
           ? 'email-same'
           : 'email-invalid',
     );

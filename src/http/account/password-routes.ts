@@ -2,12 +2,13 @@ import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AccountChangeService } from '../../services/account-changes.ts';
 import type { PasswordChange } from '../../services/password-change.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/passwords.ts';
 import { formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import { accountOf } from './session.ts';
 
 export const PASSWORD_NOTICES: Record<string, string> = {
-  'password-changed': 'Your password is changed. Every other session is signed out.',
+  'password-changed': 'account.notice.password_changed',
 };
 
 /**
@@ -29,13 +30,22 @@ export function accountPasswordRoutes(
   router.post('/account/password', signedIn, form, async (ctx) => {
     const { user, session } = accountOf(ctx);
     const fields = formOf(ctx);
-    const refuse = (status: number, title: string, message: string, code: string) =>
-      pages.error(ctx, { status, title, message, code, backUrl: '/account', backLabel: 'Back to your account' });
+    /** `text`: the catalog entry of the page (views/locales `<text>.title` / `.message`) */
+    // `field`: the input at fault, named (untranslated, like a form's field names) under the message
+    const refuse = (status: number, text: string, code: string, field?: string, vars?: Record<string, number>) =>
+      pages.error(ctx, {
+        status,
+        text,
+        vars,
+        code,
+        detail: field,
+        backUrl: '/account',
+        backLabel: 'common.back_to_account',
+      });
     const current = fields.current_password ?? '';
     const next = fields.password ?? '';
-    if (current === '')
-      return refuse(400, 'Password not changed', 'current_password: enter your current password.', 'invalid_request');
-    if (next === '') return refuse(400, 'Password not changed', 'password: enter a new password.', 'invalid_request');
+    if (current === '') return refuse(400, 'error.password.current_missing', 'invalid_request', 'current_password');
+    if (next === '') return refuse(400, 'error.password.new_missing', 'invalid_request', 'password');
 
     const decision = await changes.authorize('change-password', user.id, session);
     if (!decision.allowed) {
@@ -57,19 +67,17 @@ export function accountPasswordRoutes(
     }
     switch (result.reason) {
       case 'wrong_password':
-        return refuse(
-          400,
-          'Password not changed',
-          'current_password: the current password is not correct.',
-          'invalid_request',
-        );
+        return refuse(400, 'error.password.wrong_current', 'invalid_request', 'current_password');
       case 'weak_password':
-        return refuse(400, 'Password not changed', `password: ${result.message}`, 'invalid_request');
+        return refuse(400, `error.password.${result.code}`, 'invalid_request', 'password', {
+          min: PASSWORD_MIN_LENGTH,
+          max: PASSWORD_MAX_LENGTH,
+        });
       case 'too_many_attempts':
         ctx.set('Retry-After', String(result.retryAfter ?? 60));
-        return refuse(429, 'Too many attempts', 'Wait a while before you try again.', 'too_many_attempts');
+        return refuse(429, 'error.password.limited', 'too_many_attempts');
       case 'not_found':
-        return refuse(404, 'Password not changed', 'Your account could not be found.', 'not_found');
+        return refuse(404, 'error.password.not_found', 'not_found');
     }
   });
 }

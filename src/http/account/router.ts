@@ -20,16 +20,16 @@ import { accountSecondFactorRoutes, SECOND_FACTOR_NOTICES } from './totp-routes.
 
 /** Notices shown after a redirect back to /account (fixed words: nothing from the URL reaches the page). */
 const NOTICES: Record<string, string> = {
-  added: 'Passkey added.',
-  renamed: 'Passkey renamed.',
-  removed: 'Passkey removed.',
-  'mfa-on': 'A passkey will be asked for after your password.',
-  'mfa-off': 'Your password alone signs you in again.',
-  reauth: 'For your security, removing a passkey needs a recent sign-in. You signed in again: try once more.',
-  'step-up': 'For your security, confirm it is you with one of your passkeys first, then try again.',
-  confirmed: 'Thank you. For the next few minutes you can change your passkeys.',
-  'not-found': 'That passkey no longer exists.',
-  'bad-name': 'A passkey name must have 1 to 64 visible characters.',
+  added: 'account.notice.added',
+  renamed: 'account.notice.renamed',
+  removed: 'account.notice.removed',
+  'mfa-on': 'account.notice.mfa_on',
+  'mfa-off': 'account.notice.mfa_off',
+  reauth: 'account.notice.reauth',
+  'step-up': 'account.notice.step_up',
+  confirmed: 'account.notice.confirmed',
+  'not-found': 'account.notice.not_found',
+  'bad-name': 'account.notice.bad_name',
   ...SECOND_FACTOR_NOTICES,
   ...EMAIL_NOTICES,
   ...SESSION_NOTICES,
@@ -39,7 +39,7 @@ const NOTICES: Record<string, string> = {
 export interface AccountRouterOptions {
   issuer: string;
   provider: () => Provider;
-  accounts: Pick<AccountService, 'get'>;
+  accounts: Pick<AccountService, 'get' | 'rememberLocale'>;
   passkeys: Pick<PasskeyService, 'list' | 'rename' | 'remove' | 'mfaRequired'>;
   /** who may change the ways to sign in, and the passkey step-up (src/services/account-changes.ts) */
   changes: AccountChangeService;
@@ -68,15 +68,14 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     unreadable: (ctx, err) =>
       pages.error(ctx, {
         status: err.status,
-        title: 'This form could not be read',
-        message: err.message,
+        text: 'error.account_form_unreadable',
+        detail: err.message,
         backUrl: '/account',
       }),
     forbidden: (ctx) =>
       pages.error(ctx, {
         status: 403,
-        title: 'This form has expired',
-        message: 'For your security the form could not be accepted. Reload your account page and try again.',
+        text: 'error.account_form_expired',
         code: 'csrf_mismatch',
         backUrl: '/account',
       }),
@@ -90,9 +89,14 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
   router.get('/account', signedIn, async (ctx) => {
     const { user, session: current, csrfKey } = accountOf(ctx);
     const list = await passkeys.list(user.id);
-    const notice = typeof ctx.query.notice === 'string' ? NOTICES[ctx.query.notice] : undefined;
+    const notice =
+      typeof ctx.query.notice === 'string' && Object.hasOwn(NOTICES, ctx.query.notice)
+        ? NOTICES[ctx.query.notice]
+        : undefined;
     const allowed = await changes.authorize('add-passkey', user.id, current);
     const factors = await secondFactors.status(user.id);
+    // mails to this person are written in the language they use the pages in
+    await options.accounts.rememberLocale(user.id, pages.localeOf(ctx));
     passkeyPages.account(ctx, {
       secondFactors: { ...factors, hasPasskeys: list.length > 0 },
       stepUpRequired: !allowed.allowed && allowed.reason === 'step_up_required',
@@ -125,21 +129,18 @@ export function createAccountRouter(options: AccountRouterOptions): Router {
     if (!state || ctx.query.state !== state) {
       return pages.error(ctx, {
         status: 400,
-        title: 'This sign-in link has expired',
-        message: 'Open your account page again.',
+        text: 'error.state_mismatch',
         code: 'state_mismatch',
         backUrl: '/account',
-        backLabel: 'Go to your account',
       });
     }
     if (typeof ctx.query.error === 'string') {
       return pages.error(ctx, {
         status: 400,
-        title: 'You are not signed in',
-        message: 'Signing in did not complete.',
+        text: 'error.not_signed_in',
         code: ctx.query.error.slice(0, 64),
         backUrl: '/account',
-        backLabel: 'Try again',
+        backLabel: 'common.try_again',
       });
     }
     ctx.status = 303;

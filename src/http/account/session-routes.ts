@@ -6,9 +6,9 @@ import { accountOf } from './session.ts';
 
 /** The notices the session forms lead to (fixed words: nothing from the URL reaches the page). */
 export const SESSION_NOTICES: Record<string, string> = {
-  'session-ended': 'That session is signed out. Applications it signed in to must sign in again.',
-  'sessions-ended': 'Every other session is signed out. Applications they signed in to must sign in again.',
-  'app-revoked': 'The application no longer has access to your account. It will ask for your consent again.',
+  'session-ended': 'account.notice.session_ended',
+  'sessions-ended': 'account.notice.sessions_ended',
+  'app-revoked': 'account.notice.app_revoked',
 };
 
 /** A session on the account page. */
@@ -53,7 +53,8 @@ export async function sessionsSection(ctx: Context, sessions: SessionService): P
       .map((s) => ({
         id: s.id,
         device: s.device,
-        ip: s.ip ?? 'unknown address',
+        // the page says "unknown address" in its own language
+        ip: s.ip ?? '',
         createdAt: minute(s.createdAt),
         lastSeenAt: minute(s.lastSeenAt),
         current: s.id === current.uid,
@@ -81,11 +82,10 @@ export function accountSessionRoutes(
     ctx.status = 303;
     ctx.redirect(`/account?notice=${notice}`);
   };
-  const missing = (ctx: Context, what: string) =>
+  const missing = (ctx: Context, what: 'session' | 'application') =>
     pages.error(ctx, {
       status: 404,
-      title: `No such ${what}`,
-      message: `This ${what} does not exist or has already ended.`,
+      text: `error.no_${what}`,
       code: 'not_found',
       backUrl: '/account',
     });

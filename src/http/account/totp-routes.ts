@@ -9,13 +9,13 @@ import { accountOf } from './session.ts';
 
 /** Notices of the second-factor section after a redirect back to /account (fixed words). */
 export const SECOND_FACTOR_NOTICES: Record<string, string> = {
-  'totp-removed': 'The authenticator app was removed, and with it your recovery codes.',
-  'totp-exists': 'An authenticator app is already set up. Remove it first to set up another.',
-  'bad-code': 'That code is not valid. Try the current code from your authenticator app, or a recovery code.',
-  'no-totp': 'Recovery codes come with an authenticator app: set one up first.',
+  'totp-removed': 'account.notice.totp_removed',
+  'totp-exists': 'account.notice.totp_exists',
+  'bad-code': 'account.notice.bad_code',
+  'no-totp': 'account.notice.no_totp',
 };
 
-const WRONG_CODE = 'That code did not match. Check the time on your phone and enter the current code.';
+const WRONG_CODE = 'totp.wrong_code';
 
 export interface SecondFactorRouteDeps {
   changes: AccountChangeService;
@@ -42,8 +42,8 @@ export function accountSecondFactorRoutes(router: Router, deps: SecondFactorRout
     ctx.set('Retry-After', String(retryAfter));
     pages.error(ctx, {
       status: 429,
-      title: 'Too many attempts',
-      message: `Too many wrong codes for this account. Try again in ${Math.max(1, Math.ceil(retryAfter / 60))} minute(s).`,
+      text: 'error.account_code_limited',
+      vars: { minutes: Math.max(1, Math.ceil(retryAfter / 60)) },
       code: 'too_many_requests',
       backUrl: '/account',
     });

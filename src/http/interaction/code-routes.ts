@@ -10,7 +10,7 @@ import { interactionOf, loadInteraction } from './load.ts';
 import type { StepPages } from './steps.ts';
 
 /** One answer to every refused code: a wrong code, one used already and a used recovery code look alike. */
-const CODE_FAILED = 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.';
+const CODE_FAILED = 'step.code.failed';
 
 export interface CodeRouteDeps {
   provider: () => Provider;
@@ -43,8 +43,8 @@ export function codeRoutes(router: Router, deps: CodeRouteDeps): void {
         ctx.set('Retry-After', String(result.retryAfter));
         return deps.pages.error(ctx, {
           status: 429,
-          title: 'Too many attempts',
-          message: `Too many wrong codes for this account. For your security, try again in ${Math.max(1, Math.ceil(result.retryAfter / 60))} minute(s), or use a passkey.`,
+          text: 'error.code_limited',
+          vars: { minutes: Math.max(1, Math.ceil(result.retryAfter / 60)) },
           code: 'too_many_requests',
         });
       }

@@ -2,6 +2,7 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
+import type { AccountService } from '../../services/accounts.ts';
 import type { SigninFlow, Visitor } from '../../services/signin-flow.ts';
 import { ABORTED } from '../../services/signin-steps.ts';
 import { type Csrf, csrfForm, formOf } from '../middleware/csrf.ts';
@@ -13,7 +14,7 @@ import { passkeyRoutes } from './passkey-routes.ts';
 import { createStepPages } from './steps.ts';
 
 /** The one message for every failed sign-in: an unknown user, a wrong password and a disabled account look alike. */
-const SIGNIN_FAILED = 'Incorrect username or password.';
+const SIGNIN_FAILED = 'login.failed';
 
 /** The known-device proof (docs/decisions/0006): a signed cookie naming the logins this browser signed in with. */
 const KNOWN_DEVICE_COOKIE = 'idp_known';
@@ -27,6 +28,7 @@ export interface InteractionRouterOptions {
   passkeyPages: PasskeyPages;
   csrf: Csrf;
   log: Logger;
+  accounts: Pick<AccountService, 'rememberLocale'>;
 }
 
 const minutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
@@ -47,15 +49,13 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
     unreadable: (ctx, err) =>
       pages.error(ctx, {
         status: err.status,
-        title: 'This form could not be read',
-        message: 'Go back to the application and start signing in again.',
+        text: 'error.form_unreadable',
         code: err.code,
       }),
     forbidden: (ctx) =>
       pages.error(ctx, {
         status: 403,
-        title: 'This form has expired',
-        message: 'For your security the form could not be accepted. Go back to the application and sign in again.',
+        text: 'error.form_expired',
         code: 'csrf_mismatch',
       }),
   });
@@ -79,12 +79,9 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
       ctx.set('Retry-After', String(outcome.retryAfter));
       return pages.error(ctx, {
         status: 429,
-        title: 'Too many attempts',
         // the same words whether or not the account exists: the lock is on the name typed
-        message:
-          outcome.reason === 'locked'
-            ? `Too many failed sign-in attempts for this account. For your security, try again in ${minutes(outcome.retryAfter)} minute(s).`
-            : `Too many sign-in attempts. Wait ${minutes(outcome.retryAfter)} minute(s) and try again.`,
+        text: outcome.reason === 'locked' ? 'error.signin_locked' : 'error.signin_limited',
+        vars: { minutes: minutes(outcome.retryAfter) },
         code: 'too_many_requests',
       });
     }

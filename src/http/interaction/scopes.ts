@@ -1,35 +1,34 @@
-/** One line of the consent page: what the application may do, in plain words. */
+/** One line of the consent page: what the application may do, as catalog keys (views/locales) and their placeholders. */
 export interface Permission {
   title: string;
   detail?: string;
+  vars?: Readonly<Record<string, string>>;
 }
 
+/** The OIDC scopes with words of their own (`scope.<name>.title`, and `.detail` where there is one). */
 const OIDC_SCOPES: Record<string, Permission> = {
-  openid: { title: 'Know who you are', detail: 'Your account identifier on this server' },
-  profile: { title: 'See your profile', detail: 'Your name and username' },
-  email: { title: 'See your email address', detail: 'And whether it has been verified' },
-  phone: { title: 'See your phone number' },
-  address: { title: 'See your postal address' },
-  offline_access: {
-    title: 'Stay connected',
-    detail: 'Keep access to what you allow here when you are not using the application',
-  },
+  openid: { title: 'scope.openid.title', detail: 'scope.openid.detail' },
+  profile: { title: 'scope.profile.title', detail: 'scope.profile.detail' },
+  email: { title: 'scope.email.title', detail: 'scope.email.detail' },
+  phone: { title: 'scope.phone.title' },
+  address: { title: 'scope.address.title' },
+  offline_access: { title: 'scope.offline_access.title', detail: 'scope.offline_access.detail' },
 };
 
 const ACTIONS: Record<string, string> = {
-  read: 'View',
-  write: 'Create and change',
-  delete: 'Delete',
-  admin: 'Manage',
-  manage: 'Manage',
+  read: 'scope.api.read',
+  write: 'scope.api.write',
+  delete: 'scope.api.delete',
+  admin: 'scope.api.manage',
+  manage: 'scope.api.manage',
 };
 
-/** "orders:read" -> "View orders"; anything else -> "Use “scope”". */
-export function describeApiScope(scope: string): string {
+/** "orders:read" -> "View {thing}" with thing "orders"; anything else -> "Use “{scope}”". */
+export function describeApiScope(scope: string): Permission {
   const match = /^([\w.-]+)[:.](read|write|delete|admin|manage)$/i.exec(scope);
   const verb = match?.[2] && ACTIONS[match[2].toLowerCase()];
-  if (match?.[1] && verb) return `${verb} ${match[1].replace(/[._-]+/g, ' ')}`;
-  return `Use “${scope}”`;
+  if (match?.[1] && verb) return { title: verb, vars: { thing: match[1].replace(/[._-]+/g, ' ') } };
+  return { title: 'scope.api.other', vars: { scope } };
 }
 
 /**
@@ -47,10 +46,13 @@ export function describePermissions(
     const ib = known.indexOf(b);
     return (ia === -1 ? known.length : ia) - (ib === -1 ? known.length : ib);
   });
-  const list: Permission[] = ordered.map((scope) => OIDC_SCOPES[scope] ?? { title: describeApiScope(scope) });
+  const list: Permission[] = ordered.map((scope) => OIDC_SCOPES[scope] ?? describeApiScope(scope));
   for (const [resource, names] of Object.entries(resourceScopes)) {
     const api = resourceNames[resource] ?? resource;
-    for (const scope of new Set(names)) list.push({ title: describeApiScope(scope), detail: `In ${api}` });
+    for (const scope of new Set(names)) {
+      const described = describeApiScope(scope);
+      list.push({ ...described, detail: 'scope.api.in', vars: { ...described.vars, api } });
+    }
   }
   return list;
 }

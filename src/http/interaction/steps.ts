@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
+import type { AccountService } from '../../services/accounts.ts';
 import type { SigninFlow } from '../../services/signin-flow.ts';
 import type { Login, Step } from '../../services/signin-steps.ts';
 import type { Csrf } from '../middleware/csrf.ts';
@@ -17,6 +18,8 @@ export interface StepPagesDeps {
   passkeyPages: PasskeyPages;
   csrf: Csrf;
   log: Logger;
+  /** the language the person signed in with is the one their mails are written in */
+  accounts: Pick<AccountService, 'rememberLocale'>;
 }
 
 interface ConsentDetails {
@@ -33,9 +36,7 @@ export function createStepPages(deps: StepPagesDeps) {
   const expired = (ctx: Context) =>
     pages.error(ctx, {
       status: 400,
-      title: 'This sign-in page has expired',
-      message:
-        'Sign-in pages are valid for a short time only, and only in the browser that opened them. Go back to the application and start signing in again.',
+      text: 'error.expired',
       code: 'session_not_found',
     });
 
@@ -93,7 +94,7 @@ export function createStepPages(deps: StepPagesDeps) {
         return pages.consent(ctx, {
           uid: i.facts.uid,
           csrf: csrf.token(i.facts.uid),
-          clientName: i.clientName ?? 'An application',
+          clientName: i.clientName ?? i.facts.clientId ?? '?',
           accountName: step.accountName,
           scopes: missing.missingOIDCScope ?? [],
           resourceScopes: missing.missingResourceScopes,
@@ -108,6 +109,7 @@ export function createStepPages(deps: StepPagesDeps) {
       case 'grant':
         return seeOther(ctx, await finish(ctx, i, { consent: await grantConsent(deps.provider(), i.details) }, true));
       case 'finish':
+        await deps.accounts.rememberLocale(step.login.accountId, pages.localeOf(ctx));
         return seeOther(ctx, await finish(ctx, i, loginResult(step.login)));
       case 'refuse':
         return seeOther(ctx, await finish(ctx, i, { error: step.error, error_description: step.description }));
@@ -115,8 +117,7 @@ export function createStepPages(deps: StepPagesDeps) {
         deps.log.warn({ prompt: step.prompt }, 'interaction prompt this server has no page for');
         return pages.error(ctx, {
           status: 400,
-          title: 'This step is not supported',
-          message: 'The application asked for a sign-in step this server does not offer.',
+          text: 'error.unsupported_prompt',
           code: 'unsupported_prompt',
         });
     }

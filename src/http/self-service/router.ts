@@ -1,7 +1,8 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import type { EmailVerificationService } from '../../services/email-verification.ts';
+import type { EmailVerificationService, FieldProblemCode } from '../../services/email-verification.ts';
 import type { PasswordResetService } from '../../services/password-reset.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../services/passwords.ts';
 import { type Csrf, formOf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
 import { anonymousForms } from './form-cookie.ts';
@@ -15,14 +16,13 @@ export interface SelfServiceRouterOptions {
 
 const minutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
 const field = (ctx: Context, name: string) => (formOf(ctx)[name] ?? '').slice(0, 1024);
-const who = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent').slice(0, 256) || undefined });
 
-/** The one answer to "forgot password", whether or not an account matched. */
-const RESET_SENT = {
-  title: 'Check your mail',
-  message:
-    'If an account matches what you entered and has an email address, a link to choose a new password is on its way. It works for 15 minutes, once.',
-};
+/** The one answer to "forgot password", whether or not an account matched (`<text>.title` / `.message` in views/locales). */
+const RESET_SENT = { text: 'self.reset_sent' };
+
+/** The words for a refused field (views/locales `problem.<code>`); the password rule names its limit. */
+const problemKey = (code: FieldProblemCode) => `problem.${code}`;
+const PROBLEM_VARS = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
 
 /**
  * The pages people use without a session: "Forgot password?" (`/password/forgot`), the mailed
@@ -33,78 +33,88 @@ const RESET_SENT = {
 export function createSelfServiceRouter(options: SelfServiceRouterOptions): Router {
   const { passwordReset, emailVerification, pages } = options;
   const router = new Router();
+  // mails to someone we know nothing of yet are written in the language of the page they used
+  const who = (ctx: Context) => ({
+    ip: ctx.ip,
+    userAgent: ctx.get('user-agent').slice(0, 256) || undefined,
+    locale: pages.localeOf(ctx),
+  });
   const forms = anonymousForms(options.csrf, {
     unreadable: (ctx, err) =>
       pages.error(ctx, {
         status: err.status,
-        title: 'This form could not be read',
-        message: err.message,
+        text: 'error.self_form_unreadable',
+        detail: err.message,
         backUrl: '/',
       }),
     forbidden: (ctx) =>
       pages.error(ctx, {
         status: 403,
-        title: 'This form has expired',
-        message: 'For your security the form could not be accepted. Open the page again and retry.',
+        text: 'error.self_form_expired',
         code: 'csrf_mismatch',
         backUrl: '/',
-        backLabel: 'Start again',
+        backLabel: 'self.start_again',
       }),
   });
+  /** A page of words only: `text` names the catalog entry (`.title`, `.message`), `vars` its placeholders. */
   const message = (
     ctx: Context,
-    data: { title: string; message: string; backUrl?: string; backLabel?: string },
+    data: { text: string; vars?: Record<string, string>; backUrl?: string; backLabel?: string },
     status = 200,
-  ) => pages.render(ctx, 'message', data, [], status);
-  const unavailable = (ctx: Context, what: string) =>
+  ) => pages.render(ctx, 'message', { vars: {}, ...data }, [], status);
+  const unavailable = (ctx: Context, what: 'reset' | 'signup') =>
     pages.error(ctx, {
       status: 404,
-      title: `${what} is not available`,
-      message: 'This server does not offer it. Ask your administrator for help.',
+      text: `error.unavailable_${what}`,
       code: 'not_available',
       backUrl: '/',
-      backLabel: 'Home',
+      backLabel: 'self.home',
     });
   const tooMany = (ctx: Context, retryAfter: number) => {
     ctx.set('Retry-After', String(retryAfter));
     pages.error(ctx, {
       status: 429,
-      title: 'Too many requests',
-      message: `Wait ${minutes(retryAfter)} minute(s) and try again.`,
+      text: 'error.self_limited',
+      vars: { minutes: minutes(retryAfter) },
       code: 'too_many_requests',
       backUrl: '/',
-      backLabel: 'Home',
+      backLabel: 'self.home',
     });
   };
   const expiredLink = (ctx: Context, again: { url: string; label: string }) =>
     pages.error(ctx, {
       status: 400,
-      title: 'This link has expired or was used',
-      message: 'Links we mail work once and for a short time. Ask for a new one.',
+      text: 'error.link_expired',
       code: 'invalid_token',
       backUrl: again.url,
       backLabel: again.label,
     });
-  const FORGOT_AGAIN = { url: '/password/forgot', label: 'Ask for a new link' };
+  const FORGOT_AGAIN = { url: '/password/forgot', label: 'self.ask_new_link' };
 
   // ---- password reset
   router.get('/password/forgot', (ctx) => {
-    if (!passwordReset.available) return unavailable(ctx, 'Password reset');
+    if (!passwordReset.available) return unavailable(ctx, 'reset');
     pages.render(ctx, 'forgot-password', { csrf: forms.token(ctx) }, [], 200);
   });
 
   router.post('/password/forgot', forms.form, async (ctx) => {
-    if (!passwordReset.available) return unavailable(ctx, 'Password reset');
+    if (!passwordReset.available) return unavailable(ctx, 'reset');
     const outcome = await passwordReset.request(field(ctx, 'username'), who(ctx));
     if (outcome.kind === 'limited') return tooMany(ctx, outcome.retryAfter);
     message(ctx, RESET_SENT);
   });
 
   const resetForm = (ctx: Context, token: string, username: string, error?: string) =>
-    pages.render(ctx, 'reset-password', { csrf: forms.token(ctx), token, username, error }, [], error ? 400 : 200);
+    pages.render(
+      ctx,
+      'reset-password',
+      { csrf: forms.token(ctx), token, username, error, errorVars: PROBLEM_VARS },
+      [],
+      error ? 400 : 200,
+    );
 
   router.get('/password/reset', async (ctx) => {
-    if (!passwordReset.available) return unavailable(ctx, 'Password reset');
+    if (!passwordReset.available) return unavailable(ctx, 'reset');
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const found = await passwordReset.check(token);
     if (!found) return expiredLink(ctx, FORGOT_AGAIN);
@@ -112,19 +122,15 @@ export function createSelfServiceRouter(options: SelfServiceRouterOptions): Rout
   });
 
   router.post('/password/reset', forms.form, async (ctx) => {
-    if (!passwordReset.available) return unavailable(ctx, 'Password reset');
+    if (!passwordReset.available) return unavailable(ctx, 'reset');
     const token = field(ctx, 'token');
     const outcome = await passwordReset.complete(token, formOf(ctx).password ?? '', who(ctx));
     if (!outcome.ok && outcome.reason === 'weak_password') {
       const found = await passwordReset.check(token);
-      if (found) return resetForm(ctx, token, found.username, outcome.message);
+      if (found) return resetForm(ctx, token, found.username, problemKey(outcome.code));
     }
     if (!outcome.ok) return expiredLink(ctx, FORGOT_AGAIN);
-    message(ctx, {
-      title: 'Your password was changed',
-      message:
-        'Every device that was signed in to your account was signed out. Go back to the application and sign in with your new password.',
-    });
+    message(ctx, { text: 'self.password_changed' });
   });
 
   // ---- sign-up
@@ -132,15 +138,15 @@ export function createSelfServiceRouter(options: SelfServiceRouterOptions): Rout
     ctx: Context,
     data: { username?: string; email?: string; error?: string; field?: string },
     status = 200,
-  ) => pages.render(ctx, 'signup', { csrf: forms.token(ctx), ...data }, [], status);
+  ) => pages.render(ctx, 'signup', { csrf: forms.token(ctx), errorVars: PROBLEM_VARS, ...data }, [], status);
 
   router.get('/signup', (ctx) => {
-    if (!emailVerification.signupEnabled) return unavailable(ctx, 'Creating an account');
+    if (!emailVerification.signupEnabled) return unavailable(ctx, 'signup');
     signupForm(ctx, {});
   });
 
   router.post('/signup', forms.form, async (ctx) => {
-    if (!emailVerification.signupEnabled) return unavailable(ctx, 'Creating an account');
+    if (!emailVerification.signupEnabled) return unavailable(ctx, 'signup');
     const input = {
       username: field(ctx, 'username'),
       email: field(ctx, 'email'),
@@ -149,25 +155,21 @@ export function createSelfServiceRouter(options: SelfServiceRouterOptions): Rout
     const outcome = await emailVerification.signup(input, who(ctx));
     if (outcome.kind === 'limited') return tooMany(ctx, outcome.retryAfter);
     if (outcome.kind === 'invalid') {
-      const { field: name, message: text } = outcome.problem;
-      const label = name === 'username' ? 'Username' : name === 'email' ? 'Email' : 'Password';
+      const { field: name, code } = outcome.problem;
       return signupForm(
         ctx,
-        { username: input.username, email: input.email, field: name, error: `${label}: ${text}` },
+        { username: input.username, email: input.email, field: name, error: problemKey(code) },
         400,
       );
     }
-    message(ctx, {
-      title: 'Check your mail',
-      message: `We sent a message to ${input.email.trim().toLowerCase()}. Follow the link in it to finish creating your account.`,
-    });
+    message(ctx, { text: 'self.signup_sent', vars: { email: input.email.trim().toLowerCase() } });
   });
 
   // ---- email confirmation (sign-up and changed addresses)
   router.get('/email/verify', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const found = await emailVerification.check(token);
-    if (!found) return expiredLink(ctx, { url: '/account', label: 'Go to your account' });
+    if (!found) return expiredLink(ctx, { url: '/account', label: 'common.go_to_account' });
     pages.render(ctx, 'verify-email', { csrf: forms.token(ctx), token, ...found }, [], 200);
   });
 
@@ -175,26 +177,19 @@ export function createSelfServiceRouter(options: SelfServiceRouterOptions): Rout
     const outcome = await emailVerification.confirm(field(ctx, 'token'), who(ctx));
     if (outcome.ok) {
       return message(ctx, {
-        title: 'Your address is confirmed',
-        message:
-          outcome.kind === 'signup'
-            ? `Your account ${outcome.username} is ready. Go back to the application and sign in.`
-            : 'Thank you: your account uses this address from now on.',
+        text: outcome.kind === 'signup' ? 'self.confirmed_signup' : 'self.confirmed_change',
+        vars: { username: outcome.username },
         backUrl: '/account',
-        backLabel: 'Go to your account',
+        backLabel: 'common.go_to_account',
       });
     }
-    if (outcome.reason === 'invalid_token') return expiredLink(ctx, { url: '/account', label: 'Go to your account' });
+    if (outcome.reason === 'invalid_token') return expiredLink(ctx, { url: '/account', label: 'common.go_to_account' });
     pages.error(ctx, {
       status: 409,
-      title: outcome.reason === 'email_taken' ? 'This address is in use' : 'This username was taken',
-      message:
-        outcome.reason === 'email_taken'
-          ? 'Another account uses this address now. Nothing was changed.'
-          : 'Someone took this username before you confirmed. Sign up again with another one.',
+      text: outcome.reason === 'email_taken' ? 'error.email_taken' : 'error.username_taken',
       code: 'conflict',
       backUrl: outcome.reason === 'email_taken' ? '/account' : '/signup',
-      backLabel: outcome.reason === 'email_taken' ? 'Go to your account' : 'Sign up again',
+      backLabel: outcome.reason === 'email_taken' ? 'common.go_to_account' : 'self.signup_again',
     });
   });
 

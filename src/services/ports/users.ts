@@ -19,6 +19,8 @@ export interface UserRecord {
   readonly lastSignInAt: Date | null;
   /** access tokens issued before this instant are no longer active; null: none ended yet */
   readonly tokensValidAfter: Date | null;
+  /** the language the user last used our pages in (a catalog tag); null: never seen */
+  readonly locale: string | null;
 }
 
 /** What `create` stores. Normalizing (`usernameNormalized`, lower-cased `email`) is the caller's rule. */
@@ -34,6 +36,7 @@ export interface NewUserRecord {
   passwordHash?: string | null;
   status?: UserStatus;
   tokensValidAfter?: Date | null;
+  locale?: string | null;
 }
 
 export type UserChanges = Partial<Omit<NewUserRecord, 'id'>>;
@@ -78,4 +81,6 @@ export interface UserRepository {
    * back). Not a change to the user as the admin API shows it: the version (`updatedAt`) stays.
    */
   endTokensBefore(id: string, at: Date): Promise<void>;
+  /** Stores the user's language. Not a change to the user as the admin API shows it: the version (`updatedAt`) stays. */
+  setLocale(id: string, locale: string): Promise<void>;
 }

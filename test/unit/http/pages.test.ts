@@ -8,9 +8,16 @@ import { createCsrf } from '../../../src/http/middleware/csrf.ts';
 import { FormBodyError, readForm } from '../../../src/http/middleware/form-body.ts';
 import { resolveInside, securityHeaders, serveStatic } from '../../../src/http/middleware/security-headers.ts';
 import { createPages } from '../../../src/http/pages.ts';
+import { loadCatalogs } from '../../../src/services/catalog-files.ts';
+import { translate } from '../../../src/services/locales.ts';
 
 const viewsDir = fileURLToPath(new URL('../../../views', import.meta.url));
-const pages = createPages({ viewsDir, siteName: 'Test IdP' });
+const catalogs = loadCatalogs(`${viewsDir}/locales`);
+const pages = createPages({ viewsDir, catalogs, siteName: 'Test IdP' });
+const english = (
+  p: { title: string; detail?: string; vars?: Record<string, string> },
+  part: 'title' | 'detail' = 'title',
+) => translate(catalogs.catalog('en'), p[part] ?? '', p.vars);
 
 describe('pages and page middleware', () => {
   let server: ReturnType<Koa['listen']>;
@@ -27,7 +34,7 @@ describe('pages and page middleware', () => {
           csrf: 'tok',
           clientName: '<script>alert(1)</script>',
           username: '"><img src=x onerror=alert(1)>',
-          error: 'Incorrect username or password.',
+          error: 'login.failed',
           redirectUri: 'https://rp.example/cb?x=1',
         });
       } else if (ctx.path === '/consent') {
@@ -47,7 +54,7 @@ describe('pages and page middleware', () => {
           ctx.status = err instanceof FormBodyError ? err.status : 500;
         }
       } else {
-        pages.error(ctx, { status: 400, title: 'Expired', message: 'Start again.' });
+        pages.error(ctx, { status: 400, text: 'error.expired' });
       }
     });
     server = app.listen(0, '127.0.0.1');
@@ -116,7 +123,7 @@ describe('pages and page middleware', () => {
     const res = await fetch(`${base}/nowhere`);
     assert.equal(res.status, 400);
     const html = await res.text();
-    assert.match(html, /<h1>Expired<\/h1>/);
+    assert.match(html, /<h1>This sign-in page has expired<\/h1>/);
     assert.match(html, /<a class="button secondary" href="\/account">/);
   });
 
@@ -173,9 +180,9 @@ describe('csrf tokens', () => {
 
 describe('scope descriptions', () => {
   it('maps API scopes to words', () => {
-    assert.equal(describeApiScope('orders:read'), 'View orders');
-    assert.equal(describeApiScope('user-profiles.write'), 'Create and change user profiles');
-    assert.equal(describeApiScope('frobnicate'), 'Use “frobnicate”');
+    assert.equal(english(describeApiScope('orders:read')), 'View orders');
+    assert.equal(english(describeApiScope('user-profiles.write')), 'Create and change user profiles');
+    assert.equal(english(describeApiScope('frobnicate')), 'Use “frobnicate”');
   });
   it('orders OIDC scopes familiarly and names the API', () => {
     const list = describePermissions(
@@ -184,9 +191,9 @@ describe('scope descriptions', () => {
       { 'https://api': 'Orders API' },
     );
     assert.deepEqual(
-      list.map((p) => p.title),
+      list.map((p) => english(p)),
       ['Know who you are', 'See your email address', 'Use “custom”', 'View a'],
     );
-    assert.equal(list[3]?.detail, 'In Orders API');
+    assert.equal(list[3] && english(list[3], 'detail'), 'In Orders API');
   });
 });
