@@ -101,7 +101,6 @@ const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 export const needsSecret = (metadata: ClientMetadata) =>
   SECRET_METHODS.has(metadata.token_endpoint_auth_method ?? 'client_secret_basic');
 
-
 /**
  * A generated client id: 128 random bits, base64url, never starting with `-` (a command line
  * would read such an id as an option: `idp client show -x...`).
