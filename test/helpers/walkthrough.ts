@@ -63,6 +63,9 @@ export class WalkthroughShell {
         stderr += chunk.toString();
       });
       child.on('error', reject);
+      // a block that does not read its input can exit before the input is written (EPIPE): its
+      // exit status is what counts, so the write's error is not one
+      child.stdin.on('error', () => {});
       child.on('close', (status) => {
         if (status === 0) resolve(stdout);
         else
