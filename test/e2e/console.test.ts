@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, signIn } from '../helpers/browser.ts';
+import { expectAccessible, launchChromium, signIn } from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'a console passphrase nobody guesses';
 const SHOTS = process.env.CONSOLE_SCREENSHOTS_DIR;
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe('the admin console at /console', () => {
   let server: TestServer;
@@ -90,24 +87,6 @@ describe('the admin console at /console', () => {
     return { context, page };
   };
 
-  /** axe-core in the page: no serious or critical violation. */
-  const accessible = async (page: Page) => {
-    await page.evaluate(axeSource);
-    const violations = await page.evaluate(async () => {
-      const result = await (
-        globalThis as unknown as {
-          axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
-        }
-      ).axe.run();
-      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    });
-    assert.deepEqual(
-      violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-      [],
-      `axe on ${page.url()}`,
-    );
-  };
-
   /** Posts a form from inside the page (same origin, its cookies), as a forged submission would. */
   const forge = (page: Page, path: string, fields: Record<string, string>) =>
     page.evaluate(
@@ -138,7 +117,7 @@ describe('the admin console at /console', () => {
     assert.match(headers['content-security-policy'] ?? '', /frame-ancestors 'none'/);
     assert.doesNotMatch(headers['content-security-policy'] ?? '', /unsafe-inline/);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/console-home.png`, fullPage: true });
-    await accessible(page);
+    await expectAccessible(page);
     await page.goto(`${server.url}/console?window=day`);
     assert.equal((await page.locator('#chart-tokens rect').count()) > 0, true);
     for (const path of [
@@ -151,7 +130,7 @@ describe('the admin console at /console', () => {
     ]) {
       const res = await page.goto(`${server.url}${path}`);
       assert.equal(res?.status(), 200, path);
-      await accessible(page);
+      await expectAccessible(page);
     }
     await context.close();
   });
@@ -159,7 +138,7 @@ describe('the admin console at /console', () => {
   it('clients: create shows the secret once, edit, rotate, delete after confirming', async () => {
     const { context, page } = await consoleAs('alice');
     await page.goto(`${server.url}/console/clients/new`);
-    await accessible(page);
+    await expectAccessible(page);
     await page.fill('#client_name', 'Billing service');
     await page.uncheck('input[name="grant_authorization_code"]');
     await page.check('input[name="grant_client_credentials"]');
@@ -173,7 +152,7 @@ describe('the admin console at /console', () => {
     await page.click('text=Go to the client');
     const clientUrl = page.url();
     assert.ok(!(await page.content()).includes(secret), 'and never again');
-    await accessible(page);
+    await expectAccessible(page);
     // bad input comes back from the admin API with the field named, the form kept
     await page.fill('#redirect_uris', 'not a url');
     await page.check('input[name="grant_authorization_code"]');
@@ -195,7 +174,7 @@ describe('the admin console at /console', () => {
     await page.goto(clientUrl);
     await page.click('text=Delete client');
     assert.match((await page.locator('main p').first().textContent()) ?? '', /cannot be undone/);
-    await accessible(page);
+    await expectAccessible(page);
     await page.click('button.danger');
     assert.equal(await page.locator('.notice').textContent(), 'Deleted.');
     assert.equal((await server.admin('GET', `/clients/${encodeURIComponent(id)}`)).status, 404);
@@ -210,7 +189,7 @@ describe('the admin console at /console', () => {
     await page.fill('#password', PASSWORD);
     await page.click('form.stack button[type="submit"]');
     assert.equal(await page.locator('h1').textContent(), 'erin');
-    await accessible(page);
+    await expectAccessible(page);
     await page.click('text=Disable user');
     assert.match((await page.locator('.notice').textContent()) ?? '', /disabled/);
     await page.click('text=Enable user');
@@ -244,7 +223,7 @@ describe('the admin console at /console', () => {
     await page.click('text=Older events');
     assert.match(page.url(), /after=/);
     assert.ok((await page.locator('tbody tr').count()) > 0);
-    await accessible(page);
+    await expectAccessible(page);
     await page.goto(`${server.url}/console/events?since=2000-01-01T00%3A00&type=bad%20type`);
     assert.match((await page.locator('.error').textContent()) ?? '', /type/);
     await context.close();
@@ -256,7 +235,7 @@ describe('the admin console at /console', () => {
     assert.deepEqual(nav, ['Overview', 'Clients']);
     await page.goto(`${server.url}/console/clients`);
     assert.equal(await page.locator('text=New client').count(), 0);
-    await accessible(page);
+    await expectAccessible(page);
     const users = await page.goto(`${server.url}/console/users`);
     assert.equal(users?.status(), 403);
     assert.match((await page.locator('.error').textContent()) ?? '', /users:read/);
@@ -310,7 +289,7 @@ describe('the admin console at /console', () => {
     const { context, page } = await consoleAs('dave');
     assert.equal(await page.locator('h1').textContent(), 'You have no admin access');
     assert.match((await page.locator('main').textContent()) ?? '', /clients:read/);
-    await accessible(page);
+    await expectAccessible(page);
     await context.close();
   });
 

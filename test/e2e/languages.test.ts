@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, signIn } from '../helpers/browser.ts';
+import type { Browser } from 'playwright-core';
+import { expectAccessible, launchChromium, signIn } from '../helpers/browser.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const PASSWORD = 'correct horse battery staple';
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const LOGO =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 28"><rect width="40" height="28" fill="#0a7d4f"/></svg>';
 
@@ -44,23 +42,6 @@ describe('languages and branding in Chromium', () => {
     return { context, page, violations };
   };
 
-  const accessible = async (page: Page) => {
-    await page.evaluate(axeSource);
-    const found = await page.evaluate(async () => {
-      const result = await (
-        globalThis as unknown as {
-          axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
-        }
-      ).axe.run();
-      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    });
-    assert.deepEqual(
-      found.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-      [],
-      `axe on ${page.url()}`,
-    );
-  };
-
   it('switches the sign-in page to Chinese, signs in, and shows the account page in Chinese', async () => {
     const { context, page, violations } = await open('en-US');
     await page.goto(`${server.url}/account`);
@@ -71,7 +52,7 @@ describe('languages and branding in Chromium', () => {
     assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
     assert.equal((await page.textContent('h1'))?.trim(), '登录');
     assert.equal(await page.getAttribute('#language-switch a[data-lang="zh-CN"]', 'aria-current'), 'true');
-    await accessible(page);
+    await expectAccessible(page);
 
     await signIn(page, username, PASSWORD);
     if (await page.locator('#passkey-skip').count()) {
@@ -87,7 +68,7 @@ describe('languages and branding in Chromium', () => {
     // the passkey button is shown by the page script, in Chinese
     await page.waitForSelector('#add-passkey:not([hidden])');
     assert.equal((await page.textContent('#add-passkey'))?.trim(), '添加通行密钥');
-    await accessible(page);
+    await expectAccessible(page);
 
     // the enrolment page of the authenticator app, too
     await Promise.all([page.waitForURL(`${server.url}/account/totp`), page.click('#add-totp')]);

@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -58,4 +61,24 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await page.fill('input[name="password"]', password);
   await page.click('button[type="submit"]');
   await page.waitForLoadState();
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core run in the page: no serious or critical violation. */
+export async function expectAccessible(page: Page): Promise<void> {
+  await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const result = await (
+      globalThis as unknown as {
+        axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
+      }
+    ).axe.run();
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  });
+  assert.deepEqual(
+    found.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    [],
+    `axe on ${page.url()}`,
+  );
 }
