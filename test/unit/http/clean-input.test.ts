@@ -120,6 +120,11 @@ describe('what the edge refuses', () => {
     assert.match(urlencodedProblem('%00=1', 'form field') ?? '', /name contains a NUL/);
     assert.equal(urlencodedProblem('a=b+c&d=%E2%82%AC&e&=x', 'form field'), undefined);
     assert.doesNotMatch(urlencodedProblem('secret=abc%00', 'form field') ?? '', /abc/);
+    // a UTF-8 sequence cut by a separator is malformed in its part, and named there
+    assert.match(urlencodedProblem('a=%F0%9F&b=%98%80', 'form field') ?? '', /"a" is not validly/);
+    assert.match(urlencodedProblem('a=1&b=%E2%82%AC%E2', 'form field') ?? '', /"b" is not validly/);
+    assert.match(urlencodedProblem('a=%E2%82=%AC', 'form field') ?? '', /"a" is not validly/);
+    assert.equal(urlencodedProblem('resource=https%3A%2F%2Fapi.example&scope=a%3Ab+c', 'form field'), undefined);
   });
   test('JSON: every string and key, at any depth, without recursion', () => {
     assert.match(jsonProblem(JSON.parse('{"a":[{"b":"\\u0000"}]}')) ?? '', /a\.0\.b/);
