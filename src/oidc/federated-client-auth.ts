@@ -27,6 +27,16 @@ function putBack(req: IncomingMessage, body: Buffer) {
   req.unshift(body);
 }
 
+/**
+ * Whether a form can name `client_assertion`: it does so literally, or some parameter name is
+ * percent-encoded (and might spell it). Most token requests do neither and skip the parse.
+ */
+function mayHoldAssertion(raw: Buffer): boolean {
+  const text = raw.toString('latin1');
+  return text.includes('client_assertion') || PERCENT_IN_A_NAME.test(text);
+}
+const PERCENT_IN_A_NAME = /(?:^|&)[^=&]*%/;
+
 const one = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
 
 /**
@@ -46,13 +56,14 @@ const one = (value: string | string[] | undefined) => (typeof value === 'string'
  */
 export function federatedClientAuth(federation: FederationService, tokenPath: string) {
   return async function federated(ctx: KoaContextWithOIDC, next: Next) {
-    if (ctx.method !== 'POST' || ctx.path !== tokenPath || !ctx.is('application/x-www-form-urlencoded')) {
-      return next();
-    }
+    // a client authenticating with a header is not presenting an assertion (checked again below)
+    if (ctx.method !== 'POST' || ctx.path !== tokenPath || ctx.get('authorization') !== '') return next();
+    if (!ctx.is('application/x-www-form-urlencoded')) return next();
     const raw = takeBufferedBody(ctx.req);
     if (raw === undefined) return next();
     // back at once, in this tick: the stream would end while the assertion is being verified
     putBack(ctx.req, raw);
+    if (!mayHoldAssertion(raw)) return next();
     const form = parse(raw.toString('utf8'));
     const assertion = one(form.client_assertion);
     const iss = assertion && one(form.client_assertion_type) === JWT_BEARER_ASSERTION ? issuerOf(assertion) : undefined;

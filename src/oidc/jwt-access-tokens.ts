@@ -46,7 +46,12 @@ const isUnsupportedTokenType = (value: unknown) =>
  */
 export function jwtAccessTokenSupport(provider: Provider, tokens: AccessTokenService) {
   services.set(provider, tokens);
-  return async function jwtAccessTokens(ctx: KoaContextWithOIDC, next: Next) {
+  const paths = new Set([provider.pathFor('introspection'), provider.pathFor('revocation')]);
+  // the token endpoint and the rest pass straight through, without an async frame
+  return function jwtAccessTokens(ctx: KoaContextWithOIDC, next: Next) {
+    return paths.has(ctx.path) ? around(ctx, next) : next();
+  };
+  async function around(ctx: KoaContextWithOIDC, next: Next) {
     try {
       await next();
     } catch (err) {
@@ -55,7 +60,7 @@ export function jwtAccessTokenSupport(provider: Provider, tokens: AccessTokenSer
     }
     if (ctx.status === 400 && isUnsupportedTokenType(ctx.body) && handles(ctx)) await answer(ctx, tokens);
     else if (ctx.oidc?.route === 'revocation' && ctx.status === 200) revoked(ctx);
-  };
+  }
 }
 
 /**

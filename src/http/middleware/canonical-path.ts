@@ -57,8 +57,12 @@ function differsOnlyInCase(segments: readonly string[], template: Template): boo
  * `templates` is read on each request: routers are added after this middleware is made.
  */
 export function canonicalPaths(templates: () => readonly Template[]): Middleware {
-  return async (ctx, next) => {
-    if (!isCanonicalPath(ctx.path, templates())) return writeError(ctx, new AppError('not_found', 404, 'no such path'));
-    await next();
+  // not async: one promise and one frame less on every request
+  return (ctx, next) => {
+    if (!isCanonicalPath(ctx.path, templates())) {
+      writeError(ctx, new AppError('not_found', 404, 'no such path'));
+      return Promise.resolve();
+    }
+    return next();
   };
 }

@@ -18,20 +18,20 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * https will not be talked into http. No `includeSubDomains`: the subdomains are not ours to pin.
  */
 export function inputLimits(options: { https: boolean }): Middleware {
-  return async (ctx, next) => {
+  // not async: one promise and one frame less on every request
+  return (ctx, next) => {
     if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000');
     if (ctx.url.length > MAX_URL_LENGTH) {
-      return writeError(
-        ctx,
-        new AppError('invalid_request', 414, `the URL must be at most ${MAX_URL_LENGTH} characters`),
-      );
+      writeError(ctx, new AppError('invalid_request', 414, `the URL must be at most ${MAX_URL_LENGTH} characters`));
+      return Promise.resolve();
     }
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > MAX_BODY_BYTES) {
       // the body is not read: close the connection rather than drain it
       ctx.set('Connection', 'close');
-      return writeError(ctx, tooLarge());
+      writeError(ctx, tooLarge());
+      return Promise.resolve();
     }
-    await next();
+    return next();
   };
 }

@@ -61,10 +61,11 @@ const API_POSTS = new Set(['/token', '/token/introspection', '/token/revocation'
  * forbid framing and sniffing there too.
  */
 export function securityHeaders(): Middleware {
-  return async (ctx, next) => {
+  // not async: one promise and one frame less on every request
+  return (ctx, next) => {
     if (ctx.method === 'POST' && API_POSTS.has(ctx.path)) ctx.set('X-Content-Type-Options', 'nosniff');
     else ensureSecurityHeaders(ctx);
-    await next();
+    return next();
   };
 }
 
