@@ -55,9 +55,13 @@ const one = (value: string | string[] | undefined) => (typeof value === 'string'
  * untouched; one whose `iss` is a URL but no registered issuer is refused (`unknown_issuer`).
  */
 export function federatedClientAuth(federation: FederationService, tokenPath: string) {
-  return async function federated(ctx: KoaContextWithOIDC, next: Next) {
-    // a client authenticating with a header is not presenting an assertion (checked again below)
+  // a client authenticating with a header is not presenting an assertion (checked again below):
+  // it passes straight through, without an async frame
+  return function federated(ctx: KoaContextWithOIDC, next: Next) {
     if (ctx.method !== 'POST' || ctx.path !== tokenPath || ctx.get('authorization') !== '') return next();
+    return fromBody(ctx, next);
+  };
+  async function fromBody(ctx: KoaContextWithOIDC, next: Next) {
     if (!ctx.is('application/x-www-form-urlencoded')) return next();
     const raw = takeBufferedBody(ctx.req);
     if (raw === undefined) return next();
@@ -93,7 +97,7 @@ export function federatedClientAuth(federation: FederationService, tokenPath: st
     } finally {
       release();
     }
-  };
+  }
 }
 
 /** `iss` of a JWT, unverified: only to choose the path (the verification follows). */

@@ -18,7 +18,7 @@ import { INTROSPECTION_AUDIENCES, introspectionAudiencesProblem, mayIntrospect }
 import { answerJwtsInRoute } from './jwt-access-tokens.ts';
 import type { Mtls } from './mtls.ts';
 import { outboundFetch } from './outbound-fetch.ts';
-import { hideStoredSecrets, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
+import { hideStoredSecretsUnder, REGISTRATION_POLICY, registrationPolicy } from './registration.ts';
 import { createResourceIndicators } from './resource-indicators.ts';
 import { registerTokenExchange, TOKEN_EXCHANGE, tokenExchangeProblem } from './token-exchange.ts';
 
@@ -250,15 +250,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         return 14 * 24 * 3600;
       },
     },
-    extraTokenClaims: (async (ctx: KoaContextWithOIDC, token: Parameters<typeof indicators.extraTokenClaims>[1]) => {
+    // not async: a plain service token passes with no promise made
+    extraTokenClaims: ((ctx: KoaContextWithOIDC, token: Parameters<typeof indicators.extraTokenClaims>[1]) => {
       const exchanged = exchange?.claimsOf(token);
       if (!exchanged) return indicators.extraTokenClaims(ctx, token);
-      // an exchanged client-credentials token: `accountId` holds the subject client's id
-      const subject =
-        exchanged.sub_kind === 'client'
-          ? { clientId: token.accountId ?? '', resourceServer: token.resourceServer ?? {} }
-          : token;
-      return { ...(await indicators.extraTokenClaims(ctx, subject)), ...exchanged };
+      return exchangedClaims(ctx, token, exchanged);
     }) as Configuration['extraTokenClaims'],
     // RFC 9700 §4.14.2: rotate refresh tokens on every use; reuse of a rotated one revokes the grant
     rotateRefreshToken: () => true,
@@ -271,6 +267,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     renderError: deps.pages.renderError,
   };
+
+  async function exchangedClaims(
+    ctx: KoaContextWithOIDC,
+    token: Parameters<typeof indicators.extraTokenClaims>[1],
+    exchanged: NonNullable<ReturnType<NonNullable<typeof exchange>['claimsOf']>>,
+  ) {
+    // an exchanged client-credentials token: `accountId` holds the subject client's id
+    const subject =
+      exchanged.sub_kind === 'client'
+        ? { clientId: token.accountId ?? '', resourceServer: token.resourceServer ?? {} }
+        : token;
+    return { ...(await indicators.extraTokenClaims(ctx, subject)), ...exchanged };
+  }
 
   answerJwtsInRoute();
   const provider = new Provider(issuer, configuration);
@@ -327,7 +336,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   enforceDevicePolling(provider, deps.deviceFlow.guard);
-  provider.use(hideStoredSecrets);
+  if (deps.registrationEnabled) provider.use(hideStoredSecretsUnder(provider.pathFor('registration')));
   if (deps.mtls) provider.use(deps.mtls.discoveryAliases);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {

@@ -64,7 +64,13 @@ type Next = () => Promise<unknown>;
  * RFC 7592 reads return the client's metadata, where oidc-provider holds the secret's keyed
  * hash (the plaintext is shown once, at registration): never send the hash out.
  */
-export async function hideStoredSecrets(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
+export function hideStoredSecretsUnder(path: string) {
+  // the other routes (the token endpoint above all) pass straight through
+  return (ctx: KoaContextWithOIDC, next: Next) =>
+    ctx.path === path || ctx.path.startsWith(`${path}/`) ? hideStoredSecrets(ctx, next) : next();
+}
+
+async function hideStoredSecrets(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
   await next();
   const route = ctx.oidc?.route;
   if (route !== 'client' && route !== 'client_update' && route !== 'registration') return;

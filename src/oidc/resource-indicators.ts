@@ -61,90 +61,119 @@ export function createResourceIndicators(deps: {
   };
 
   return {
-    async getResourceServerInfo(
+    /**
+     * A service's repeated request is answered from the memo without waiting on anything (every
+     * cache it depends on holds its entry); anything else takes the full path below.
+     */
+    getResourceServerInfo(
       ctx: KoaContextWithOIDC,
       indicator: string,
       client: { clientId: string },
-    ): Promise<OidcResourceServer> {
-      const resource = await resources.resolve(indicator);
-      if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
-      const [cached, grants] = await Promise.all([
-        clients.resolve(client.clientId),
-        roles.grants({ kind: 'client', id: client.clientId }),
-      ]);
-      const accountId = accountOf(ctx);
-
-      if (accountId === undefined && cached) {
-        const hit = memo.get(cached)?.get(grants)?.get(resource);
+    ): OidcResourceServer | Promise<OidcResourceServer> {
+      if (accountOf(ctx) === undefined) {
+        const resource = resources.cached(indicator);
+        const cached = clients.cached(client.clientId);
+        const grants = roles.cachedGrants({ kind: 'client', id: client.clientId });
+        const hit = resource && cached && grants ? memo.get(cached)?.get(grants)?.get(resource) : undefined;
         if (hit) return grantsSomeScope(ctx, hit);
       }
-      const allowed = cached && clientScopes(cached, grants, indicator);
-      if (!cached || !allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
-
-      if (accountId !== undefined) {
-        const user = (await roles.grants({ kind: 'user', id: accountId })).scopes.get(indicator);
-        return info(resource, (scope) => allowed.has(scope) && user?.has(scope) === true);
-      }
-      const result = info(resource, (scope) => allowed.has(scope));
-      const byGrants = memo.get(cached) ?? new WeakMap<Grants, WeakMap<ResourceServer, OidcResourceServer>>();
-      memo.set(cached, byGrants);
-      const byResource = byGrants.get(grants) ?? new WeakMap<ResourceServer, OidcResourceServer>();
-      byGrants.set(grants, byResource);
-      byResource.set(resource, result);
-      return grantsSomeScope(ctx, result);
+      return resolveServerInfo(ctx, indicator, client);
     },
-
-    /**
-     * RFC 8693 token exchange: the API `indicator` as the exchanging client may receive it for
-     * `subject`: the scopes the client may ask for, of those only what the subject may have (a
-     * user's roles; a client's own `allowedResources` and roles).
-     */
-    async forExchange(indicator: string, clientId: string, subject: Subject): Promise<OidcResourceServer> {
-      const resource = await resources.resolve(indicator);
-      if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
-      const [cached, grants, subjectGrants, subjectClient] = await Promise.all([
-        clients.resolve(clientId),
-        roles.grants({ kind: 'client', id: clientId }),
-        roles.grants(subject),
-        subject.kind === 'client' ? clients.resolve(subject.id) : undefined,
-      ]);
-      const allowed = cached && clientScopes(cached, grants, indicator);
-      if (!allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
-      const subjectMay =
-        subject.kind === 'user'
-          ? subjectGrants.scopes.get(indicator)
-          : subjectClient && clientScopes(subjectClient, subjectGrants, indicator);
-      return info(resource, (scope) => allowed.has(scope) && subjectMay?.has(scope) === true);
-    },
-
-    /** A service asking for a token without `resource` gets one for its only API, if it has exactly one. */
-    async defaultResource(ctx: KoaContextWithOIDC, client: { clientId: string }, oneOf?: readonly string[]) {
-      if (oneOf) return oneOf;
-      if (ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
-      const [cached, grants] = await Promise.all([
-        clients.resolve(client.clientId),
-        roles.grants({ kind: 'client', id: client.clientId }),
-      ]);
-      const apis = new Set([...Object.keys(cached?.allowedResources ?? {}), ...grants.scopes.keys()]);
-      return apis.size === 1 ? [...apis][0] : undefined;
-    },
-
-    /** A `roles` claim, for the APIs that ask for it, naming the subject's roles on that API. */
-    async extraTokenClaims(
-      _ctx: KoaContextWithOIDC,
-      token: { accountId?: string; clientId?: string; resourceServer?: { audience?: string } },
-    ) {
-      const audience = token.resourceServer?.audience;
-      if (!audience) return undefined;
-      const resource = await resources.resolve(audience);
-      if (!resource?.rolesClaim) return undefined;
-      const subject = token.accountId
-        ? ({ kind: 'user', id: token.accountId } as const)
-        : token.clientId
-          ? ({ kind: 'client', id: token.clientId } as const)
-          : undefined;
-      if (!subject) return undefined;
-      return { roles: [...((await roles.grants(subject)).roles.get(audience) ?? [])] };
-    },
+    forExchange,
+    defaultResource,
+    extraTokenClaims,
   };
+
+  async function resolveServerInfo(
+    ctx: KoaContextWithOIDC,
+    indicator: string,
+    client: { clientId: string },
+  ): Promise<OidcResourceServer> {
+    const resource = await resources.resolve(indicator);
+    if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
+    const [cached, grants] = await Promise.all([
+      clients.resolve(client.clientId),
+      roles.grants({ kind: 'client', id: client.clientId }),
+    ]);
+    const accountId = accountOf(ctx);
+
+    if (accountId === undefined && cached) {
+      const hit = memo.get(cached)?.get(grants)?.get(resource);
+      if (hit) return grantsSomeScope(ctx, hit);
+    }
+    const allowed = cached && clientScopes(cached, grants, indicator);
+    if (!cached || !allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
+
+    if (accountId !== undefined) {
+      const user = (await roles.grants({ kind: 'user', id: accountId })).scopes.get(indicator);
+      return info(resource, (scope) => allowed.has(scope) && user?.has(scope) === true);
+    }
+    const result = info(resource, (scope) => allowed.has(scope));
+    const byGrants = memo.get(cached) ?? new WeakMap<Grants, WeakMap<ResourceServer, OidcResourceServer>>();
+    memo.set(cached, byGrants);
+    const byResource = byGrants.get(grants) ?? new WeakMap<ResourceServer, OidcResourceServer>();
+    byGrants.set(grants, byResource);
+    byResource.set(resource, result);
+    return grantsSomeScope(ctx, result);
+  }
+
+  /**
+   * RFC 8693 token exchange: the API `indicator` as the exchanging client may receive it for
+   * `subject`: the scopes the client may ask for, of those only what the subject may have (a
+   * user's roles; a client's own `allowedResources` and roles).
+   */
+  async function forExchange(indicator: string, clientId: string, subject: Subject): Promise<OidcResourceServer> {
+    const resource = await resources.resolve(indicator);
+    if (!resource) throw new errors.InvalidTarget('the requested resource is unknown');
+    const [cached, grants, subjectGrants, subjectClient] = await Promise.all([
+      clients.resolve(clientId),
+      roles.grants({ kind: 'client', id: clientId }),
+      roles.grants(subject),
+      subject.kind === 'client' ? clients.resolve(subject.id) : undefined,
+    ]);
+    const allowed = cached && clientScopes(cached, grants, indicator);
+    if (!allowed) throw new errors.InvalidTarget('this client may not access the requested resource');
+    const subjectMay =
+      subject.kind === 'user'
+        ? subjectGrants.scopes.get(indicator)
+        : subjectClient && clientScopes(subjectClient, subjectGrants, indicator);
+    return info(resource, (scope) => allowed.has(scope) && subjectMay?.has(scope) === true);
+  }
+
+  /** A service asking for a token without `resource` gets one for its only API, if it has exactly one. */
+  async function defaultResource(ctx: KoaContextWithOIDC, client: { clientId: string }, oneOf?: readonly string[]) {
+    if (oneOf) return oneOf;
+    if (ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
+    const [cached, grants] = await Promise.all([
+      clients.resolve(client.clientId),
+      roles.grants({ kind: 'client', id: client.clientId }),
+    ]);
+    const apis = new Set([...Object.keys(cached?.allowedResources ?? {}), ...grants.scopes.keys()]);
+    return apis.size === 1 ? [...apis][0] : undefined;
+  }
+
+  /** A `roles` claim, for the APIs that ask for it, naming the subject's roles on that API. */
+  function extraTokenClaims(
+    _ctx: KoaContextWithOIDC,
+    token: { accountId?: string; clientId?: string; resourceServer?: { audience?: string } },
+  ): Promise<{ roles: string[] } | undefined> | undefined {
+    const audience = token.resourceServer?.audience;
+    if (!audience) return undefined;
+    // most APIs ask for no roles claim: known from the cache without waiting
+    const known = resources.cached(audience);
+    if (known !== undefined && !known.rolesClaim) return undefined;
+    return rolesClaim(audience, token);
+  }
+
+  async function rolesClaim(audience: string, token: { accountId?: string; clientId?: string }) {
+    const resource = await resources.resolve(audience);
+    if (!resource?.rolesClaim) return undefined;
+    const subject = token.accountId
+      ? ({ kind: 'user', id: token.accountId } as const)
+      : token.clientId
+        ? ({ kind: 'client', id: token.clientId } as const)
+        : undefined;
+    if (!subject) return undefined;
+    return { roles: [...((await roles.grants(subject)).roles.get(audience) ?? [])] };
+  }
 }

@@ -90,6 +90,8 @@ export interface ClientService {
   saveRegistered(id: string, properties: Record<string, unknown>): Promise<void>;
   /** cached: no database round trip on the token hot path */
   resolve(id: string): Promise<CachedClient | undefined>;
+  /** what `resolve` would answer from the cache alone, without waiting: undefined when not cached */
+  cached(id: string): CachedClient | undefined;
   /** whether `presented` is one of the client's live secrets (cached: no database round trip) */
   verifySecret(clientId: unknown, presented: unknown): Promise<boolean>;
 }
@@ -310,6 +312,7 @@ export function createClientService(deps: {
       await changed(id);
     },
     resolve,
+    cached: (id) => cache.get(id) ?? undefined,
     async verifySecret(clientId, presented) {
       if (typeof clientId !== 'string' || typeof presented !== 'string') return false;
       if (presented.length === 0 || presented.length > 512) return false;

@@ -42,6 +42,8 @@ export interface ResourceService {
   delete(id: string, options?: Versioned): Promise<void>;
   /** cached: no database round trip on the token hot path */
   resolve(identifier: string): Promise<ResourceServer | undefined>;
+  /** what `resolve` would answer from the cache alone, without waiting: undefined when not cached */
+  cached(identifier: string): ResourceServer | undefined;
 }
 
 export function createResourceService(deps: {
@@ -101,6 +103,9 @@ export function createResourceService(deps: {
       if (deleted === 'stale') throw stale();
       if (!deleted) throw notFound('resource');
       await changed(deleted.identifier);
+    },
+    cached(identifier) {
+      return identifier === builtIn.identifier ? builtIn : (cache.get(identifier) ?? undefined);
     },
     resolve(identifier) {
       if (identifier === builtIn.identifier) return Promise.resolve(builtIn);

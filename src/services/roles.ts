@@ -42,6 +42,8 @@ export interface RoleService {
   namesOf(subject: Subject): Promise<string[]>;
   /** cached: what the subject's roles allow */
   grants(subject: Subject): Promise<Grants>;
+  /** what `grants` would answer from the cache alone, without waiting: undefined when not cached */
+  cachedGrants(subject: Subject): Grants | undefined;
 }
 
 function toGrants(roles: RoleRecord[]): Grants {
@@ -132,6 +134,9 @@ export function createRoleService(deps: { repo: RoleRepository; bus: CacheBus })
     async namesOf(subject) {
       const roles = subject.kind === 'user' ? await repo.ofUser(subject.id) : await repo.ofClient(subject.id);
       return roles.map((r) => r.name);
+    },
+    cachedGrants(subject) {
+      return cache.get(`${subject.kind}:${subject.id}`);
     },
     grants(subject) {
       return cache.getOrLoad(`${subject.kind}:${subject.id}`, async () =>
