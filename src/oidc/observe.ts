@@ -186,8 +186,11 @@ export function basicClientId(header: string): string | undefined {
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
+  const name = decoded.slice(0, colon);
+  // the usual generated client id needs no decoding
+  if (!name.includes('%') && !name.includes('+')) return name;
   try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    return decodeURIComponent(name.replace(/\+/g, ' '));
   } catch {
     return undefined;
   }

@@ -33,8 +33,13 @@ export function urlencodedProblem(text: string, where: string): string | undefin
   // lone surrogate, exactly when some name or value does (`&` and `=` are never part of a
   // percent-encoded sequence, so no sequence spans two of them). Only then is each part
   // decoded again, to name the one that is wrong.
-  const whole = decode(text.replaceAll('+', ' '));
-  if (whole !== undefined && textProblem(whole) === undefined) return undefined;
+  // Without a `%` nothing is decoded at all (a `+` becomes a space, which changes nothing here).
+  if (!text.includes('%')) {
+    if (textProblem(text) === undefined) return undefined;
+  } else {
+    const whole = decode(text.replaceAll('+', ' '));
+    if (whole !== undefined && textProblem(whole) === undefined) return undefined;
+  }
   for (const pair of text.split('&')) {
     const eq = pair.indexOf('=');
     const rawName = eq === -1 ? pair : pair.slice(0, eq);
