@@ -4,6 +4,7 @@
 // Prisma's download host that download fails, so point it at node itself.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { readWasmFromFile } from './read-wasm.mjs';
 
 const require = createRequire(import.meta.url);
 const cli = require.resolve('prisma/build/index.js');
@@ -14,4 +15,5 @@ const result = spawnSync(process.execPath, [cli, 'generate', '--schema', 'prisma
   stdio: 'inherit',
   env,
 });
+if (result.status === 0) readWasmFromFile();
 process.exit(result.status ?? 1);

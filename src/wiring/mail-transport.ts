@@ -1,4 +1,3 @@
-import nodemailer from 'nodemailer';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../logger.ts';
 import type { MailTransport } from '../services/mail.ts';
@@ -17,7 +16,11 @@ const isLoopback = (host: string) =>
  * without SMTP_URL, the log in development and tests; none in production, where what needs mail
  * is refused and start-up says so.
  */
-export function createMailTransport(config: Config, issuer: string, log: Logger): MailTransport | undefined {
+export async function createMailTransport(
+  config: Config,
+  issuer: string,
+  log: Logger,
+): Promise<MailTransport | undefined> {
   const { smtpUrl } = config.mail;
   if (smtpUrl === undefined) {
     if (config.env === 'production') {
@@ -40,6 +43,8 @@ export function createMailTransport(config: Config, issuer: string, log: Logger)
     url.protocol === 'smtp:' &&
     !isLoopback(url.hostname) &&
     url.searchParams.get('requireTLS') === null;
+  // loaded only when mail leaves by SMTP
+  const { default: nodemailer } = await import('nodemailer');
   const transporter = nodemailer.createTransport(smtpUrl, {
     // EHLO with our own name: no lookup of the machine's name before each message
     name: new URL(issuer).hostname,

@@ -66,7 +66,7 @@ export async function createSelfService(deps: {
   catalogs: Catalogs;
 }) {
   const { config, issuer, log, repos, store, events, outbox } = deps;
-  const transport = createMailTransport(config, issuer, log);
+  const transport = await createMailTransport(config, issuer, log);
   if (transport) deps.lifetime.defer(() => transport.close());
   const mailer = createMailer({
     outbox,

@@ -1,6 +1,5 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import QRCode from 'qrcode';
 import type { AccountChange, AccountChangeService } from '../../services/account-changes.ts';
 import type { SecondFactorService, TotpEnrolment } from '../../services/second-factors.ts';
 import { type Csrf, formOf } from '../middleware/csrf.ts';
@@ -51,6 +50,8 @@ export function accountSecondFactorRoutes(router: Router, deps: SecondFactorRout
 
   /** The enrolment page: the QR code as inline SVG (no image request, nothing for the CSP to allow), the secret as text. */
   const enrolPage = async (ctx: Context, enrolment: TotpEnrolment, error?: string) => {
+    // loaded on the first enrolment: most instances never show one
+    const { default: QRCode } = await import('qrcode');
     const qr = await QRCode.toString(enrolment.uri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
     pages.render(
       ctx,
