@@ -58,24 +58,25 @@ export function createSurgeDetector(options: SurgeOptions): SurgeDetector {
       const id = `${kind}\n${dimension}\n${key}`;
       const bucket = Math.floor(now / BUCKET_MS);
       let w = windows.get(id);
-      if (w) {
-        windows.delete(id); // re-inserted below: Map order is then least recently seen first
-      } else {
+      if (w === undefined) {
         w = { counts: new Array(BUCKETS).fill(0), start: bucket - BUCKETS + 1, lastReported: 0 };
+        windows.set(id, w);
+        if (windows.size > maxKeys) {
+          const oldest = windows.keys().next().value;
+          if (oldest !== undefined) windows.delete(oldest);
+        }
       }
-      // slide: drop buckets that fell out of the minute
+      // slide: drop buckets that fell out of the minute, in place
       const shift = bucket - (w.start + BUCKETS - 1);
       if (shift > 0) {
-        w.counts =
-          shift >= BUCKETS ? new Array(BUCKETS).fill(0) : [...w.counts.slice(shift), ...new Array(shift).fill(0)];
+        for (let i = 0; i < BUCKETS; i++) w.counts[i] = i + shift < BUCKETS ? (w.counts[i + shift] ?? 0) : 0;
         w.start += shift;
+        // re-inserted once per bucket, not per request: Map order is then least recently seen
+        // first, to the bucket (which eviction needs, and costs a delete and a set)
+        windows.delete(id);
+        windows.set(id, w);
       }
       w.counts[BUCKETS - 1] = (w.counts[BUCKETS - 1] ?? 0) + 1;
-      windows.set(id, w);
-      if (windows.size > maxKeys) {
-        const oldest = windows.keys().next().value;
-        if (oldest !== undefined) windows.delete(oldest);
-      }
 
       const total = w.counts.reduce((a, b) => a + b, 0);
       if (total < threshold || now - w.lastReported < 60_000) return false;
