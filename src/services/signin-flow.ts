@@ -288,9 +288,6 @@ export function createSigninFlow(deps: {
       consentEvent(i, v, allow);
       return allow ? { name: 'grant' } : ABORTED;
     },
-
-    /** The interaction ended: its passkey step is over. */
-    finished: (uid: string) => pending.clear(uid),
   };
 }
 

@@ -75,4 +75,3 @@ export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: numb
       .join('\n');
   return { totalMsPerOp: total / ops, functions: top(fn, 40), files: top(file, 30), byFunction: fn };
 }
-

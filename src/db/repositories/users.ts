@@ -96,8 +96,7 @@ export function createUserRepository(prisma: PrismaClient, query: Query): UserRe
 
     async setLocale(id, locale) {
       // raw, as above; and only when it differs, so the usual visit writes nothing
-      await prisma.$executeRaw`UPDATE "users" SET "locale" = ${locale}
-        WHERE "id" = ${id} AND "locale" IS DISTINCT FROM ${locale}`;
+      await query(`UPDATE "users" SET "locale" = $1 WHERE "id" = $2 AND "locale" IS DISTINCT FROM $1`, [locale, id]);
     },
   };
 }
