@@ -11,7 +11,15 @@ const UNIQUE = ['email', 'username'] as const;
 type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 /** `last_sign_in_at` -> `lastSignInAt`: the model's fields are its columns in camel case (prisma/schema.prisma). */
-const camel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const camelNames = new Map<string, string>();
+const camel = (column: string) => {
+  let name = camelNames.get(column);
+  if (name === undefined) {
+    name = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    camelNames.set(column, name);
+  }
+  return name;
+};
 
 /** A `SELECT *` row as Prisma would give it: every column, so a column added later comes along. */
 function fromColumns(row: Record<string, unknown>): User {

@@ -76,8 +76,17 @@ export function createStepPages(deps: StepPagesDeps) {
       ...extra,
     });
 
-  /** Answers `step`; after a POST (`posted`) a page to show is a 303 to the interaction's page instead. */
-  const show = async (ctx: Context, i: LoadedInteraction, step: Step, posted = false): Promise<void> => {
+  /**
+   * Answers `step`; after a POST (`posted`) a page to show is a 303 to the interaction's page instead.
+   * `stored.locale`: the account's language as this request already read it, when it did.
+   */
+  const show = async (
+    ctx: Context,
+    i: LoadedInteraction,
+    step: Step,
+    posted = false,
+    stored: { locale?: string | null } = {},
+  ): Promise<void> => {
     switch (step.name) {
       case 'login': {
         const hint = i.details.params.login_hint;
@@ -113,9 +122,11 @@ export function createStepPages(deps: StepPagesDeps) {
       }
       case 'grant':
         return seeOther(ctx, await finish(i, { consent: await grantConsent(deps.provider(), i.details) }, true));
-      case 'finish':
-        await deps.accounts.rememberLocale(step.login.accountId, pages.localeOf(ctx));
+      case 'finish': {
+        const locale = pages.localeOf(ctx);
+        if (stored.locale !== locale) await deps.accounts.rememberLocale(step.login.accountId, locale);
         return seeOther(ctx, await finish(i, loginResult(step.login)));
+      }
       case 'refuse':
         return seeOther(ctx, await finish(i, { error: step.error, error_description: step.description }));
       case 'unsupported':
