@@ -428,23 +428,6 @@ export function createAccountService(deps: {
     },
 
     async findAccount(sub) {
-      if (bus) {
-        // Whether the account stands is the cached standing (as for its access tokens): the
-        // resume of a sign-in and the code exchange after it read no row. The row itself is
-        // read only for the claims of a scope that has some beyond `sub`.
-        if ((await standing.getOrLoad(sub, () => loadStanding(sub)))?.active !== true) return undefined;
-        let row: ReturnType<UserRepository['findById']> | undefined;
-        return {
-          accountId: sub,
-          claims: async (_use, scope) => {
-            if (!scope.split(' ').some((s) => s in SCOPE_CLAIMS)) return { sub };
-            // read once per lookup, as below
-            row ??= users.findById(sub);
-            const user = await row;
-            return user?.status === 'active' ? claimsFor(user, scope) : { sub };
-          },
-        };
-      }
       const user = await users.findById(sub);
       if (user?.status !== 'active') return undefined;
       return {
