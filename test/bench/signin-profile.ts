@@ -45,6 +45,38 @@ interface StatementCounts {
   byQuery: Map<string, number>;
 }
 
+/** CPU ms so far of a private PostgreSQL: its postmaster (found by its port) and every process it started */
+function postgresCpuMs(url: string): number {
+  const port = new URL(url).port;
+  const stat = (pid: string) => {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: f[1], ms: (Number(f[11]) + Number(f[12])) * 10 };
+  };
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  let postmaster: string | undefined;
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd[0]?.endsWith('/postgres') && cmd[cmd.indexOf('-p') + 1] === port) postmaster = pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (postmaster === undefined) return 0;
+  let ms = 0;
+  for (const pid of pids) {
+    try {
+      const s = stat(pid);
+      // exited backends' CPU is in the postmaster's cutime/cstime, not read here: the pool keeps its connections
+      if (pid === postmaster || s.ppid === postmaster) ms += s.ms;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ms;
+}
+
 /**
  * pg_stat_statements of the product's database `name`, read where the private server created the
  * extension (its maintenance database), and the server's WAL position
@@ -120,9 +152,11 @@ async function main() {
     const statementsBefore = target.database && privatePg ? await statements(target.database.name) : undefined;
     const from = Number(process.hrtime.bigint() / 1000n);
     const before = threadCpu(target.child.pid);
+    const pgBefore = privatePg ? postgresCpuMs(privatePg.url) : 0;
     const wall = performance.now();
     await run(flows);
     const after = threadCpu(target.child.pid);
+    const pgMs = privatePg ? (postgresCpuMs(privatePg.url) - pgBefore) / flows : undefined;
     const wallMs = performance.now() - wall;
     const to = Number(process.hrtime.bigint() / 1000n);
     const perThread = [...after.entries()]
@@ -138,6 +172,8 @@ async function main() {
       printStatements(statementsBefore, await statements(target.database.name), flows);
     console.log(`database transactions per flow: ${xacts?.toFixed(2)}`);
     console.log(`flows ${flows}, wall ${(wallMs / flows).toFixed(1)} ms/flow (loaded machine: ignore)`);
+    if (pgMs !== undefined)
+      console.log(`PostgreSQL CPU per flow (private server, every process): ${pgMs.toFixed(2)} ms`);
     console.log(`server CPU per flow: ${total.toFixed(2)} ms; by thread:`);
     for (const [k, v] of perThread) console.log(`  ${v.toFixed(2).padStart(7)} ms  ${k}`);
     await target.child.stop(60_000);
