@@ -19,6 +19,8 @@ export function createAdapterFactory(deps: {
   replay: ReplayKeyRepository;
   /** the sessions people see on /account (session-tracking.ts) */
   sessions: Pick<SessionService, 'seen'>;
+  /** a model kept per interaction (by its uid) that ends when the interaction is given its result */
+  endsWithInteraction?: string;
 }) {
   const { payloads, clients, initialAccessTokens, replay } = deps;
 
@@ -52,21 +54,65 @@ export function createAdapterFactory(deps: {
     async revokeByGrantId(): Promise<void> {}
   }
 
+  /**
+   * Rows read ahead for the request in progress (oidc-provider's `Provider.ctx`): an authorization
+   * code is read with its grant and session, which the code exchange reads next (the session
+   * binding, then the grant). Each is handed out once, to the read that follows in the same
+   * request; any other read goes to the database.
+   */
+  const readAhead = new WeakMap<object, Map<string, AdapterPayload | undefined>>();
+  const takeReadAhead = (key: string): { hit: boolean; payload?: AdapterPayload | undefined } => {
+    const ctx = Provider.ctx;
+    const rows = ctx && readAhead.get(ctx);
+    if (!rows?.has(key)) return { hit: false };
+    const payload = rows.get(key);
+    rows.delete(key);
+    return { hit: true, payload };
+  };
+
   class PayloadAdapter implements Adapter {
     readonly model: string;
     constructor(model: string) {
       this.model = model;
     }
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // An interaction carrying a result (the sign-in pages' answer, or the resume's) is one read
+      // from storage a moment before: written only if it still exists. Removed meanwhile (resumed
+      // in another tab, or ended with its account's sessions), it must not come back to life.
+      // Its sign-in steps are over: what was kept for them goes in the same statement.
+      if (this.model === 'Interaction' && payload.result !== undefined) {
+        const data = payload as Record<string, unknown>;
+        if (!(await payloads.update(this.model, id, data, expiresIn, deps.endsWithInteraction))) {
+          throw new errors.SessionNotFound('interaction session not found');
+        }
+        return;
+      }
       await payloads.upsert(this.model, id, payload as Record<string, unknown>, expiresIn);
     }
     async find(id: string): Promise<AdapterPayload | undefined> {
+      const ahead = takeReadAhead(`${this.model}:${id}`);
+      if (ahead.hit) return ahead.payload;
+      const ctx = Provider.ctx;
+      if (this.model === 'AuthorizationCode' && ctx?.oidc?.route === 'token') {
+        const found = await payloads.findWithGrantAndSession(this.model, id);
+        if (!found) return undefined;
+        const { grantId, sessionUid } = found.payload as { grantId?: unknown; sessionUid?: unknown };
+        const rows = new Map<string, AdapterPayload | undefined>();
+        if (typeof grantId === 'string') rows.set(`Grant:${grantId}`, found.grant as AdapterPayload | undefined);
+        if (typeof sessionUid === 'string') {
+          rows.set(`Session:uid:${sessionUid}`, found.session as AdapterPayload | undefined);
+        }
+        readAhead.set(ctx, rows);
+        return found.payload as AdapterPayload;
+      }
       return (await payloads.find(this.model, id)) as AdapterPayload | undefined;
     }
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       return (await payloads.findBy(this.model, 'userCode', userCode)) as AdapterPayload | undefined;
     }
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const ahead = takeReadAhead(`${this.model}:uid:${uid}`);
+      if (ahead.hit) return ahead.payload;
       return (await payloads.findBy(this.model, 'uid', uid)) as AdapterPayload | undefined;
     }
     async consume(id: string): Promise<void> {

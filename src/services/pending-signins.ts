@@ -12,10 +12,13 @@ export interface PendingSignIn {
 export interface PendingSignIns {
   get(uid: string): Promise<PendingSignIn | undefined>;
   save(uid: string, pending: PendingSignIn): Promise<void>;
-  clear(uid: string): Promise<void>;
 }
 
-const PENDING_MODEL = 'PasskeyPendingSignIn';
+/**
+ * Its model among the provider's: the storage adapter removes the row when the interaction is
+ * given its result (src/oidc/adapter.ts `endsWithInteraction`), in the statement that writes it.
+ */
+export const PENDING_MODEL = 'PasskeyPendingSignIn';
 const PENDING_TTL_SECONDS = 600;
 
 export function createPendingSignIns(deps: { payloads: OidcPayloadRepository }): PendingSignIns {
@@ -23,6 +26,5 @@ export function createPendingSignIns(deps: { payloads: OidcPayloadRepository }):
   return {
     get: async (uid) => (await payloads.find(PENDING_MODEL, uid)) as PendingSignIn | undefined,
     save: (uid, pending) => payloads.upsert(PENDING_MODEL, uid, { ...pending }, PENDING_TTL_SECONDS),
-    clear: (uid) => payloads.destroy(PENDING_MODEL, uid),
   };
 }

@@ -54,7 +54,8 @@ export type PasswordOutcome =
   | { kind: 'refused'; reason: 'too_many_attempts' | 'locked'; retryAfter: number }
   /** the one answer to every failure: an unknown user, a wrong password and a disabled account look alike */
   | { kind: 'failed' }
-  | { kind: 'next'; step: Step; knownDevices: string };
+  /** `locale`: the account's stored language, as read for the password check */
+  | { kind: 'next'; step: Step; knownDevices: string; locale: string | null };
 
 export type PasskeySignin = PasskeyResult<Login> | { ok: false; reason: 'verification_required' };
 
@@ -196,7 +197,7 @@ export function createSigninFlow(deps: {
         deps.metrics.signins.inc({ outcome: 'failure', method: 'password' });
       }
       if (step.name === 'passkey') await pending.save(i.uid, { accountId, password: true, mode: step.mode });
-      return { kind: 'next', step, knownDevices };
+      return { kind: 'next', step, knownDevices, locale: result.user.locale };
     },
 
     /** Options for a passkey sign-in: any discoverable passkey, or in the second-factor step, the account's own. */
@@ -288,9 +289,6 @@ export function createSigninFlow(deps: {
       consentEvent(i, v, allow);
       return allow ? { name: 'grant' } : ABORTED;
     },
-
-    /** The interaction ended: its passkey step is over. */
-    finished: (uid: string) => pending.clear(uid),
   };
 }
 

@@ -12,6 +12,7 @@ import { observeProvider } from '../oidc/observe.ts';
 import { createProvider, type ProviderDeps } from '../oidc/provider.ts';
 import { createInitialAccessTokenUses, REGISTRATION_POLICY } from '../oidc/registration.ts';
 import { answerUnavailable } from '../oidc/unavailable.ts';
+import { PENDING_MODEL } from '../services/pending-signins.ts';
 import type { DerivedKeys } from '../services/secrets.ts';
 import type { Repositories } from './repositories.ts';
 import type { Services } from './services.ts';
@@ -83,6 +84,7 @@ export function createOidc(deps: OidcDeps) {
     initialAccessTokens,
     replay: repos.replayKeys,
     sessions: services.sessions,
+    endsWithInteraction: PENDING_MODEL,
   });
   const interactionPolicy = createInteractionPolicy(services.needsMfa);
   // RFC 8705: client certificates from our own TLS socket, or from the trusted proxy's header

@@ -33,10 +33,10 @@ export function createRepositories(db: Database) {
     roles: createRoleRepository(prisma),
     secondFactors: createSecondFactorRepository(prisma),
     secondFactorFacts: createSecondFactorFactsRepository(db.query),
-    events: createSecurityEventRepository(prisma),
+    events: createSecurityEventRepository(prisma, db.query),
     signingKeys: createSigningKeyRepository(prisma),
     users: createUserRepository(prisma, db.query),
-    userSessions: createUserSessionRepository(prisma),
+    userSessions: createUserSessionRepository(prisma, db.query),
     webhooks: createWebhookRepository(prisma),
   };
 }

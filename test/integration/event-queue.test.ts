@@ -27,7 +27,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('record returns at once; the batch is written later, and close writes the rest', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000, batched });
     for (let i = 0; i < 5; i++) events.record({ type: 'test.queued', subject: `s${i}` });
     assert.equal(
@@ -44,7 +44,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('a full batch is written without waiting for the timer', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const events = createSecurityEventService({
       repo,
       log,
@@ -62,7 +62,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('the queue is bounded: past it events are dropped and counted', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const metrics = createMetrics();
     const events = createSecurityEventService({
       repo,
@@ -81,7 +81,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('identical events waiting together are stored once, with a count', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const events = createSecurityEventService({ repo, log, retentionDays: 30, flushIntervalMs: 60_000, batched });
     const issued = {
       type: 'test.merged',
@@ -107,7 +107,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('secrets never reach a row: secret-looking keys are dropped, long values cut', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const events = createSecurityEventService({ repo, log, retentionDays: 30 });
     events.record({
       type: 'test.sanitized',
@@ -134,7 +134,7 @@ describe('security event queue (on a real database)', () => {
   });
 
   test('retention: events older than the setting are purged', async () => {
-    const repo = createSecurityEventRepository(db.prisma);
+    const repo = createSecurityEventRepository(db.prisma, db.query);
     const old = new Date(Date.now() - 40 * 86_400_000);
     await repo.insertMany([
       {
@@ -173,7 +173,7 @@ describe('security event queue (on a real database)', () => {
     await migrate(broken, log);
     const metrics = createMetrics();
     const events = createSecurityEventService({
-      repo: createSecurityEventRepository(broken.prisma),
+      repo: createSecurityEventRepository(broken.prisma, broken.query),
       log,
       metrics,
       retentionDays: 30,

@@ -47,6 +47,26 @@ export function createOidcPayloadRepository(prisma: PrismaClient, query: Query):
         ],
       );
     },
+    async update(model, id, payload, expiresIn, alsoRemove) {
+      // the removal's row is another than the update's: both apply, whatever the other finds
+      const rows = await query(
+        `WITH "removed" AS (DELETE FROM "oidc_payloads" WHERE "model" = $8 AND "id" = $2)
+         UPDATE "oidc_payloads" SET "payload" = $3::jsonb, "grant_id" = $4, "uid" = $5, "user_code" = $6,
+           "expires_at" = $7::timestamptz
+         WHERE "model" = $1 AND "id" = $2 RETURNING 1 AS "updated"`,
+        [
+          model,
+          id,
+          JSON.stringify(payload),
+          typeof payload.grantId === 'string' ? payload.grantId : null,
+          typeof payload.uid === 'string' ? payload.uid : null,
+          typeof payload.userCode === 'string' ? payload.userCode : null,
+          expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+          alsoRemove ?? null,
+        ],
+      );
+      return rows.length > 0;
+    },
     async find(model, id) {
       const rows = await query<Row & Record<string, unknown>>(
         `SELECT "payload", "expires_at" AS "expiresAt", "consumed_at" AS "consumedAt"
@@ -63,6 +83,35 @@ export function createOidcPayloadRepository(prisma: PrismaClient, query: Query):
         [model, value],
       );
       return live(normalize(rows[0]));
+    },
+    async findWithGrantAndSession(model, id) {
+      const rows = await query<Row & Record<string, unknown>>(
+        `SELECT c."payload", c."expires_at" AS "expiresAt", c."consumed_at" AS "consumedAt",
+                g."payload" AS "grantPayload", g."expires_at" AS "grantExpiresAt", g."consumed_at" AS "grantConsumedAt",
+                s."payload" AS "sessionPayload", s."expires_at" AS "sessionExpiresAt", s."consumed_at" AS "sessionConsumedAt"
+         FROM "oidc_payloads" c
+         LEFT JOIN "oidc_payloads" g ON g."model" = 'Grant' AND g."id" = c."grant_id"
+         LEFT JOIN LATERAL (
+           SELECT "payload", "expires_at", "consumed_at" FROM "oidc_payloads"
+           WHERE "model" = 'Session' AND "uid" = c."payload"->>'sessionUid' LIMIT 1
+         ) s ON true
+         WHERE c."model" = $1 AND c."id" = $2`,
+        [model, id],
+      );
+      const row = rows[0];
+      const payload = live(normalize(row));
+      if (!row || !payload) return undefined;
+      const related = (prefix: 'grant' | 'session') =>
+        row[`${prefix}Payload`] === null || row[`${prefix}Payload`] === undefined
+          ? undefined
+          : live(
+              normalize({
+                payload: row[`${prefix}Payload`] as Prisma.JsonValue,
+                expiresAt: row[`${prefix}ExpiresAt`] as Date | null,
+                consumedAt: row[`${prefix}ConsumedAt`] as Date | null,
+              }),
+            );
+      return { payload, grant: related('grant'), session: related('session') };
     },
     async listLive(model) {
       const rows = await prisma.$queryRawUnsafe<{ id: string; expiresAt: unknown }[]>(

@@ -9,7 +9,10 @@ const toRecord = (row: Row): SecurityEventRecord => ({
   details: (row.details ?? {}) as Record<string, unknown>,
 });
 
-export function createSecurityEventRepository(prisma: PrismaClient): SecurityEventRepository {
+/** One statement on the database's pool, past Prisma (Database#query). */
+type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+export function createSecurityEventRepository(prisma: PrismaClient, query: Query): SecurityEventRepository {
   return {
     async insertMany(events) {
       if (events.length === 0) return 0;
@@ -19,7 +22,8 @@ export function createSecurityEventRepository(prisma: PrismaClient): SecurityEve
       // whose patterns match an event: an event is never stored without its deliveries, nor a
       // delivery queued for an event that was not stored. The payload is the event as
       // GET /admin/events shows it; `deliveries` in webhooks.ts reads its id and type back.
-      const [row] = await prisma.$queryRawUnsafe<{ queued: number }[]>(
+      // On the pool, past Prisma, whose own work per call costs more CPU than the statement.
+      const [row] = await query<{ queued: number }>(
         `WITH ev AS (
            INSERT INTO "security_events" ("type", "occurred_at", "actor", "subject", "client_id", "ip", "user_agent", "outcome", "details")
            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
@@ -40,15 +44,17 @@ export function createSecurityEventRepository(prisma: PrismaClient): SecurityEve
            RETURNING 1
          )
          SELECT count(*)::int AS "queued" FROM queued`,
-        events.map((e) => e.type),
-        events.map((e) => e.occurredAt.toISOString()),
-        events.map((e) => e.actor),
-        events.map((e) => e.subject),
-        events.map((e) => e.clientId),
-        events.map((e) => e.ip),
-        events.map((e) => e.userAgent),
-        events.map((e) => e.outcome),
-        events.map((e) => JSON.stringify(e.details)),
+        [
+          events.map((e) => e.type),
+          events.map((e) => e.occurredAt.toISOString()),
+          events.map((e) => e.actor),
+          events.map((e) => e.subject),
+          events.map((e) => e.clientId),
+          events.map((e) => e.ip),
+          events.map((e) => e.userAgent),
+          events.map((e) => e.outcome),
+          events.map((e) => JSON.stringify(e.details)),
+        ],
       );
       return Number(row?.queued ?? 0);
     },

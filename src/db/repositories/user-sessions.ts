@@ -27,11 +27,15 @@ function scopesOf(payload: Record<string, unknown>): string[] {
   return [...scopes];
 }
 
-export function createUserSessionRepository(prisma: PrismaClient): UserSessionRepository {
+/** One statement on the database's pool, past Prisma (Database#query). */
+type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+export function createUserSessionRepository(prisma: PrismaClient, query: Query): UserSessionRepository {
   return {
     async seen(session, minIntervalSeconds) {
       // a session signed in as another user starts over: new owner, new start time
-      await prisma.$executeRawUnsafe(
+      // plain SQL on the pool, past Prisma: this runs on every sign-in
+      await query(
         `INSERT INTO "user_sessions" ("id", "user_id", "ip", "user_agent", "created_at", "last_seen_at")
          VALUES ($1, $2, $3, $4, now(), now())
          ON CONFLICT ("id") DO UPDATE SET
@@ -41,11 +45,7 @@ export function createUserSessionRepository(prisma: PrismaClient): UserSessionRe
                                THEN "user_sessions"."created_at" ELSE EXCLUDED."created_at" END
          WHERE "user_sessions"."user_id" <> EXCLUDED."user_id"
             OR "user_sessions"."last_seen_at" < now() - make_interval(secs => $5::int)`,
-        session.id,
-        session.userId,
-        session.ip ?? null,
-        session.userAgent ?? null,
-        minIntervalSeconds,
+        [session.id, session.userId, session.ip ?? null, session.userAgent ?? null, minIntervalSeconds],
       );
     },
 

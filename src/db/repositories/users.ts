@@ -11,7 +11,15 @@ const UNIQUE = ['email', 'username'] as const;
 type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 /** `last_sign_in_at` -> `lastSignInAt`: the model's fields are its columns in camel case (prisma/schema.prisma). */
-const camel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const camelNames = new Map<string, string>();
+const camel = (column: string) => {
+  let name = camelNames.get(column);
+  if (name === undefined) {
+    name = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    camelNames.set(column, name);
+  }
+  return name;
+};
 
 /** A `SELECT *` row as Prisma would give it: every column, so a column added later comes along. */
 function fromColumns(row: Record<string, unknown>): User {
@@ -96,8 +104,7 @@ export function createUserRepository(prisma: PrismaClient, query: Query): UserRe
 
     async setLocale(id, locale) {
       // raw, as above; and only when it differs, so the usual visit writes nothing
-      await prisma.$executeRaw`UPDATE "users" SET "locale" = ${locale}
-        WHERE "id" = ${id} AND "locale" IS DISTINCT FROM ${locale}`;
+      await query(`UPDATE "users" SET "locale" = $1 WHERE "id" = $2 AND "locale" IS DISTINCT FROM $1`, [locale, id]);
     },
   };
 }

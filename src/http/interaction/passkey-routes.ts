@@ -40,7 +40,7 @@ export function passkeyRoutes(router: Router, deps: PasskeyRouteDeps): void {
   };
   /** The interaction ends with `login`: the page script follows the redirect. */
   const signedIn = async (ctx: Context, login: Parameters<StepPages['loginResult']>[0]) => {
-    const url = await steps.finish(ctx, interactionOf(ctx), steps.loginResult(login));
+    const url = await steps.finish(interactionOf(ctx), steps.loginResult(login));
     return url === undefined ? expiredJson(ctx) : answer(ctx, { redirect: url });
   };
 

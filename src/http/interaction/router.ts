@@ -96,7 +96,7 @@ export function createInteractionRouter(options: InteractionRouterOptions): Rout
       path: '/interaction',
       maxAge: KNOWN_DEVICE_DAYS * 86_400_000,
     });
-    return steps.show(ctx, i, outcome.step, true);
+    return steps.show(ctx, i, outcome.step, true, { locale: outcome.locale });
   });
 
   router.post('/interaction/:uid/confirm', form, interaction('consent'), (ctx) => {

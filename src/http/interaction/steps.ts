@@ -3,7 +3,6 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from '../../logger.ts';
 import type { AccountService } from '../../services/accounts.ts';
-import type { SigninFlow } from '../../services/signin-flow.ts';
 import type { Login, Step } from '../../services/signin-steps.ts';
 import type { Csrf } from '../middleware/csrf.ts';
 import type { Pages } from '../pages.ts';
@@ -13,7 +12,6 @@ import { isSessionNotFound, type LoadedInteraction } from './load.ts';
 
 export interface StepPagesDeps {
   provider: () => Provider;
-  flow: Pick<SigninFlow, 'finished'>;
   pages: Pages;
   passkeyPages: PasskeyPages;
   csrf: Csrf;
@@ -40,17 +38,24 @@ export function createStepPages(deps: StepPagesDeps) {
       code: 'session_not_found',
     });
 
-  /** Ends the interaction: the URL to send the browser on to, or undefined when it expired meanwhile. */
-  const finish = async (ctx: Context, i: LoadedInteraction, result: InteractionResults, merge = false) => {
-    let url: string;
+  /**
+   * Ends the interaction: the URL to send the browser on to, or undefined when it expired meanwhile.
+   * What oidc-provider's `interactionResult` does, on the interaction this request already loaded
+   * and checked (its cookie, uid, prompt and session): that method would read it again.
+   */
+  const finish = async (i: LoadedInteraction, result: InteractionResults, merge = false) => {
+    const interaction = i.details;
+    const ttl = (interaction.exp ?? 0) - Math.floor(Date.now() / 1000);
+    if (ttl <= 0) return undefined;
+    interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
     try {
-      url = await deps.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+      // the adapter writes it only if it still exists, and ends its passkey step (src/oidc/adapter.ts)
+      await interaction.save(ttl);
     } catch (err) {
       if (isSessionNotFound(err)) return undefined;
       throw err;
     }
-    await deps.flow.finished(i.facts.uid);
-    return url;
+    return interaction.returnTo;
   };
   const loginResult = (login: Login): InteractionResults => ({ login: { ...login, remember: true } });
 
@@ -71,8 +76,17 @@ export function createStepPages(deps: StepPagesDeps) {
       ...extra,
     });
 
-  /** Answers `step`; after a POST (`posted`) a page to show is a 303 to the interaction's page instead. */
-  const show = async (ctx: Context, i: LoadedInteraction, step: Step, posted = false): Promise<void> => {
+  /**
+   * Answers `step`; after a POST (`posted`) a page to show is a 303 to the interaction's page instead.
+   * `stored.locale`: the account's language as this request already read it, when it did.
+   */
+  const show = async (
+    ctx: Context,
+    i: LoadedInteraction,
+    step: Step,
+    posted = false,
+    stored: { locale?: string | null } = {},
+  ): Promise<void> => {
     switch (step.name) {
       case 'login': {
         const hint = i.details.params.login_hint;
@@ -107,12 +121,14 @@ export function createStepPages(deps: StepPagesDeps) {
         });
       }
       case 'grant':
-        return seeOther(ctx, await finish(ctx, i, { consent: await grantConsent(deps.provider(), i.details) }, true));
-      case 'finish':
-        await deps.accounts.rememberLocale(step.login.accountId, pages.localeOf(ctx));
-        return seeOther(ctx, await finish(ctx, i, loginResult(step.login)));
+        return seeOther(ctx, await finish(i, { consent: await grantConsent(deps.provider(), i.details) }, true));
+      case 'finish': {
+        const locale = pages.localeOf(ctx);
+        if (stored.locale !== locale) await deps.accounts.rememberLocale(step.login.accountId, locale);
+        return seeOther(ctx, await finish(i, loginResult(step.login)));
+      }
       case 'refuse':
-        return seeOther(ctx, await finish(ctx, i, { error: step.error, error_description: step.description }));
+        return seeOther(ctx, await finish(i, { error: step.error, error_description: step.description }));
       case 'unsupported':
         deps.log.warn({ prompt: step.prompt }, 'interaction prompt this server has no page for');
         return pages.error(ctx, {

@@ -3,8 +3,27 @@ export type Payload = Record<string, unknown>;
 /** Storage for every oidc-provider model but Client: one JSONB table keyed by (model, id). */
 export interface OidcPayloadRepository {
   upsert(model: string, id: string, payload: Payload, expiresIn: number | undefined): Promise<void>;
+  /**
+   * Rewrites a row that still exists (expired or not): false when it is gone, and then nothing is
+   * written. `alsoRemove` names a model whose row of the same id goes in the same statement.
+   */
+  update(
+    model: string,
+    id: string,
+    payload: Payload,
+    expiresIn: number | undefined,
+    alsoRemove?: string,
+  ): Promise<boolean>;
   find(model: string, id: string): Promise<Payload | undefined>;
   findBy(model: string, field: 'uid' | 'userCode', value: string): Promise<Payload | undefined>;
+  /**
+   * A row (an authorization code) read in one statement with its grant (`grantId`) and its
+   * session (`sessionUid`): what the code exchange reads next, each undefined when gone or expired.
+   */
+  findWithGrantAndSession(
+    model: string,
+    id: string,
+  ): Promise<{ payload: Payload; grant: Payload | undefined; session: Payload | undefined } | undefined>;
   /** the ids of one model's live rows (not expired), with their expiry; for small models kept in memory */
   listLive(model: string): Promise<{ id: string; expiresAt: Date | null }[]>;
   consume(model: string, id: string): Promise<void>;
