@@ -340,7 +340,8 @@ async function main(): Promise<number> {
 
   try {
     let redis: PrivateServer | undefined;
-    if (options.privateServers && privateServersAvailable() && options.targets.some((t) => t !== 'baseline')) {
+    const needsDatabase = options.targets.some((t) => t !== 'baseline') || options.signin.enabled;
+    if (options.privateServers && privateServersAvailable() && needsDatabase) {
       log('starting a private PostgreSQL and Redis (exact per-request counts)');
       const postgres = await startPrivatePostgres();
       privates.push(postgres);
