@@ -79,10 +79,14 @@ export class TtlCache<V> {
    * Loads through `load` on a miss; concurrent misses for one key share one load. When the load
    * fails because the database is unavailable and a stale entry is within its bound, the stale
    * value is served (and the database asked again at most once a second for this key).
+   * A hit, the usual case on the token and introspection paths, answers without an async frame.
    */
-  async getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
+  getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.get(key);
-    if (hit !== undefined) return hit;
+    return hit !== undefined ? Promise.resolve(hit) : this.#loadOnce(key, load);
+  }
+
+  async #loadOnce(key: string, load: () => Promise<V>): Promise<V> {
     let pending = this.#loading.get(key);
     if (pending === undefined) {
       const generation = this.#generation;

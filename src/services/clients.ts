@@ -164,32 +164,26 @@ export function createClientService(deps: {
     return found;
   };
 
-  const load = async (id: string): Promise<CachedClient | undefined> => {
-    const found = await cache.getOrLoad(id, async () => {
-      const row = await repo.find(id);
-      if (!row) return null;
-      const live = row.secretHash === null ? [] : await deps.secrets.listLive(id, new Date());
-      return Object.freeze({
-        providerMetadata: Object.freeze(providerMetadata(row.id, row.metadata, row.secretHash, row.firstParty)),
-        allowedResources: Object.freeze(row.allowedResources),
-        createdAt: row.createdAt.getTime(),
-        secrets: Object.freeze(
-          live.flatMap((s) => {
-            const bytes = secretHashBytes(s.secretHash);
-            return bytes
-              ? [{ id: s.id, hash: bytes, expiresAt: s.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY }]
-              : [];
-          }),
-        ),
-      });
+  const loadClient = async (id: string): Promise<CachedClient | null> => {
+    const row = await repo.find(id);
+    if (!row) return null;
+    const live = row.secretHash === null ? [] : await deps.secrets.listLive(id, new Date());
+    return Object.freeze({
+      providerMetadata: Object.freeze(providerMetadata(row.id, row.metadata, row.secretHash, row.firstParty)),
+      allowedResources: Object.freeze(row.allowedResources),
+      createdAt: row.createdAt.getTime(),
+      secrets: Object.freeze(
+        live.flatMap((s) => {
+          const bytes = secretHashBytes(s.secretHash);
+          return bytes
+            ? [{ id: s.id, hash: bytes, expiresAt: s.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY }]
+            : [];
+        }),
+      ),
     });
-    return found ?? undefined;
   };
-  // every token request resolves its client more than once: a cached one without a new closure and async frame
-  const resolve = (id: string): Promise<CachedClient | undefined> => {
-    const hit = cache.get(id);
-    return hit === undefined ? load(id) : Promise.resolve(hit ?? undefined);
-  };
+  const resolve = (id: string): Promise<CachedClient | undefined> =>
+    cache.getOrLoad(id, () => loadClient(id)).then((found) => found ?? undefined);
 
   return {
     async register(input) {

@@ -109,24 +109,19 @@ export function createResourceService(deps: {
     },
     resolve(identifier) {
       if (identifier === builtIn.identifier) return Promise.resolve(builtIn);
-      // the token path resolves its API on every request: a cached one without a closure and async frame
-      const hit = cache.get(identifier);
-      return hit === undefined ? load(identifier) : Promise.resolve(hit ?? undefined);
+      return cache.getOrLoad(identifier, () => loadResource(identifier)).then((found) => found ?? undefined);
     },
   };
 
-  async function load(identifier: string): Promise<ResourceServer | undefined> {
-    const found = await cache.getOrLoad(identifier, async () => {
-      const row = await repo.findByIdentifier(identifier);
-      return row
-        ? {
-            identifier: row.identifier,
-            scopes: Object.freeze([...row.scopes]),
-            accessTokenTtl: row.accessTokenTtl,
-            rolesClaim: row.rolesClaim,
-          }
-        : null;
-    });
-    return found ?? undefined;
+  async function loadResource(identifier: string): Promise<ResourceServer | null> {
+    const row = await repo.findByIdentifier(identifier);
+    return row
+      ? {
+          identifier: row.identifier,
+          scopes: Object.freeze([...row.scopes]),
+          accessTokenTtl: row.accessTokenTtl,
+          rolesClaim: row.rolesClaim,
+        }
+      : null;
   }
 }
