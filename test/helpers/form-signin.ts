@@ -100,6 +100,20 @@ export async function postLogin(
   return { status: res.status, headers: res.headers, html, ms: performance.now() - start };
 }
 
+/** A security event as `GET /admin/events` lists it. */
+export interface AdminEvent {
+  id: string;
+  type: string;
+  time: string;
+  outcome: string;
+  actor: string | null;
+  subject: string | null;
+  client_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Record<string, unknown>;
+}
+
 /** Polls GET /admin/events until `accept` is satisfied (events are written in batches, every 250 ms). */
 export async function waitForEvents<T = Record<string, unknown>>(
   server: TestServer,

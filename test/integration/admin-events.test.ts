@@ -2,17 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createPasskeyRepository } from '../../src/db/repositories/passkeys.ts';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import { waitForEvents } from '../helpers/form-signin.ts';
 import { ADMIN_CLIENT_ID, randomName, startTestServer, type TestServer } from '../helpers/server.ts';
-
-interface Event {
-  type: string;
-  outcome: string;
-  actor: string | null;
-  subject: string | null;
-  client_id: string | null;
-  details: Record<string, unknown>;
-}
 
 describe('admin changes in the event log', () => {
   let server: TestServer;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   createUser,
   metricValue,
@@ -15,13 +16,6 @@ const LOCK_SECONDS = 3;
 const DELAY_MS = 150;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const from = (ip: string) => ({ 'x-forwarded-for': ip });
-
-interface Event {
-  type: string;
-  subject: string | null;
-  ip: string | null;
-  details: Record<string, unknown>;
-}
 
 // counters in memory, and in Redis as several instances would share them
 for (const store of ['memory', 'redis'] as const) {

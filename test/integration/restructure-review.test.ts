@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   type CookieJar,
   createUser,
@@ -13,14 +14,6 @@ import { randomName, startTestServer, type TestServer } from '../helpers/server.
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 const PASSWORD = 'correct horse battery staple';
-
-interface Event {
-  type: string;
-  outcome: string;
-  subject: string | null;
-  client_id: string | null;
-  details: Record<string, unknown>;
-}
 
 /** The page headers every HTML answer must carry (DESIGN §6). */
 function assertPageHeaders(res: { headers: Headers }, what: string) {

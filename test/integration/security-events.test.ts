@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   createUser,
   follow,
@@ -17,19 +18,6 @@ const PASSWORD = 'correct horse battery staple';
 const WRONG_PASSWORD = 'a wrong password guess 42';
 const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
-interface Event {
-  id: string;
-  type: string;
-  time: string;
-  outcome: string;
-  actor: string | null;
-  subject: string | null;
-  client_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  details: Record<string, unknown>;
-}
 
 describe('security event log', () => {
   let server: TestServer;

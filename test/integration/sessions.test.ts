@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createPasskeyRepository } from '../../src/db/repositories/passkeys.ts';
 import { accountPage, type Browser, postAccountForm, signInToApp } from '../helpers/account.ts';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import { createUser, postLogin, registerWebClient, startSignIn, waitForEvents } from '../helpers/form-signin.ts';
 import { client, discover } from '../helpers/oidc.ts';
 import { randomName, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -16,15 +17,6 @@ interface SessionJson {
   lastSeenAt: string;
   ip: string | null;
   userAgent: string | null;
-}
-
-interface Event {
-  type: string;
-  outcome: string;
-  actor: string | null;
-  subject: string | null;
-  client_id: string | null;
-  details: Record<string, unknown>;
 }
 
 describe('sessions people see and end, connected applications, password change', () => {

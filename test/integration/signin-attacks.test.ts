@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { normalizeUsername } from '../../src/services/accounts.ts';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   CookieJar,
   createUser,
@@ -16,13 +17,6 @@ import { SoftAuthenticator, type SoftCredential } from '../helpers/soft-authenti
 
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'another horse, another staple';
-
-interface Event {
-  type: string;
-  subject: string | null;
-  ip: string | null;
-  details: Record<string, unknown>;
-}
 
 /** What a proxy that appends to X-Forwarded-For (nginx `$proxy_add_x_forwarded_for`, most load balancers) sends on. */
 const viaProxy = (claimed: string, real: string) => ({ 'x-forwarded-for': `${claimed}, ${real}` });

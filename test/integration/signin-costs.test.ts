@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   type CookieJar,
   createUser,
@@ -15,13 +16,6 @@ import { randomName, startTestServer, type TestServer } from '../helpers/server.
 
 const PASSWORD = 'correct horse battery staple';
 const API = 'https://ledger.costs.example';
-
-interface Event {
-  type: string;
-  actor: string | null;
-  client_id: string | null;
-  details: Record<string, unknown>;
-}
 
 /**
  * What a password sign-in costs the server: the requests and records it takes. A first-party

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createPasskeyRepository } from '../../src/db/repositories/passkeys.ts';
+import type { AdminEvent as Event } from '../helpers/form-signin.ts';
 import {
   CookieJar,
   createUser,
@@ -16,13 +17,6 @@ import { randomName, startTestServer, type TestServer } from '../helpers/server.
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'another horse, another staple';
 const from = (ip: string) => ({ 'x-forwarded-for': ip });
-
-interface Event {
-  type: string;
-  subject: string | null;
-  ip: string | null;
-  details: Record<string, unknown>;
-}
 
 /** Gives the user a passkey row directly (no browser): enough for the rules that count passkeys. */
 async function givePasskey(server: TestServer, userId: string) {
