@@ -19,7 +19,14 @@ const TAIL_LINES = 40;
 
 /** Starts `node <args>` with the bench's own Node (24), so children never run on the machine's older node. */
 export function spawnNode(name: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Child {
-  const proc = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_NODE_WRAPPER (words separated by spaces) runs the child under another program, e.g. valgrind
+  const wrapper = options.env.BENCH_NODE_WRAPPER?.split(' ').filter(Boolean) ?? [];
+  const [command, ...rest] = [...wrapper, process.execPath, ...args];
+  const proc = spawn(command as string, rest, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (proc.pid === undefined) throw new Error(`${name}: could not start ${process.execPath}`);
   const pid = proc.pid;
   const lines: string[] = [];
