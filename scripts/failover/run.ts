@@ -82,7 +82,7 @@ async function startApp(databaseUrl: string): Promise<string> {
   app = spawn(
     process.execPath,
     [
-      '--max-semi-space-size=4',
+      '--max-semi-space-size=2',
       '--experimental-strip-types',
       '--disable-warning=ExperimentalWarning',
       join(ROOT, 'src/main.ts'),

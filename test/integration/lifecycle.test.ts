@@ -211,7 +211,7 @@ describe('npm start', () => {
     const database = await createTestDatabase({ empty: true });
     // what `npm start` runs: the build, then the JavaScript it wrote (decision 0011)
     execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'scripts/build.mjs'], { stdio: 'ignore' });
-    const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/src/main.js'], {
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', 'dist/src/main.js'], {
       env: {
         ...process.env,
         ...database.env,
