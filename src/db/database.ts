@@ -14,6 +14,9 @@ export interface SqlSession {
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+/** One parameterised statement on the pool, past Prisma (`Database#query`). */
+export type Query = SqlSession['query'];
+
 export interface Database {
   readonly kind: 'postgres' | 'embedded';
   readonly prisma: PrismaClient;
@@ -23,7 +26,7 @@ export interface Database {
    * result mapping) costs more CPU than the statement. Unnamed statements only, as a transaction
    * pooler needs.
    */
-  query: SqlSession['query'];
+  query: Query;
   /** runs `fn` on one dedicated connection (session-level advisory locks hold across it) */
   withSession<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
   /**

@@ -1,4 +1,5 @@
 import type { OidcPayloadRepository, Payload } from '../../services/ports/oidc-payloads.ts';
+import type { Query } from '../database.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
 
 interface Row {
@@ -22,8 +23,18 @@ function normalize(row: Row | undefined): Row | null {
   return { payload, expiresAt: date(row.expiresAt), consumedAt: date(row.consumedAt) };
 }
 
-/** One statement on the database's pool, past Prisma (Database#query). */
-type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+/** $1 to $7 of a row's write: model, id, payload, the looked-up fields it carries, expiry. */
+function rowValues(model: string, id: string, payload: Payload, expiresIn: number | undefined): unknown[] {
+  return [
+    model,
+    id,
+    JSON.stringify(payload),
+    typeof payload.grantId === 'string' ? payload.grantId : null,
+    typeof payload.uid === 'string' ? payload.uid : null,
+    typeof payload.userCode === 'string' ? payload.userCode : null,
+    expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+  ];
+}
 
 export function createOidcPayloadRepository(prisma: PrismaClient, query: Query): OidcPayloadRepository {
   return {
@@ -36,15 +47,7 @@ export function createOidcPayloadRepository(prisma: PrismaClient, query: Query):
          VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamptz)
          ON CONFLICT ("model", "id") DO UPDATE SET "payload" = EXCLUDED."payload", "grant_id" = EXCLUDED."grant_id",
            "uid" = EXCLUDED."uid", "user_code" = EXCLUDED."user_code", "expires_at" = EXCLUDED."expires_at"`,
-        [
-          model,
-          id,
-          JSON.stringify(payload),
-          typeof payload.grantId === 'string' ? payload.grantId : null,
-          typeof payload.uid === 'string' ? payload.uid : null,
-          typeof payload.userCode === 'string' ? payload.userCode : null,
-          expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
-        ],
+        rowValues(model, id, payload, expiresIn),
       );
     },
     async update(model, id, payload, expiresIn, alsoRemove) {
@@ -54,16 +57,7 @@ export function createOidcPayloadRepository(prisma: PrismaClient, query: Query):
          UPDATE "oidc_payloads" SET "payload" = $3::jsonb, "grant_id" = $4, "uid" = $5, "user_code" = $6,
            "expires_at" = $7::timestamptz
          WHERE "model" = $1 AND "id" = $2 RETURNING 1 AS "updated"`,
-        [
-          model,
-          id,
-          JSON.stringify(payload),
-          typeof payload.grantId === 'string' ? payload.grantId : null,
-          typeof payload.uid === 'string' ? payload.uid : null,
-          typeof payload.userCode === 'string' ? payload.userCode : null,
-          expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
-          alsoRemove ?? null,
-        ],
+        [...rowValues(model, id, payload, expiresIn), alsoRemove ?? null],
       );
       return rows.length > 0;
     },

@@ -1,7 +1,5 @@
 import type { SecondFactorFacts, SecondFactorFactsRepository } from '../../services/ports/second-factor-facts.ts';
-
-/** One statement on the database's pool, past Prisma (Database#query). */
-type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+import type { Query } from '../database.ts';
 
 // Every password sign-in asks for these at the password and again at the resume (the MFA check
 // of the interaction policy): one indexed statement instead of three Prisma reads.

@@ -1,4 +1,5 @@
 import type { SecurityEventRecord, SecurityEventRepository } from '../../services/ports/security-events.ts';
+import type { Query } from '../database.ts';
 import type { Prisma, PrismaClient } from '../generated/client.ts';
 
 type Row = Omit<SecurityEventRecord, 'id' | 'details'> & { id: bigint; details: Prisma.JsonValue };
@@ -8,9 +9,6 @@ const toRecord = (row: Row): SecurityEventRecord => ({
   id: row.id.toString(),
   details: (row.details ?? {}) as Record<string, unknown>,
 });
-
-/** One statement on the database's pool, past Prisma (Database#query). */
-type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 export function createSecurityEventRepository(prisma: PrismaClient, query: Query): SecurityEventRepository {
   return {

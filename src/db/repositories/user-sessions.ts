@@ -1,4 +1,5 @@
 import type { GrantRecord, UserSessionRecord, UserSessionRepository } from '../../services/ports/user-sessions.ts';
+import type { Query } from '../database.ts';
 import type { PrismaClient } from '../generated/client.ts';
 
 /** Raw rows may carry timestamps as strings and JSONB as text, depending on the driver adapter. */
@@ -26,9 +27,6 @@ function scopesOf(payload: Record<string, unknown>): string[] {
   if (resources && typeof resources === 'object') for (const value of Object.values(resources)) add(value);
   return [...scopes];
 }
-
-/** One statement on the database's pool, past Prisma (Database#query). */
-type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 export function createUserSessionRepository(prisma: PrismaClient, query: Query): UserSessionRepository {
   return {

@@ -1,4 +1,5 @@
 import type { UserRecord, UserRepository } from '../../services/ports/users.ts';
+import type { Query } from '../database.ts';
 import type { PrismaClient, User } from '../generated/client.ts';
 import { nextVersion, unique } from './errors.ts';
 
@@ -6,9 +7,6 @@ const toRecord = (row: User): UserRecord => ({ ...row, status: row.status === 'd
 
 // the unique columns: the email, else the (normalized) username
 const UNIQUE = ['email', 'username'] as const;
-
-/** One statement on the database's pool, past Prisma (Database#query). */
-type Query = <T extends Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
 /** `last_sign_in_at` -> `lastSignInAt`: the model's fields are its columns in camel case (prisma/schema.prisma). */
 const camelNames = new Map<string, string>();
