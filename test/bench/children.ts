@@ -27,7 +27,7 @@ export function spawnNode(name: string, args: string[], options: { cwd: string; 
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (proc.pid === undefined) throw new Error(`${name}: could not start ${process.execPath}`);
+  if (proc.pid === undefined) throw new Error(`${name}: could not start ${command}`);
   const pid = proc.pid;
   const lines: string[] = [];
   const lineListeners = new Set<(line: string) => void>();

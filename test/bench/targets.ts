@@ -84,6 +84,20 @@ export async function discover(
   };
 }
 
+/** The baseline with `env` added to its environment only (profiler options, a wrapper program). */
+export async function startBareWith(name: string, env: NodeJS.ProcessEnv): Promise<Target> {
+  const before = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, env);
+  try {
+    return await startBare(name);
+  } finally {
+    for (const [key, value] of Object.entries(before)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+}
+
 /** The baseline: bare oidc-provider in a child process (see bare-server.ts). */
 export async function startBare(name: string): Promise<Target> {
   const clientId = 'bench';

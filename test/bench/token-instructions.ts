@@ -15,7 +15,7 @@ import { startIdp } from './idp-target.ts';
 import { runLoad } from './load.ts';
 import { readOptions } from './options.ts';
 import { type Scenario, scenarioRequest } from './run-target.ts';
-import { startBare, type Target } from './targets.ts';
+import { startBareWith, type Target } from './targets.ts';
 
 const control = (pid: number, ...args: string[]) =>
   execFileSync('callgrind_control', [...args, String(pid)], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -41,14 +41,10 @@ async function main() {
   const wrapper = {
     BENCH_NODE_WRAPPER: `valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=${join(dir, 'cg.%p')}`,
   };
-  let target: Target;
-  if (kind === 'baseline') {
-    Object.assign(process.env, wrapper);
-    target = await startBare('baseline-instructions');
-    delete process.env.BENCH_NODE_WRAPPER;
-  } else {
-    target = await startIdp('idp-pg-instructions', 'pg', { ...options.idpEnv, ...wrapper });
-  }
+  const target: Target =
+    kind === 'baseline'
+      ? await startBareWith('baseline-instructions', wrapper)
+      : await startIdp('idp-pg-instructions', 'pg', { ...options.idpEnv, ...wrapper });
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   try {
     const pid = target.child.pid;

@@ -16,7 +16,7 @@ import { startIdp } from './idp-target.ts';
 import { runLoad } from './load.ts';
 import { readOptions } from './options.ts';
 import { type Scenario, scenarioRequest } from './run-target.ts';
-import { startBare, type Target } from './targets.ts';
+import { startBareWith, type Target } from './targets.ts';
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -67,14 +67,10 @@ async function main() {
     : profiling
       ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir} --cpu-prof-interval=250` }
       : {};
-  let target: Target;
-  if (kind === 'baseline') {
-    Object.assign(process.env, nodeOptions);
-    target = await startBare('baseline-profile');
-    delete process.env.NODE_OPTIONS;
-  } else {
-    target = await startIdp('idp-pg-profile', 'pg', { ...options.idpEnv, ...nodeOptions });
-  }
+  const target: Target =
+    kind === 'baseline'
+      ? await startBareWith('baseline-profile', nodeOptions)
+      : await startIdp('idp-pg-profile', 'pg', { ...options.idpEnv, ...nodeOptions });
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   try {
     const { req, marker } = await scenarioRequest(target, scenario);
